@@ -1,0 +1,230 @@
+//! The `command` engine: runs the profile's program with the input on stdin and streams its
+//! stdout. The program runs in its own process group; cancel and timeout kill the whole group,
+//! and the program is always reaped, so a run leaves neither a process nor a zombie behind.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio_util::sync::CancellationToken;
+
+use super::utf8::Utf8Decoder;
+use super::{Engine, RunOutcome};
+use crate::config::CommandSettings;
+use crate::worker_cell::OutputSink;
+
+/// How much of the end of stderr a failure reports, in bytes.
+const STDERR_TAIL_BYTES: usize = 4096;
+
+/// How long the pipes may stay open after the program and its group are gone (a descendant that
+/// left the group can hold them); after that the run ends without the rest.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs a configured program per input.
+pub(crate) struct CommandEngine {
+    settings: CommandSettings,
+}
+
+/// Why the wait for the program ended.
+enum Ending {
+    Exited(std::io::Result<ExitStatus>),
+    Cancelled,
+    TimedOut,
+}
+
+impl CommandEngine {
+    pub(crate) fn new(settings: CommandSettings) -> Self {
+        Self { settings }
+    }
+
+    fn spawn(&self) -> std::io::Result<Child> {
+        Command::new(&self.settings.program)
+            .args(&self.settings.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+    }
+}
+
+#[async_trait]
+impl Engine for CommandEngine {
+    async fn run(
+        &self,
+        input: &str,
+        output: &OutputSink,
+        cancel: &CancellationToken,
+    ) -> RunOutcome {
+        let mut child = match self.spawn() {
+            Ok(child) => child,
+            // The error names no path: only what kind of failure it was.
+            Err(error) => {
+                return RunOutcome::failed(format!(
+                    "could not start the profile's program: {}",
+                    error.kind()
+                ));
+            }
+        };
+        let group = child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .map(Pid::from_raw);
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let timeout = Duration::from_millis(self.settings.timeout_ms);
+
+        let mut stdout_text = String::new();
+        let mut stderr_tail = Vec::new();
+        let ending = {
+            let program_gone = CancellationToken::new();
+            let exited = async {
+                let status = child.wait().await;
+                // Descendants left in the group would keep the pipes open; end them with it.
+                kill_group(group);
+                program_gone.cancel();
+                status
+            };
+            let pipes = async {
+                let io = async {
+                    tokio::join!(
+                        feed_stdin(stdin, input),
+                        stream_stdout(stdout, output, &mut stdout_text),
+                        keep_tail(stderr, &mut stderr_tail),
+                    )
+                };
+                // A descendant that left the group can hold a pipe open; stop waiting for it
+                // shortly after the program is gone.
+                let grace_over = async {
+                    program_gone.cancelled().await;
+                    tokio::time::sleep(DRAIN_GRACE).await;
+                };
+                tokio::select! {
+                    _ = io => {}
+                    () = grace_over => {}
+                }
+            };
+            let run = async { tokio::join!(exited, pipes).0 };
+            tokio::select! {
+                status = run => Ending::Exited(status),
+                () = cancel.cancelled() => Ending::Cancelled,
+                () = tokio::time::sleep(timeout) => Ending::TimedOut,
+            }
+        };
+
+        if !matches!(ending, Ending::Exited(_)) {
+            kill_group(group);
+            // SIGKILL cannot be ignored, so this wait is short; it reaps the program.
+            let _ = child.wait().await;
+        }
+        let stderr_tail = tail_text(&stderr_tail);
+        match ending {
+            Ending::Cancelled => RunOutcome::Cancelled,
+            Ending::TimedOut => RunOutcome::Failed {
+                reason: format!("timed out after {} ms", self.settings.timeout_ms),
+                exit_code: None,
+                stderr_tail,
+            },
+            Ending::Exited(Err(error)) => {
+                RunOutcome::failed(format!("could not wait for the program: {}", error.kind()))
+            }
+            Ending::Exited(Ok(status)) if status.success() => RunOutcome::Completed {
+                output: stdout_text,
+            },
+            Ending::Exited(Ok(status)) => RunOutcome::Failed {
+                reason: describe_failure(status),
+                exit_code: status.code(),
+                stderr_tail,
+            },
+        }
+    }
+}
+
+/// Sends SIGKILL to every process in the run's group. A group that is already gone is fine.
+fn kill_group(group: Option<Pid>) {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+}
+
+/// Writes the input and closes stdin. A program that exits without reading is not an error.
+async fn feed_stdin(stdin: Option<ChildStdin>, input: &str) {
+    if let Some(mut stdin) = stdin {
+        let _ = stdin.write_all(input.as_bytes()).await;
+        let _ = stdin.shutdown().await;
+    }
+}
+
+/// Streams stdout into output deltas and collects the whole text.
+async fn stream_stdout(
+    stdout: Option<impl AsyncRead + Unpin>,
+    output: &OutputSink,
+    collected: &mut String,
+) {
+    let Some(mut stdout) = stdout else { return };
+    let mut decoder = Utf8Decoder::default();
+    let mut buffer = vec![0; 8192];
+    while let Ok(read @ 1..) = stdout.read(&mut buffer).await {
+        let text = decoder.decode(&buffer[..read]);
+        if !text.is_empty() {
+            output.delta(&text);
+            collected.push_str(&text);
+        }
+    }
+    let rest = decoder.finish();
+    if !rest.is_empty() {
+        output.delta(&rest);
+        collected.push_str(&rest);
+    }
+}
+
+/// Reads stderr to its end, keeping only the last [`STDERR_TAIL_BYTES`].
+async fn keep_tail(stderr: Option<impl AsyncRead + Unpin>, tail: &mut Vec<u8>) {
+    let Some(mut stderr) = stderr else { return };
+    let mut buffer = vec![0; 4096];
+    while let Ok(read @ 1..) = stderr.read(&mut buffer).await {
+        tail.extend_from_slice(&buffer[..read]);
+        if tail.len() > STDERR_TAIL_BYTES {
+            tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+        }
+    }
+}
+
+/// The stderr tail as text, without a character the cut split at its start.
+fn tail_text(tail: &[u8]) -> String {
+    let start = tail
+        .iter()
+        .position(|byte| byte & 0b1100_0000 != 0b1000_0000)
+        .unwrap_or(tail.len());
+    String::from_utf8_lossy(&tail[start..]).into_owned()
+}
+
+fn describe_failure(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended abnormally".to_owned(),
+    }
+}
+
+/// Whether `program` names an executable file, directly or through `PATH`.
+pub(crate) fn program_is_available(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let is_executable = |path: &Path| {
+        path.metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return is_executable(Path::new(program));
+    }
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| is_executable(&dir.join(program)))
+    })
+}

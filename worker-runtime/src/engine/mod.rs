@@ -1,0 +1,58 @@
+//! Engines: what a Worker does with an input. Every engine sits behind [`Engine`]; a run streams
+//! its output through an [`OutputSink`] and stops promptly when its cancellation token fires.
+
+mod command;
+mod echo;
+mod utf8;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::EngineSettings;
+use crate::worker_cell::OutputSink;
+
+/// How a run ended, as the engine saw it. The Runtime turns it into events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RunOutcome {
+    /// The run produced `output` (the whole of it, also streamed as deltas).
+    Completed { output: String },
+    /// The run failed.
+    Failed {
+        reason: String,
+        exit_code: Option<i32>,
+        stderr_tail: String,
+    },
+    /// The cancellation token fired and the run has fully stopped.
+    Cancelled,
+}
+
+impl RunOutcome {
+    /// A failure with a reason only.
+    pub(crate) fn failed(reason: impl Into<String>) -> Self {
+        Self::Failed {
+            reason: reason.into(),
+            exit_code: None,
+            stderr_tail: String::new(),
+        }
+    }
+}
+
+/// One engine. `run` returns only once nothing of the run is left (no task, no process).
+#[async_trait]
+pub(crate) trait Engine: Send + Sync {
+    /// Runs one input to its end, streaming output deltas into `output`.
+    async fn run(&self, input: &str, output: &OutputSink, cancel: &CancellationToken)
+    -> RunOutcome;
+}
+
+/// Builds the engine a profile's settings describe.
+pub(crate) fn build(settings: &EngineSettings) -> Arc<dyn Engine> {
+    match settings {
+        EngineSettings::Echo(echo) => Arc::new(echo::EchoEngine::new(echo.clone())),
+        EngineSettings::Command(command) => Arc::new(command::CommandEngine::new(command.clone())),
+    }
+}
+
+pub(crate) use command::program_is_available;

@@ -1,0 +1,96 @@
+//! Worker events: what happened, in order. Every event carries its Worker's `sequence`, which
+//! starts at 1 and grows by one per event; it is the cursor a subscriber resumes from.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// Who a transcript entry or message is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A person.
+    User,
+    /// The system around the Worker.
+    System,
+    /// The Worker's engine.
+    Assistant,
+}
+
+/// One event of one Worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the Worker's event log (1, 2, 3, ...).
+    pub sequence: u64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened (serialized as `"kind": "..."` plus the kind's fields).
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The Worker was created.
+    WorkerCreated {
+        /// Its profile.
+        profile: String,
+        /// Its display name, if any.
+        display_name: Option<String>,
+    },
+    /// An input was accepted; a run starts next.
+    InputAccepted {
+        /// `user` or `system`.
+        role: Role,
+        /// The input.
+        content: String,
+    },
+    /// A run started.
+    RunStarted,
+    /// A piece of the run's output, as it streams.
+    OutputDelta {
+        /// The text of this piece.
+        text: String,
+    },
+    /// A complete transcript entry from the engine.
+    Message {
+        /// Always `assistant` today.
+        role: Role,
+        /// The whole output of the run.
+        content: String,
+    },
+    /// The run ended well.
+    RunCompleted,
+    /// The run ended badly.
+    RunFailed {
+        /// Why, for people ("exited with status 3", "timed out after 200 ms").
+        reason: String,
+        /// The program's exit status, when it exited on its own.
+        exit_code: Option<i32>,
+        /// The end of what the program wrote to stderr (bounded).
+        stderr_tail: String,
+    },
+    /// The run was cancelled (by `cancel`, or by `stop`).
+    RunCancelled,
+    /// The Worker stopped; no event follows this one.
+    WorkerStopped,
+}
+
+impl EventKind {
+    /// The kind's name, as in JSON and in an SSE `event:` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::WorkerCreated { .. } => "worker_created",
+            Self::InputAccepted { .. } => "input_accepted",
+            Self::RunStarted => "run_started",
+            Self::OutputDelta { .. } => "output_delta",
+            Self::Message { .. } => "message",
+            Self::RunCompleted => "run_completed",
+            Self::RunFailed { .. } => "run_failed",
+            Self::RunCancelled => "run_cancelled",
+            Self::WorkerStopped => "worker_stopped",
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! [`Runtime`]: the Workers of one Runtime and every operation on them.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{
+    ConfigError, DEFAULT_PROFILE, EngineSettings, Limits, RuntimeConfig, check_display_name,
+};
+use crate::engine::{self, Engine};
+use crate::error::RuntimeError;
+use crate::event::{EventKind, Role};
+use crate::id::{RuntimeId, WorkerId, validate_id};
+use crate::page::{PageRequest, page_limit};
+use crate::subscription::EventStream;
+use crate::summary::{Capabilities, Diagnostic, RuntimeSummary, Severity, WorkerCounts};
+use crate::transcript::TranscriptPage;
+use crate::worker::{
+    CreateWorker, Input, InputAck, InputKind, WorkerDetail, WorkerPage, WorkerStatus,
+};
+use crate::worker_cell::{ActiveRun, Retention, WorkerCell};
+
+/// A Runtime: it owns Workers, runs their engines and keeps their events and transcripts.
+///
+/// Cloning is cheap (a reference count) and every clone is the same Runtime, safe to share across
+/// tasks. Operations that start work (`send_input`) need a Tokio runtime. Dropping the last
+/// clone cancels every active run.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: RuntimeId,
+    display_name: String,
+    limits: Limits,
+    profiles: BTreeMap<String, Profile>,
+    diagnostics: Vec<Diagnostic>,
+    workers: RwLock<BTreeMap<WorkerId, Arc<WorkerCell>>>,
+    /// Numbers the ids picked for Workers created without one.
+    next_worker_number: AtomicU64,
+}
+
+struct Profile {
+    engine_name: &'static str,
+    engine: Arc<dyn Engine>,
+}
+
+impl Runtime {
+    /// Builds a Runtime from its configuration; fails if the configuration cannot run.
+    pub fn new(config: RuntimeConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let effective = config.effective_profiles();
+        let diagnostics = effective
+            .iter()
+            .filter_map(|(name, settings)| profile_diagnostic(name, settings))
+            .collect();
+        let profiles = effective
+            .iter()
+            .map(|(name, settings)| {
+                let profile = Profile {
+                    engine_name: settings.engine_name(),
+                    engine: engine::build(settings),
+                };
+                (name.clone(), profile)
+            })
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                display_name: config
+                    .display_name
+                    .unwrap_or_else(|| config.id.as_str().to_owned()),
+                id: config.id,
+                limits: config.limits,
+                profiles,
+                diagnostics,
+                workers: RwLock::default(),
+                next_worker_number: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The Runtime's id.
+    pub fn id(&self) -> &RuntimeId {
+        &self.inner.id
+    }
+
+    /// Identity, version, Worker counts, capabilities and profile names.
+    pub fn summary(&self) -> RuntimeSummary {
+        let mut workers = WorkerCounts::default();
+        for cell in self.cells() {
+            match cell.lock().status {
+                WorkerStatus::Idle => workers.idle += 1,
+                WorkerStatus::Running => workers.running += 1,
+                WorkerStatus::Stopped => workers.stopped += 1,
+            }
+        }
+        RuntimeSummary {
+            runtime_id: self.inner.id.clone(),
+            display_name: self.inner.display_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            workers,
+            capabilities: self.capabilities(),
+            profiles: self.inner.profiles.keys().cloned().collect(),
+        }
+    }
+
+    /// What this Runtime can do.
+    pub fn capabilities(&self) -> Capabilities {
+        let mut engines: Vec<String> = self
+            .inner
+            .profiles
+            .values()
+            .map(|profile| profile.engine_name.to_owned())
+            .collect();
+        engines.sort_unstable();
+        engines.dedup();
+        Capabilities {
+            create_worker: true,
+            send_input: true,
+            stop_worker: true,
+            cancel_worker: true,
+            transcript: true,
+            events: true,
+            max_input_bytes: self.inner.limits.max_input_bytes,
+            engines,
+        }
+    }
+
+    /// Conditions an operator should know about (for example a profile whose program is missing).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.inner.diagnostics.clone()
+    }
+
+    /// One page of Workers in worker id order.
+    pub fn list_workers(&self, page: &PageRequest) -> Result<WorkerPage, RuntimeError> {
+        let limit = page_limit(page.limit)?;
+        let lower = page
+            .after
+            .as_ref()
+            .map_or(Bound::Unbounded, Bound::Excluded);
+        let mut cells: Vec<Arc<WorkerCell>> = self
+            .read_workers()
+            .range((lower, Bound::Unbounded))
+            .take(limit + 1)
+            .map(|(_, cell)| Arc::clone(cell))
+            .collect();
+        let more = cells.len() > limit;
+        cells.truncate(limit);
+        Ok(WorkerPage {
+            next_after: more.then(|| cells[limit - 1].id.clone()),
+            workers: cells.iter().map(|cell| cell.detail()).collect(),
+        })
+    }
+
+    /// One Worker.
+    pub fn get_worker(&self, id: &WorkerId) -> Result<WorkerDetail, RuntimeError> {
+        Ok(self.cell(id)?.detail())
+    }
+
+    /// Creates an idle Worker; its first event is `worker_created` with sequence 1.
+    pub fn create_worker(&self, request: CreateWorker) -> Result<WorkerDetail, RuntimeError> {
+        let profile_name = request.profile.as_deref().unwrap_or(DEFAULT_PROFILE);
+        let profile = self.profile(profile_name)?;
+        if let Some(name) = &request.display_name {
+            check_display_name(name)
+                .map_err(|problem| RuntimeError::InvalidInput(problem.into()))?;
+        }
+        let mut workers = self
+            .inner
+            .workers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if workers.len() >= self.inner.limits.max_workers {
+            return Err(RuntimeError::WorkerLimitReached {
+                limit: self.inner.limits.max_workers,
+            });
+        }
+        let id = match request.worker_id {
+            Some(id) if workers.contains_key(&id) => return Err(RuntimeError::WorkerExists(id)),
+            Some(id) => id,
+            None => self.free_worker_id(&workers),
+        };
+        let cell = WorkerCell::create(
+            id.clone(),
+            profile_name.to_owned(),
+            request.display_name,
+            Arc::clone(&profile.engine),
+            Retention {
+                events: self.inner.limits.retained_events,
+                transcript: self.inner.limits.retained_transcript,
+            },
+        );
+        let detail = cell.detail();
+        workers.insert(id, cell);
+        Ok(detail)
+    }
+
+    /// Accepts an input and starts a run on its own task; answers with the sequence of the
+    /// `input_accepted` event. `run_started` follows it directly.
+    pub fn send_input(&self, id: &WorkerId, input: Input) -> Result<InputAck, RuntimeError> {
+        let limit = self.inner.limits.max_input_bytes;
+        if input.content.len() > limit {
+            return Err(RuntimeError::PayloadTooLarge {
+                size: input.content.len(),
+                limit,
+            });
+        }
+        if input.content.trim().is_empty() {
+            return Err(RuntimeError::InvalidInput("input content is empty".into()));
+        }
+        let cell = self.cell(id)?;
+        let run = ActiveRun {
+            cancel: CancellationToken::new(),
+            ended: CancellationToken::new(),
+        };
+        let sequence = {
+            let mut state = cell.lock();
+            if state.status == WorkerStatus::Stopped || state.stopping {
+                return Err(RuntimeError::WorkerStopped(id.clone()));
+            }
+            if state.status == WorkerStatus::Running {
+                return Err(RuntimeError::WorkerBusy(id.clone()));
+            }
+            let role = match input.kind {
+                InputKind::User => Role::User,
+                InputKind::System => Role::System,
+            };
+            let sequence = cell.record_turn(&mut state, role, input.content.clone());
+            cell.record(&mut state, EventKind::RunStarted);
+            state.status = WorkerStatus::Running;
+            state.run = Some(run.clone());
+            sequence
+        };
+        crate::run::spawn(Arc::clone(&cell), input.content, run);
+        Ok(InputAck {
+            worker_id: id.clone(),
+            sequence,
+        })
+    }
+
+    /// Ends the active run, if any (`run_cancelled`), and returns once the Worker is idle again.
+    /// Cancelling an idle Worker changes nothing.
+    pub async fn cancel_worker(&self, id: &WorkerId) -> Result<WorkerDetail, RuntimeError> {
+        let cell = self.cell(id)?;
+        let run = {
+            let state = cell.lock();
+            if state.status == WorkerStatus::Stopped || state.stopping {
+                return Err(RuntimeError::WorkerStopped(id.clone()));
+            }
+            state.run.clone()
+        };
+        if let Some(run) = run {
+            run.cancel.cancel();
+            run.ended.cancelled().await;
+        }
+        Ok(cell.detail())
+    }
+
+    /// Stops the Worker for good: cancels its active run (`run_cancelled`), then records
+    /// `worker_stopped`. Stopping a stopped Worker changes nothing.
+    pub async fn stop_worker(&self, id: &WorkerId) -> Result<WorkerDetail, RuntimeError> {
+        let cell = self.cell(id)?;
+        let run = {
+            let mut state = cell.lock();
+            if state.status == WorkerStatus::Stopped {
+                drop(state);
+                return Ok(cell.detail());
+            }
+            state.stopping = true;
+            state.run.clone()
+        };
+        if let Some(run) = run {
+            run.cancel.cancel();
+            run.ended.cancelled().await;
+        }
+        {
+            let mut state = cell.lock();
+            // Two concurrent stops both get here; only the first records the event.
+            if state.status != WorkerStatus::Stopped {
+                cell.record(&mut state, EventKind::WorkerStopped);
+                state.status = WorkerStatus::Stopped;
+            }
+        }
+        Ok(cell.detail())
+    }
+
+    /// A bounded page of the transcript: entries with `sequence >= start`, oldest first.
+    pub fn transcript(
+        &self,
+        id: &WorkerId,
+        start: u64,
+        limit: Option<usize>,
+    ) -> Result<TranscriptPage, RuntimeError> {
+        let limit = page_limit(limit)?;
+        let cell = self.cell(id)?;
+        let state = cell.lock();
+        let mut entries = state.transcript_from(start);
+        let page: Vec<_> = entries.by_ref().take(limit).cloned().collect();
+        let next_start = match (entries.next(), page.last()) {
+            (Some(_), Some(last)) => Some(last.sequence + 1),
+            _ => None,
+        };
+        Ok(TranscriptPage {
+            entries: page,
+            next_start,
+        })
+    }
+
+    /// The Worker's events after `after`, then live ones (see [`EventStream`]).
+    ///
+    /// `None` replays everything still retained. `Some(cursor)` resumes exactly after that
+    /// sequence: a cursor whose successors are no longer retained is `cursor_expired`, and a
+    /// cursor beyond the newest event is `invalid_input`.
+    pub fn subscribe(
+        &self,
+        id: &WorkerId,
+        after: Option<u64>,
+    ) -> Result<EventStream, RuntimeError> {
+        let cell = self.cell(id)?;
+        let cursor = {
+            let state = cell.lock();
+            let oldest = state.oldest_sequence();
+            match after {
+                None => oldest - 1,
+                Some(cursor) if cursor > state.last_sequence() => {
+                    return Err(RuntimeError::InvalidInput(format!(
+                        "cursor {cursor} is beyond the newest event ({})",
+                        state.last_sequence()
+                    )));
+                }
+                Some(cursor) if cursor + 1 < oldest => {
+                    return Err(RuntimeError::CursorExpired { cursor, oldest });
+                }
+                Some(cursor) => cursor,
+            }
+        };
+        Ok(EventStream::new(&cell, cursor))
+    }
+
+    fn profile(&self, name: &str) -> Result<&Profile, RuntimeError> {
+        self.inner.profiles.get(name).ok_or_else(|| {
+            let available = self
+                .inner
+                .profiles
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Echo the name only when it is a well-formed one; never reflect arbitrary input.
+            let named = if validate_id("profile", name).is_ok() {
+                format!("unknown profile {name}")
+            } else {
+                "unknown profile".to_owned()
+            };
+            RuntimeError::InvalidInput(format!("{named}; available: {available}"))
+        })
+    }
+
+    fn cell(&self, id: &WorkerId) -> Result<Arc<WorkerCell>, RuntimeError> {
+        self.read_workers()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::UnknownWorker(id.clone()))
+    }
+
+    fn cells(&self) -> Vec<Arc<WorkerCell>> {
+        self.read_workers().values().cloned().collect()
+    }
+
+    fn read_workers(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<WorkerId, Arc<WorkerCell>>> {
+        self.inner
+            .workers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The first `worker-N` id not taken (ids given by callers may have taken some).
+    fn free_worker_id(&self, workers: &BTreeMap<WorkerId, Arc<WorkerCell>>) -> WorkerId {
+        loop {
+            let number = self
+                .inner
+                .next_worker_number
+                .fetch_add(1, Ordering::Relaxed);
+            let id =
+                WorkerId::new(format!("worker-{number}")).expect("worker-N matches the id rule");
+            if !workers.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// A warning for a command profile whose program cannot be found. The message names the profile,
+/// not the program, because a program may be a path.
+fn profile_diagnostic(name: &str, settings: &EngineSettings) -> Option<Diagnostic> {
+    match settings {
+        EngineSettings::Command(command) if !engine::program_is_available(&command.program) => {
+            Some(Diagnostic {
+                code: "program_not_found".to_owned(),
+                severity: Severity::Warning,
+                message: format!(
+                    "profile {name}: its program is not an executable file; runs will fail"
+                ),
+            })
+        }
+        _ => None,
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let workers = self
+            .workers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for cell in workers.values() {
+            if let Some(run) = &cell.lock().run {
+                run.cancel.cancel();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,244 @@
+//! One Worker's shared state: fixed settings, mutable state behind a mutex (status, the bounded
+//! event log, the bounded transcript, the active run) and a change signal for subscribers.
+//!
+//! The event log is the only source of events: live subscribers read it by cursor just like a
+//! replay does, so there is no seam between replay and live where an event could be lost or
+//! repeated. The mutex is never held across an `.await`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::event::{Event, EventKind, Role};
+use crate::id::WorkerId;
+use crate::time::Timestamp;
+use crate::transcript::TranscriptEntry;
+use crate::worker::{WorkerDetail, WorkerStatus};
+
+/// What the Runtime holds for one Worker.
+pub(crate) struct WorkerCell {
+    pub(crate) id: WorkerId,
+    pub(crate) profile: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) created_at: Timestamp,
+    pub(crate) engine: Arc<dyn Engine>,
+    retention: Retention,
+    state: Mutex<WorkerState>,
+    /// The newest sequence; subscribers wait on it for news.
+    newest: watch::Sender<u64>,
+}
+
+/// How much history a Worker keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    pub(crate) events: usize,
+    pub(crate) transcript: usize,
+}
+
+/// The mutable part of a Worker.
+pub(crate) struct WorkerState {
+    pub(crate) status: WorkerStatus,
+    /// A stop is under way: no new input or cancel is accepted.
+    pub(crate) stopping: bool,
+    pub(crate) run: Option<ActiveRun>,
+    last_sequence: u64,
+    updated_at: Timestamp,
+    events: VecDeque<Event>,
+    transcript: VecDeque<TranscriptEntry>,
+}
+
+/// Handles on the run in progress.
+#[derive(Clone)]
+pub(crate) struct ActiveRun {
+    /// Fired to ask the run to end.
+    pub(crate) cancel: CancellationToken,
+    /// Fired by the run once its outcome is recorded and the Worker is idle again.
+    pub(crate) ended: CancellationToken,
+}
+
+/// What a subscriber finds after its cursor.
+pub(crate) enum NewEvents {
+    /// Events right after the cursor (at most the requested batch).
+    Events(Vec<Event>),
+    /// Nothing new yet; `stopped` means nothing ever will be.
+    UpToDate { stopped: bool },
+    /// Events right after the cursor were dropped by retention.
+    Expired { oldest: u64 },
+}
+
+impl WorkerCell {
+    /// A new idle Worker whose log starts with `worker_created` (sequence 1).
+    pub(crate) fn create(
+        id: WorkerId,
+        profile: String,
+        display_name: Option<String>,
+        engine: Arc<dyn Engine>,
+        retention: Retention,
+    ) -> Arc<Self> {
+        let now = Timestamp::now();
+        let cell = Arc::new(Self {
+            id,
+            profile: profile.clone(),
+            display_name: display_name.clone(),
+            created_at: now,
+            engine,
+            retention,
+            state: Mutex::new(WorkerState {
+                status: WorkerStatus::Idle,
+                stopping: false,
+                run: None,
+                last_sequence: 0,
+                updated_at: now,
+                events: VecDeque::new(),
+                transcript: VecDeque::new(),
+            }),
+            newest: watch::Sender::new(0),
+        });
+        cell.record(
+            &mut cell.lock(),
+            EventKind::WorkerCreated {
+                profile,
+                display_name,
+            },
+        );
+        cell
+    }
+
+    /// Locks the mutable state. A panic elsewhere never leaves the state half-written (every
+    /// update is a few plain assignments), so a poisoned lock is still safe to use.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, WorkerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends an event, drops the oldest beyond retention, wakes subscribers; returns its
+    /// sequence.
+    pub(crate) fn record(&self, state: &mut WorkerState, kind: EventKind) -> u64 {
+        let at = Timestamp::now();
+        state.last_sequence += 1;
+        let sequence = state.last_sequence;
+        state.updated_at = at;
+        state.events.push_back(Event { sequence, at, kind });
+        if state.events.len() > self.retention.events {
+            state.events.pop_front();
+        }
+        self.newest.send_replace(sequence);
+        sequence
+    }
+
+    /// Records an event that is also a transcript entry (`input_accepted` or `message`).
+    pub(crate) fn record_turn(&self, state: &mut WorkerState, role: Role, content: String) -> u64 {
+        let kind = if role == Role::Assistant {
+            EventKind::Message {
+                role,
+                content: content.clone(),
+            }
+        } else {
+            EventKind::InputAccepted {
+                role,
+                content: content.clone(),
+            }
+        };
+        let sequence = self.record(state, kind);
+        state.transcript.push_back(TranscriptEntry {
+            sequence,
+            role,
+            content,
+            at: state.updated_at,
+        });
+        if state.transcript.len() > self.retention.transcript {
+            state.transcript.pop_front();
+        }
+        sequence
+    }
+
+    /// The Worker as the API shows it.
+    pub(crate) fn detail(&self) -> WorkerDetail {
+        let state = self.lock();
+        WorkerDetail {
+            worker_id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            profile: self.profile.clone(),
+            status: state.status,
+            created_at: self.created_at,
+            updated_at: state.updated_at,
+            last_sequence: state.last_sequence,
+        }
+    }
+
+    /// A receiver that wakes when an event is recorded (or when the Worker is dropped).
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.newest.subscribe()
+    }
+
+    /// Up to `batch` events with sequences after `cursor`.
+    pub(crate) fn events_after(&self, cursor: u64, batch: usize) -> NewEvents {
+        let state = self.lock();
+        let oldest = state.oldest_sequence();
+        if cursor + 1 < oldest {
+            return NewEvents::Expired { oldest };
+        }
+        if cursor >= state.last_sequence {
+            return NewEvents::UpToDate {
+                stopped: state.status == WorkerStatus::Stopped,
+            };
+        }
+        // Sequences in the log are contiguous, so the cursor's position is arithmetic.
+        let skip = usize::try_from(cursor + 1 - oldest).unwrap_or(usize::MAX);
+        NewEvents::Events(
+            state
+                .events
+                .iter()
+                .skip(skip)
+                .take(batch)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+impl WorkerState {
+    /// The sequence of the newest event.
+    pub(crate) fn last_sequence(&self) -> u64 {
+        self.last_sequence
+    }
+
+    /// The sequence of the oldest retained event.
+    pub(crate) fn oldest_sequence(&self) -> u64 {
+        self.events
+            .front()
+            .map_or(self.last_sequence + 1, |event| event.sequence)
+    }
+
+    /// Retained transcript entries with `sequence >= start`, oldest first.
+    pub(crate) fn transcript_from(&self, start: u64) -> impl Iterator<Item = &TranscriptEntry> {
+        let first = self
+            .transcript
+            .partition_point(|entry| entry.sequence < start);
+        self.transcript.range(first..)
+    }
+}
+
+/// Where an engine writes its streaming output: each piece becomes an `output_delta` event.
+pub(crate) struct OutputSink {
+    cell: Arc<WorkerCell>,
+}
+
+impl OutputSink {
+    pub(crate) fn new(cell: Arc<WorkerCell>) -> Self {
+        Self { cell }
+    }
+
+    /// Records one piece of output.
+    pub(crate) fn delta(&self, text: &str) {
+        let cell = &self.cell;
+        cell.record(
+            &mut cell.lock(),
+            EventKind::OutputDelta {
+                text: text.to_owned(),
+            },
+        );
+    }
+}
