@@ -147,7 +147,7 @@ pub struct EchoSettings {
 impl Default for EchoSettings {
     fn default() -> Self {
         Self {
-            chunk_chars: 16,
+            chunk_chars: 4,
             delay_ms: 0,
         }
     }

@@ -5,6 +5,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
@@ -201,6 +202,10 @@ impl Runtime {
 
     /// Accepts an input and starts a run on its own task; answers with the sequence of the
     /// `input_accepted` event. `run_started` follows it directly.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime, like `tokio::spawn`, and before anything is recorded.
     pub fn send_input(&self, id: &WorkerId, input: Input) -> Result<InputAck, RuntimeError> {
         let limit = self.inner.limits.max_input_bytes;
         if input.content.len() > limit {
@@ -213,6 +218,9 @@ impl Runtime {
             return Err(RuntimeError::InvalidInput("input content is empty".into()));
         }
         let cell = self.cell(id)?;
+        // Checked before any state changes: without a Tokio runtime the run could not start.
+        let tokio = Handle::try_current()
+            .expect("Runtime::send_input must be called within a Tokio runtime");
         let run = ActiveRun {
             cancel: CancellationToken::new(),
             ended: CancellationToken::new(),
@@ -235,7 +243,7 @@ impl Runtime {
             state.run = Some(run.clone());
             sequence
         };
-        crate::run::spawn(Arc::clone(&cell), input.content, run);
+        crate::run::spawn(&tokio, Arc::clone(&cell), input.content, run);
         Ok(InputAck {
             worker_id: id.clone(),
             sequence,
@@ -261,29 +269,25 @@ impl Runtime {
     }
 
     /// Stops the Worker for good: cancels its active run (`run_cancelled`), then records
-    /// `worker_stopped`. Stopping a stopped Worker changes nothing.
+    /// `worker_stopped`. Stopping a stopped Worker changes nothing. The stop completes even if the
+    /// returned future is dropped while the run winds down.
     pub async fn stop_worker(&self, id: &WorkerId) -> Result<WorkerDetail, RuntimeError> {
         let cell = self.cell(id)?;
         let run = {
             let mut state = cell.lock();
-            if state.status == WorkerStatus::Stopped {
-                drop(state);
-                return Ok(cell.detail());
+            if !state.stopping {
+                state.stopping = true;
+                if state.run.is_none() {
+                    cell.record(&mut state, EventKind::WorkerStopped);
+                    state.status = WorkerStatus::Stopped;
+                }
             }
-            state.stopping = true;
+            // The run's end records `worker_stopped` because `stopping` is set.
             state.run.clone()
         };
         if let Some(run) = run {
             run.cancel.cancel();
             run.ended.cancelled().await;
-        }
-        {
-            let mut state = cell.lock();
-            // Two concurrent stops both get here; only the first records the event.
-            if state.status != WorkerStatus::Stopped {
-                cell.record(&mut state, EventKind::WorkerStopped);
-                state.status = WorkerStatus::Stopped;
-            }
         }
         Ok(cell.detail())
     }

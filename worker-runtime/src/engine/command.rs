@@ -7,7 +7,9 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
@@ -72,7 +74,7 @@ impl Engine for CommandEngine {
                 ));
             }
         };
-        let group = child
+        let program = child
             .id()
             .and_then(|pid| i32::try_from(pid).ok())
             .map(Pid::from_raw);
@@ -85,9 +87,12 @@ impl Engine for CommandEngine {
         let ending = {
             let program_gone = CancellationToken::new();
             let exited = async {
-                let status = child.wait().await;
+                // Wait without reaping: while the program is an unreaped zombie its pid, and so
+                // its group id, cannot be reused, so the group kill cannot hit anyone else.
+                wait_for_exit_unreaped(program).await;
                 // Descendants left in the group would keep the pipes open; end them with it.
-                kill_group(group);
+                kill_group(program);
+                let status = child.wait().await;
                 program_gone.cancel();
                 status
             };
@@ -100,7 +105,7 @@ impl Engine for CommandEngine {
                     )
                 };
                 // A descendant that left the group can hold a pipe open; stop waiting for it
-                // shortly after the program is gone.
+                // shortly after the program is gone (its further output is not collected).
                 let grace_over = async {
                     program_gone.cancelled().await;
                     tokio::time::sleep(DRAIN_GRACE).await;
@@ -111,15 +116,27 @@ impl Engine for CommandEngine {
                 }
             };
             let run = async { tokio::join!(exited, pipes).0 };
+            let interrupted = async {
+                let ending = tokio::select! {
+                    () = cancel.cancelled() => Ending::Cancelled,
+                    () = tokio::time::sleep(timeout) => Ending::TimedOut,
+                };
+                // A program that already exited finished its run; only the drain is left.
+                if program_gone.is_cancelled() {
+                    std::future::pending::<()>().await;
+                }
+                ending
+            };
             tokio::select! {
                 status = run => Ending::Exited(status),
-                () = cancel.cancelled() => Ending::Cancelled,
-                () = tokio::time::sleep(timeout) => Ending::TimedOut,
+                ending = interrupted => ending,
             }
         };
 
         if !matches!(ending, Ending::Exited(_)) {
-            kill_group(group);
+            kill_group(program);
+            // The program may have left its group; kill it by pid as well.
+            let _ = child.start_kill();
             // SIGKILL cannot be ignored, so this wait is short; it reaps the program.
             let _ = child.wait().await;
         }
@@ -146,10 +163,21 @@ impl Engine for CommandEngine {
     }
 }
 
-/// Sends SIGKILL to every process in the run's group. A group that is already gone is fine.
-fn kill_group(group: Option<Pid>) {
-    if let Some(group) = group {
-        let _ = killpg(group, Signal::SIGKILL);
+/// Returns once the program has exited, leaving it unreaped (`WNOWAIT`) for `Child::wait`.
+async fn wait_for_exit_unreaped(program: Option<Pid>) {
+    let Some(program) = program else { return };
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+    let _ = tokio::task::spawn_blocking(move || {
+        while let Err(Errno::EINTR) = waitid(Id::Pid(program), flags) {}
+    })
+    .await;
+}
+
+/// Sends SIGKILL to every process in the group the program leads (its group id is its pid). A
+/// group that is already gone is fine.
+fn kill_group(program: Option<Pid>) {
+    if let Some(program) = program {
+        let _ = killpg(program, Signal::SIGKILL);
     }
 }
 

@@ -1,0 +1,180 @@
+use worker_runtime::{
+    CreateWorker, EchoSettings, EngineSettings, EventKind, Input, Role, WorkerStatus,
+};
+
+use crate::support::{create, events_until, eventually, kinds, run_events, runtime, runtime_with};
+
+#[test]
+fn blank_input_is_invalid_and_records_nothing() {
+    let runtime = runtime();
+    let id = create(&runtime);
+    for content in ["", "   ", "\n\t"] {
+        let error = runtime.send_input(&id, Input::user(content)).unwrap_err();
+        assert_eq!(error.code(), "invalid_input", "{content:?}");
+    }
+    assert_eq!(runtime.get_worker(&id).unwrap().last_sequence, 1);
+}
+
+#[tokio::test]
+async fn input_over_the_limit_is_payload_too_large() {
+    let runtime = runtime_with(|config| config.limits.max_input_bytes = 8);
+    let id = create(&runtime);
+    let error = runtime
+        .send_input(&id, Input::user("123456789"))
+        .unwrap_err();
+    assert_eq!(error.code(), "payload_too_large");
+    assert_eq!(
+        error.to_string(),
+        "input is 9 bytes; this runtime accepts at most 8"
+    );
+    // Bytes count, not characters: four two-byte characters fit, five do not.
+    assert!(runtime.send_input(&id, Input::user("ééééé")).is_err());
+    assert_eq!(runtime.get_worker(&id).unwrap().last_sequence, 1);
+
+    let ack = runtime.send_input(&id, Input::user("éééé")).unwrap();
+    assert_eq!(ack.sequence, 2);
+    let events = run_events(&runtime, &id, ack.sequence).await;
+    assert_eq!(events.last().unwrap().kind, EventKind::RunCompleted);
+}
+
+#[tokio::test]
+async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
+    let runtime = runtime_with(|config| {
+        config.profiles.insert(
+            "default".into(),
+            EngineSettings::Echo(EchoSettings {
+                chunk_chars: 1,
+                delay_ms: 60_000,
+            }),
+        );
+    });
+    let id = create(&runtime);
+    let ack = runtime.send_input(&id, Input::user("slow")).unwrap();
+    assert_eq!(
+        runtime.get_worker(&id).unwrap().status,
+        WorkerStatus::Running
+    );
+    // The first chunk streams at once; the second waits a minute.
+    events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
+
+    let busy = runtime.send_input(&id, Input::user("again")).unwrap_err();
+    assert_eq!(busy.code(), "worker_busy");
+
+    let detail = runtime.cancel_worker(&id).await.unwrap();
+    assert_eq!(
+        detail.status,
+        WorkerStatus::Idle,
+        "cancel returns once the run has ended"
+    );
+    let events = run_events(&runtime, &id, ack.sequence).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            "input_accepted",
+            "run_started",
+            "output_delta",
+            "run_cancelled"
+        ]
+    );
+
+    // The Worker takes input again after the cancel.
+    let next = runtime.send_input(&id, Input::user("x")).unwrap();
+    assert!(next.sequence > events.last().unwrap().sequence);
+}
+
+#[tokio::test]
+async fn the_ack_is_the_input_accepted_sequence_and_run_started_follows() {
+    let runtime = runtime();
+    let id = create(&runtime);
+    let ack = runtime.send_input(&id, Input::system("be brief")).unwrap();
+    assert_eq!(ack.worker_id, id);
+    let events = run_events(&runtime, &id, ack.sequence).await;
+    assert_eq!(events[0].sequence, ack.sequence);
+    assert_eq!(
+        events[0].kind,
+        EventKind::InputAccepted {
+            role: Role::System,
+            content: "be brief".into()
+        }
+    );
+    assert_eq!(events[1].kind, EventKind::RunStarted);
+    assert_eq!(events[1].sequence, ack.sequence + 1);
+
+    let transcript = runtime.transcript(&id, 0, None).unwrap();
+    assert_eq!(transcript.entries[0].role, Role::System);
+    assert_eq!(transcript.entries[1].role, Role::Assistant);
+    let idle = || runtime.get_worker(&id).unwrap().status == WorkerStatus::Idle;
+    eventually("the worker to be idle", idle).await;
+}
+
+#[tokio::test]
+async fn many_workers_run_at_once() {
+    let runtime = runtime();
+    let ids: Vec<_> = (0..20)
+        .map(|_| {
+            runtime
+                .create_worker(CreateWorker::default())
+                .unwrap()
+                .worker_id
+        })
+        .collect();
+    let acks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            runtime
+                .send_input(id, Input::user(format!("hello {id}")))
+                .unwrap()
+        })
+        .collect();
+    for (id, ack) in ids.iter().zip(acks) {
+        let events = run_events(&runtime, id, ack.sequence).await;
+        let EventKind::Message { content, .. } = &events[events.len() - 2].kind else {
+            panic!("{:?}", kinds(&events));
+        };
+        assert_eq!(content, &format!("hello {id}"));
+    }
+}
+
+#[test]
+fn a_run_dropped_with_its_tokio_runtime_is_recorded_as_cancelled() {
+    let runtime = runtime_with(|config| {
+        config.profiles.insert(
+            "default".into(),
+            EngineSettings::Echo(EchoSettings {
+                chunk_chars: 1,
+                delay_ms: 60_000,
+            }),
+        );
+    });
+    let id = create(&runtime);
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        runtime.send_input(&id, Input::user("slow")).unwrap();
+        tokio::task::yield_now().await;
+    });
+    assert_eq!(
+        runtime.get_worker(&id).unwrap().status,
+        WorkerStatus::Running
+    );
+    drop(tokio);
+
+    let detail = runtime.get_worker(&id).unwrap();
+    assert_eq!(
+        detail.status,
+        WorkerStatus::Idle,
+        "no Worker stays running without its run"
+    );
+    let page = runtime.transcript(&id, 0, None).unwrap();
+    assert_eq!(page.entries.len(), 1);
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let events = tokio.block_on(crate::support::events_until(
+        &runtime,
+        &id,
+        0,
+        &["run_cancelled"],
+    ));
+    assert_eq!(kinds(&events).last(), Some(&"run_cancelled"));
+}

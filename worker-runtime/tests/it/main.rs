@@ -1,0 +1,21 @@
+//! Behaviour of the Runtime API, one module per area. Tests wait for conditions by polling with
+//! a deadline, never by sleeping blindly.
+
+/// Command engine: streaming, failures, cancel, timeout, process groups.
+mod command;
+/// RuntimeConfig from TOML and its validation.
+mod config;
+/// Echo engine runs and their event order.
+mod echo;
+/// Subscriptions: replay/live seam, retention, stream ends.
+mod events;
+/// Id validation at every entry point.
+mod ids;
+/// Inputs: validation, busy, stopped, acks.
+mod input;
+/// Create, list, get, stop, cancel, summary.
+mod lifecycle;
+/// Transcript pages and retention.
+mod transcript;
+
+mod support;

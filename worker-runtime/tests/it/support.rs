@@ -1,0 +1,135 @@
+//! Shared helpers: building runtimes and waiting for events with a deadline.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use worker_runtime::{
+    CommandSettings, CreateWorker, EngineSettings, Event, Runtime, RuntimeConfig, RuntimeId,
+    WorkerId,
+};
+
+/// How long any wait in these tests may take before it counts as a hang.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
+
+/// A runtime with default settings changed by `adjust`.
+pub(crate) fn runtime_with(adjust: impl FnOnce(&mut RuntimeConfig)) -> Runtime {
+    let mut config = RuntimeConfig::new(RuntimeId::new("test-runtime").unwrap());
+    adjust(&mut config);
+    Runtime::new(config).unwrap()
+}
+
+/// A runtime with default settings: one `default` echo profile.
+pub(crate) fn runtime() -> Runtime {
+    runtime_with(|_| {})
+}
+
+/// A runtime whose `default` profile runs `program args...`.
+pub(crate) fn command_runtime(program: &str, args: &[&str], timeout_ms: u64) -> Runtime {
+    runtime_with(|config| {
+        config.profiles.insert(
+            "default".into(),
+            EngineSettings::Command(CommandSettings {
+                program: program.into(),
+                args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+                timeout_ms,
+            }),
+        );
+    })
+}
+
+/// A `sh -c script` runtime.
+pub(crate) fn shell_runtime(script: &str) -> Runtime {
+    command_runtime("sh", &["-c", script], 60_000)
+}
+
+/// Parses a worker id.
+pub(crate) fn wid(id: &str) -> WorkerId {
+    WorkerId::new(id).unwrap()
+}
+
+/// Creates a Worker with the default profile and returns its id.
+pub(crate) fn create(runtime: &Runtime) -> WorkerId {
+    runtime
+        .create_worker(CreateWorker::default())
+        .unwrap()
+        .worker_id
+}
+
+/// Events after `after` up to and including the first whose kind is one of `last_kinds`.
+pub(crate) async fn events_until(
+    runtime: &Runtime,
+    id: &WorkerId,
+    after: u64,
+    last_kinds: &[&str],
+) -> Vec<Event> {
+    let mut stream = runtime.subscribe(id, Some(after)).unwrap();
+    let mut events = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(event) = stream.next().await {
+            let event = event.unwrap();
+            let done = last_kinds.contains(&event.kind.name());
+            events.push(event);
+            if done {
+                return;
+            }
+        }
+        panic!(
+            "stream ended before any of {last_kinds:?}: {:?}",
+            kinds(&events)
+        );
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no {last_kinds:?} within {DEADLINE:?}: {:?}",
+            kinds(&events)
+        )
+    });
+    events
+}
+
+/// The events of one run, from its `input_accepted` at `ack_sequence` to its end.
+pub(crate) async fn run_events(runtime: &Runtime, id: &WorkerId, ack_sequence: u64) -> Vec<Event> {
+    events_until(
+        runtime,
+        id,
+        ack_sequence - 1,
+        &["run_completed", "run_failed", "run_cancelled"],
+    )
+    .await
+}
+
+/// The kind names of `events`, in order.
+pub(crate) fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(|event| event.kind.name()).collect()
+}
+
+/// Polls `condition` every few milliseconds until it holds; panics after [`DEADLINE`].
+pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether a process is still running (a zombie or a missing process is not).
+pub(crate) fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesized command name: "123 (sleep) S ...".
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z' | 'X') | None
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Whether a process table entry exists at all (a zombie counts).
+pub(crate) fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
