@@ -1,4 +1,4 @@
-use worker_runtime::{EventKind, Input, Role, WorkerStatus};
+use worker_runtime::{EventKind, Input, InputAck, Role, Runtime, WorkerId, WorkerStatus};
 
 use crate::support::{
     command_runtime, create, events_until, eventually, kinds, process_exists, process_running,
@@ -17,12 +17,7 @@ fn streamed(events: &[worker_runtime::Event]) -> String {
 }
 
 /// Waits until the run has streamed `lines` whole lines, and parses them as process ids.
-async fn streamed_pids(
-    runtime: &worker_runtime::Runtime,
-    id: &worker_runtime::WorkerId,
-    after: u64,
-    lines: usize,
-) -> Vec<u32> {
+async fn streamed_pids(runtime: &Runtime, id: &WorkerId, after: u64, lines: usize) -> Vec<u32> {
     let mut text = String::new();
     let mut cursor = after;
     while text.matches('\n').count() < lines {
@@ -33,6 +28,15 @@ async fn streamed_pids(
     text.lines()
         .map(|line| line.trim().parse().unwrap())
         .collect()
+}
+
+/// A runtime whose one Worker runs a 30 s sleep; returns it with the input's ack and the pid.
+async fn start_sleeper() -> (Runtime, WorkerId, InputAck, u32) {
+    let runtime = shell_runtime("echo $$; exec sleep 30");
+    let id = create(&runtime);
+    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
+    let pid = streamed_pids(&runtime, &id, ack.sequence, 1).await[0];
+    (runtime, id, ack, pid)
 }
 
 #[tokio::test]
@@ -204,10 +208,7 @@ async fn a_finished_program_takes_its_stray_background_children_with_it() {
 
 #[tokio::test]
 async fn stop_during_a_run_cancels_it_then_stops_and_ends_streams() {
-    let runtime = shell_runtime("echo $$; exec sleep 30");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
-    let pid = streamed_pids(&runtime, &id, ack.sequence, 1).await[0];
+    let (runtime, id, ack, pid) = start_sleeper().await;
 
     let detail = runtime.stop_worker(&id).await.unwrap();
     assert_eq!(detail.status, WorkerStatus::Stopped);
@@ -236,10 +237,7 @@ async fn stop_during_a_run_cancels_it_then_stops_and_ends_streams() {
 
 #[tokio::test]
 async fn dropping_the_runtime_kills_active_runs() {
-    let runtime = shell_runtime("echo $$; exec sleep 30");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
-    let pid = streamed_pids(&runtime, &id, ack.sequence, 1).await[0];
+    let (runtime, _, _, pid) = start_sleeper().await;
     drop(runtime);
     eventually("the program of a dropped runtime to be gone", || {
         !process_exists(pid)
@@ -249,10 +247,7 @@ async fn dropping_the_runtime_kills_active_runs() {
 
 #[tokio::test]
 async fn a_stop_completes_even_when_its_caller_stops_waiting() {
-    let runtime = shell_runtime("echo $$; exec sleep 30");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
-    let pid = streamed_pids(&runtime, &id, ack.sequence, 1).await[0];
+    let (runtime, id, ack, pid) = start_sleeper().await;
 
     // Poll the stop once, then drop it, as a disconnecting client would.
     assert!(futures::FutureExt::now_or_never(runtime.stop_worker(&id)).is_none());

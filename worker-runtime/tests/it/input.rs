@@ -1,8 +1,8 @@
-use worker_runtime::{
-    CreateWorker, EchoSettings, EngineSettings, EventKind, Input, Role, WorkerStatus,
-};
+use worker_runtime::{CreateWorker, EventKind, Input, Role, WorkerStatus};
 
-use crate::support::{create, events_until, eventually, kinds, run_events, runtime, runtime_with};
+use crate::support::{
+    create, events_until, eventually, kinds, run_events, runtime, runtime_with, slow_echo_runtime,
+};
 
 #[test]
 fn blank_input_is_invalid_and_records_nothing() {
@@ -39,15 +39,7 @@ async fn input_over_the_limit_is_payload_too_large() {
 
 #[tokio::test]
 async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
-    let runtime = runtime_with(|config| {
-        config.profiles.insert(
-            "default".into(),
-            EngineSettings::Echo(EchoSettings {
-                chunk_chars: 1,
-                delay_ms: 60_000,
-            }),
-        );
-    });
+    let runtime = slow_echo_runtime();
     let id = create(&runtime);
     let ack = runtime.send_input(&id, Input::user("slow")).unwrap();
     assert_eq!(
@@ -137,15 +129,7 @@ async fn many_workers_run_at_once() {
 
 #[test]
 fn a_run_dropped_with_its_tokio_runtime_is_recorded_as_cancelled() {
-    let runtime = runtime_with(|config| {
-        config.profiles.insert(
-            "default".into(),
-            EngineSettings::Echo(EchoSettings {
-                chunk_chars: 1,
-                delay_ms: 60_000,
-            }),
-        );
-    });
+    let runtime = slow_echo_runtime();
     let id = create(&runtime);
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -3,7 +3,7 @@ use worker_runtime::{
     PageRequest, Runtime, WorkerStatus,
 };
 
-use crate::support::{create, events_until, kinds, runtime, runtime_with, wid};
+use crate::support::{create, events_until, kinds, runtime, runtime_with, slow_echo, wid};
 
 #[test]
 fn runtime_and_its_streams_are_shareable_across_tasks() {
@@ -222,13 +222,7 @@ async fn cancelling_an_idle_worker_changes_nothing() {
 #[tokio::test]
 async fn summary_counts_workers_by_status() {
     let runtime = runtime_with(|config| {
-        config.profiles.insert(
-            "slow".into(),
-            EngineSettings::Echo(EchoSettings {
-                chunk_chars: 1,
-                delay_ms: 60_000,
-            }),
-        );
+        config.profiles.insert("slow".into(), slow_echo());
         config.profiles.insert(
             "default".into(),
             EngineSettings::Echo(EchoSettings::default()),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use worker_runtime::{
-    CommandSettings, CreateWorker, EngineSettings, Event, Runtime, RuntimeConfig, RuntimeId,
-    WorkerId,
+    CommandSettings, CreateWorker, EchoSettings, EngineSettings, Event, Runtime, RuntimeConfig,
+    RuntimeId, WorkerId,
 };
 
 /// How long any wait in these tests may take before it counts as a hang.
@@ -34,6 +34,22 @@ pub(crate) fn command_runtime(program: &str, args: &[&str], timeout_ms: u64) -> 
                 timeout_ms,
             }),
         );
+    })
+}
+
+/// An echo engine that streams its first character at once and then pauses for a minute: a
+/// run that stays active until it is cancelled.
+pub(crate) fn slow_echo() -> EngineSettings {
+    EngineSettings::Echo(EchoSettings {
+        chunk_chars: 1,
+        delay_ms: 60_000,
+    })
+}
+
+/// A runtime whose `default` profile is [`slow_echo`].
+pub(crate) fn slow_echo_runtime() -> Runtime {
+    runtime_with(|config| {
+        config.profiles.insert("default".into(), slow_echo());
     })
 }
 
