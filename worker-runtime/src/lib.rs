@@ -6,9 +6,9 @@
 //! any retained sequence with no gap and no duplicate; when the events it needs are gone it is
 //! told so (`cursor_expired`) instead of missing them silently.
 //!
-//! The same value serves an in-process embedder and, behind the `http-server` feature of a later
-//! release, a standalone runtime process, so Worker semantics exist once. Default features pull
-//! in no HTTP stack.
+//! The same value serves an in-process embedder and, behind the `http-server` feature, a
+//! standalone runtime process (`http::router`), so Worker semantics exist once. Default features
+//! pull in no HTTP stack.
 //!
 //! ```
 //! use futures::StreamExt;
@@ -48,6 +48,8 @@ mod config;
 mod engine;
 mod error;
 mod event;
+#[cfg(feature = "http-server")]
+pub mod http;
 mod id;
 mod page;
 mod run;

@@ -292,6 +292,22 @@ impl Runtime {
         Ok(cell.detail())
     }
 
+    /// Cancels every active run and returns once each has recorded its `run_cancelled`. Workers
+    /// stay usable; a graceful process shutdown calls this last.
+    pub async fn shutdown(&self) {
+        let runs: Vec<ActiveRun> = self
+            .cells()
+            .iter()
+            .filter_map(|cell| cell.lock().run.clone())
+            .collect();
+        for run in &runs {
+            run.cancel.cancel();
+        }
+        for run in runs {
+            run.ended.cancelled().await;
+        }
+    }
+
     /// A bounded page of the transcript: entries with `sequence >= start`, oldest first.
     pub fn transcript(
         &self,

@@ -1,6 +1,9 @@
-//! `yoi`: the one binary of the workspace. It will run the Workspace Backend (`yoi serve`), a
-//! standalone runtime process (`yoi runtime serve`) and client commands; this build has the
-//! command line only, because the server lands with a later issue.
+//! `yoi`: the one binary of the workspace. `yoi runtime serve` runs a standalone runtime process;
+//! `yoi serve` (the Workspace Backend) and the client commands land with later issues.
+
+mod runtime_serve;
+mod shutdown;
+mod token;
 
 use std::process::ExitCode;
 
@@ -18,18 +21,35 @@ struct Cli {
 enum Command {
     /// Run the Workspace Backend: one browser-facing API over every configured runtime.
     Serve,
+    /// Commands of a standalone runtime process.
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
+}
+
+#[derive(Subcommand)]
+enum RuntimeCommand {
+    /// Serve one Runtime over HTTP (REST commands + SSE events) for a Workspace Backend.
+    Serve(runtime_serve::Args),
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Serve => {
-            #[expect(clippy::print_stderr, reason = "the one message this command has")]
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => Err(
+            "the Workspace Backend is not in this build yet; it arrives with the browser-facing \
+             API issue. A runtime process is available: yoi runtime serve --help"
+                .to_owned(),
+        ),
+        Command::Runtime(RuntimeCommand::Serve(args)) => {
+            runtime_serve::run(args).map_err(|error| error.to_string())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            #[expect(clippy::print_stderr, reason = "the command's one error report")]
             {
-                eprintln!(
-                    "yoi serve: the Workspace Backend is not in this build yet; it arrives with \
-                     the browser-facing API issue. The embeddable runtime is ready: see the \
-                     worker-runtime crate (cargo test -p worker-runtime)."
-                );
+                eprintln!("yoi: {message}");
             }
             ExitCode::FAILURE
         }

@@ -1,0 +1,80 @@
+//! The REST + SSE server of a standalone runtime process (feature `http-server`).
+//!
+//! [`router`] wraps the [`Runtime`] API one to one under `/v1`, so Worker semantics exist once.
+//! Only the Workspace Backend talks to this server, never a browser.
+
+mod auth;
+mod error;
+mod events;
+mod extract;
+mod log;
+mod routes;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio_util::sync::CancellationToken;
+
+use crate::Runtime;
+
+pub use auth::{BearerToken, TokenError};
+
+/// The default request body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The default interval of SSE keep-alive comments.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How the server behaves around the Runtime API.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Required as `Authorization: Bearer` on every route but `/v1/health`; `None` disables
+    /// authentication.
+    pub token: Option<BearerToken>,
+    /// The largest request body accepted, in bytes; larger is `413 payload_too_large`.
+    pub body_limit: usize,
+    /// Idle event streams get a comment this often, so intermediaries keep them open.
+    pub keep_alive: Duration,
+    /// When cancelled, open event streams end, so a graceful shutdown can complete.
+    pub shutdown: CancellationToken,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            token: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+struct AppState {
+    runtime: Runtime,
+    keep_alive: Duration,
+    shutdown: CancellationToken,
+}
+
+/// The `/v1` REST + SSE router over `runtime`.
+pub fn router(runtime: Runtime, options: HttpOptions) -> Router {
+    let state = AppState {
+        runtime,
+        keep_alive: options.keep_alive,
+        shutdown: options.shutdown,
+    };
+    routes::protected()
+        .route_layer(axum::middleware::from_fn_with_state(
+            options.token,
+            auth::require_token,
+        ))
+        .merge(routes::open())
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::no_method)
+        .layer(DefaultBodyLimit::max(options.body_limit))
+        .layer(axum::middleware::from_fn(log::log_request))
+        .with_state(state)
+}

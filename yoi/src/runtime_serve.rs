@@ -1,0 +1,178 @@
+//! `yoi runtime serve`: one Runtime behind the REST + SSE server, for a Workspace Backend on
+//! another host to reach.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use worker_runtime::http::{BearerToken, DEFAULT_BODY_LIMIT, HttpOptions, router};
+use worker_runtime::{ConfigError, Runtime, RuntimeConfig, RuntimeId};
+
+use crate::token::{self, TokenSourceError};
+
+/// Options of `yoi runtime serve`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The runtime's id: 1 to 64 of A-Z, a-z, 0-9, '_' and '-'.
+    #[arg(long)]
+    id: RuntimeId,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7979")]
+    bind: SocketAddr,
+    /// A runtime.toml with the display name, profiles and limits (the id comes from --id).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Require the bearer token held in this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "token_file")]
+    token_env: Option<String>,
+    /// Require the bearer token held in this file.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Allow a non-loopback address without a token: anyone who reaches it controls the runtime.
+    #[arg(long, conflicts_with_all = ["token_env", "token_file"])]
+    insecure_no_auth: bool,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+    /// How often idle event streams get a keep-alive comment (e.g. 15s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    keep_alive: Duration,
+}
+
+/// Why the runtime process could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ServeError {
+    /// The configuration file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The configuration is malformed or unusable.
+    #[error("{}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    /// The token could not be read.
+    #[error(transparent)]
+    Token(#[from] TokenSourceError),
+    /// A non-loopback address without a token and without `--insecure-no-auth`.
+    #[error(
+        "refusing to serve {0} without a token: pass --token-env or --token-file \
+         (or --insecure-no-auth to accept that anyone who reaches it controls this runtime)"
+    )]
+    NeedsToken(SocketAddr),
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The async runtime or the server failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the runtime process until SIGINT or SIGTERM.
+pub(crate) fn run(args: Args) -> Result<(), ServeError> {
+    init_logging();
+    let config = load_config(&args.id, args.config.as_deref())?;
+    let token = match (&args.token_env, &args.token_file) {
+        (Some(name), _) => Some(token::take_from_env(name)?),
+        (None, Some(path)) => Some(token::from_file(path)?),
+        (None, None) => None,
+    };
+    if token.is_none() {
+        if !args.bind.ip().is_loopback() && !args.insecure_no_auth {
+            return Err(ServeError::NeedsToken(args.bind));
+        }
+        tracing::warn!("serving without authentication: anyone who reaches the port can use it");
+    }
+    let runtime = Runtime::new(config).map_err(|error| config_error(&args, &error))?;
+    for diagnostic in runtime.diagnostics() {
+        tracing::warn!(code = diagnostic.code, "{}", diagnostic.message);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(runtime, args, token))
+}
+
+async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: args.bind,
+            source,
+        })?;
+    let address = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let options = HttpOptions {
+        token,
+        body_limit: args.body_limit,
+        keep_alive: args.keep_alive,
+        shutdown: shutdown.clone(),
+    };
+    tracing::info!(runtime = %runtime.id(), "listening on http://{address}");
+    axum::serve(listener, router(runtime.clone(), options))
+        .with_graceful_shutdown(async move {
+            crate::shutdown::signal().await;
+            tracing::info!("shutting down: ending event streams and finishing requests");
+            shutdown.cancel();
+        })
+        .await?;
+    runtime.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads runtime.toml (if any) and adds the id from the command line.
+fn load_config(id: &RuntimeId, path: Option<&Path>) -> Result<RuntimeConfig, ServeError> {
+    let mut table = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ServeError::ReadConfig {
+                path: path.to_owned(),
+                source,
+            })?;
+            text.parse::<toml::Table>()
+                .map_err(|error| ServeError::Config {
+                    path: path.to_owned(),
+                    message: error.to_string(),
+                })?
+        }
+        None => toml::Table::new(),
+    };
+    let origin = path.unwrap_or(Path::new("runtime.toml"));
+    if table.contains_key("id") {
+        return Err(ServeError::Config {
+            path: origin.to_owned(),
+            message: "the runtime id comes from --id; remove `id` from this file".to_owned(),
+        });
+    }
+    table.insert("id".to_owned(), toml::Value::String(id.to_string()));
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|error: toml::de::Error| ServeError::Config {
+            path: origin.to_owned(),
+            message: error.message().to_owned(),
+        })
+}
+
+fn config_error(args: &Args, error: &ConfigError) -> ServeError {
+    ServeError::Config {
+        path: args
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runtime.toml")),
+        message: error.to_string(),
+    }
+}
+
+/// Log lines go to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
