@@ -9,6 +9,9 @@ mod config;
 mod echo;
 /// Subscriptions: replay/live seam, retention, stream ends.
 mod events;
+/// The REST + SSE server, through HTTP on 127.0.0.1.
+#[cfg(feature = "http-server")]
+mod http;
 /// Id validation at every entry point.
 mod ids;
 /// Inputs: validation, busy, stopped, acks.
