@@ -45,12 +45,16 @@
 //! ```
 
 mod config;
+mod diagnostics;
 mod engine;
 mod error;
 mod event;
+#[cfg(feature = "fs-store")]
+mod fs_store;
 #[cfg(feature = "http-server")]
 pub mod http;
 mod id;
+mod journal;
 mod page;
 mod run;
 mod runtime;
@@ -67,6 +71,8 @@ pub use config::{
 };
 pub use error::RuntimeError;
 pub use event::{Event, EventKind, Role};
+#[cfg(feature = "fs-store")]
+pub use fs_store::OpenError;
 pub use id::{IdError, MAX_ID_LEN, RuntimeId, WorkerId, WorkerRef, WorkerRefError, validate_id};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};
 pub use runtime::Runtime;

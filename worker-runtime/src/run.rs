@@ -78,8 +78,7 @@ impl RunEnd {
         if state.stopping {
             // Finishing the stop here, under the same lock, keeps it whole even when the caller
             // of `stop_worker` stopped waiting.
-            cell.record(&mut state, EventKind::WorkerStopped);
-            state.status = WorkerStatus::Stopped;
+            cell.record_stop(&mut state);
         } else {
             state.status = WorkerStatus::Idle;
         }

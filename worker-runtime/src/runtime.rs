@@ -11,18 +11,21 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{
     ConfigError, DEFAULT_PROFILE, EngineSettings, Limits, RuntimeConfig, check_display_name,
 };
+use crate::diagnostics::Diagnostics;
 use crate::engine::{self, Engine};
 use crate::error::RuntimeError;
 use crate::event::{EventKind, Role};
 use crate::id::{RuntimeId, WorkerId, validate_id};
+use crate::journal::Store;
 use crate::page::{PageRequest, page_limit};
 use crate::subscription::EventStream;
 use crate::summary::{Capabilities, Diagnostic, RuntimeSummary, Severity, WorkerCounts};
+use crate::time::Timestamp;
 use crate::transcript::TranscriptPage;
 use crate::worker::{
     CreateWorker, Input, InputAck, InputKind, WorkerDetail, WorkerPage, WorkerStatus,
 };
-use crate::worker_cell::{ActiveRun, Retention, WorkerCell};
+use crate::worker_cell::{ActiveRun, Retention, WorkerCell, WorkerIdentity};
 
 /// A Runtime: it owns Workers, runs their engines and keeps their events and transcripts.
 ///
@@ -39,7 +42,9 @@ struct Inner {
     display_name: String,
     limits: Limits,
     profiles: BTreeMap<String, Profile>,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Arc<Diagnostics>,
+    /// Where Workers' history is kept besides memory, if anywhere.
+    store: Option<Arc<dyn Store>>,
     workers: RwLock<BTreeMap<WorkerId, Arc<WorkerCell>>>,
     /// Numbers the ids picked for Workers created without one.
     next_worker_number: AtomicU64,
@@ -51,14 +56,29 @@ struct Profile {
 }
 
 impl Runtime {
-    /// Builds a Runtime from its configuration; fails if the configuration cannot run.
+    /// Builds a memory-only Runtime from its configuration; fails if the configuration cannot
+    /// run.
     pub fn new(config: RuntimeConfig) -> Result<Self, ConfigError> {
+        Self::assemble(config, Arc::default(), None)
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Builds a Runtime without Workers that reports into `diagnostics` and keeps history in
+    /// `store`.
+    pub(crate) fn assemble(
+        config: RuntimeConfig,
+        diagnostics: Arc<Diagnostics>,
+        store: Option<Arc<dyn Store>>,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let effective = config.effective_profiles();
-        let diagnostics = effective
-            .iter()
-            .filter_map(|(name, settings)| profile_diagnostic(name, settings))
-            .collect();
+        for (name, settings) in &effective {
+            report_profile_problems(&diagnostics, name, settings);
+        }
         let profiles = effective
             .iter()
             .map(|(name, settings)| {
@@ -78,10 +98,54 @@ impl Runtime {
                 limits: config.limits,
                 profiles,
                 diagnostics,
+                store,
                 workers: RwLock::default(),
                 next_worker_number: AtomicU64::new(1),
             }),
         })
+    }
+
+    /// Adds a Worker brought back from the store. A Worker whose profile is no longer configured
+    /// loads anyway; its runs fail and say why.
+    #[cfg(feature = "fs-store")]
+    pub(crate) fn restore_worker(
+        &self,
+        identity: WorkerIdentity,
+        history: crate::worker_cell::RestoredHistory,
+    ) {
+        let engine = match self.inner.profiles.get(&identity.profile) {
+            Some(profile) => Arc::clone(&profile.engine),
+            None => {
+                self.inner.diagnostics.report(
+                    "profile_missing",
+                    Severity::Warning,
+                    format!(
+                        "worker {} uses profile {}, which is not configured; its runs will fail",
+                        identity.id, identity.profile
+                    ),
+                );
+                engine::unconfigured(&identity.profile)
+            }
+        };
+        let journal = self.journal(&identity.id);
+        let id = identity.id.clone();
+        let cell = WorkerCell::restore(identity, engine, self.retention(), history, journal);
+        self.inner
+            .workers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, cell);
+    }
+
+    fn journal(&self, id: &WorkerId) -> Option<Box<dyn crate::journal::Journal>> {
+        self.inner.store.as_ref().map(|store| store.journal(id))
+    }
+
+    fn retention(&self) -> Retention {
+        Retention {
+            events: self.inner.limits.retained_events,
+            transcript: self.inner.limits.retained_transcript,
+        }
     }
 
     /// The Runtime's id.
@@ -131,9 +195,10 @@ impl Runtime {
         }
     }
 
-    /// Conditions an operator should know about (for example a profile whose program is missing).
+    /// Conditions an operator should know about: a profile whose program is missing, a stored
+    /// line that could not be read, a write that failed.
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        self.inner.diagnostics.clone()
+        self.inner.diagnostics.list()
     }
 
     /// One page of Workers in worker id order.
@@ -185,16 +250,14 @@ impl Runtime {
             Some(id) => id,
             None => self.free_worker_id(&workers),
         };
-        let cell = WorkerCell::create(
-            id.clone(),
-            profile_name.to_owned(),
-            request.display_name,
-            Arc::clone(&profile.engine),
-            Retention {
-                events: self.inner.limits.retained_events,
-                transcript: self.inner.limits.retained_transcript,
-            },
-        );
+        let identity = WorkerIdentity {
+            id: id.clone(),
+            profile: profile_name.to_owned(),
+            display_name: request.display_name,
+            created_at: Timestamp::now(),
+        };
+        let engine = Arc::clone(&profile.engine);
+        let cell = WorkerCell::create(identity, engine, self.retention(), self.journal(&id));
         let detail = cell.detail();
         workers.insert(id, cell);
         Ok(detail)
@@ -278,8 +341,7 @@ impl Runtime {
             if !state.stopping {
                 state.stopping = true;
                 if state.run.is_none() {
-                    cell.record(&mut state, EventKind::WorkerStopped);
-                    state.status = WorkerStatus::Stopped;
+                    cell.record_stop(&mut state);
                 }
             }
             // The run's end records `worker_stopped` because `stopping` is set.
@@ -414,20 +476,17 @@ impl Runtime {
     }
 }
 
-/// A warning for a command profile whose program cannot be found. The message names the profile,
+/// Warns about a command profile whose program cannot be found. The message names the profile,
 /// not the program, because a program may be a path.
-fn profile_diagnostic(name: &str, settings: &EngineSettings) -> Option<Diagnostic> {
-    match settings {
-        EngineSettings::Command(command) if !engine::program_is_available(&command.program) => {
-            Some(Diagnostic {
-                code: "program_not_found".to_owned(),
-                severity: Severity::Warning,
-                message: format!(
-                    "profile {name}: its program is not an executable file; runs will fail"
-                ),
-            })
+fn report_profile_problems(diagnostics: &Diagnostics, name: &str, settings: &EngineSettings) {
+    if let EngineSettings::Command(command) = settings {
+        if !engine::program_is_available(&command.program) {
+            diagnostics.report(
+                "program_not_found",
+                Severity::Warning,
+                format!("profile {name}: its program is not an executable file; runs will fail"),
+            );
         }
-        _ => None,
     }
 }
 

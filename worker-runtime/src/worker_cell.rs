@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::event::{Event, EventKind, Role};
 use crate::id::WorkerId;
+use crate::journal::Journal;
 use crate::time::Timestamp;
 use crate::transcript::TranscriptEntry;
 use crate::worker::{WorkerDetail, WorkerStatus};
@@ -29,6 +30,28 @@ pub(crate) struct WorkerCell {
     state: Mutex<WorkerState>,
     /// The newest sequence; subscribers wait on it for news.
     newest: watch::Sender<u64>,
+    /// Where history goes besides memory, if anywhere.
+    journal: Option<Box<dyn Journal>>,
+}
+
+/// A Worker's lasting identity, as stored and restored.
+pub(crate) struct WorkerIdentity {
+    pub(crate) id: WorkerId,
+    pub(crate) profile: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) created_at: Timestamp,
+}
+
+/// What a store found of a Worker's history.
+pub(crate) struct RestoredHistory {
+    pub(crate) stopped: bool,
+    pub(crate) last_sequence: u64,
+    /// The newest events (at most the retention), oldest first.
+    pub(crate) events: VecDeque<Event>,
+    /// The newest transcript entries (at most the retention), oldest first.
+    pub(crate) transcript: VecDeque<TranscriptEntry>,
+    /// A run had started and not ended when the history was cut.
+    pub(crate) run_was_active: bool,
 }
 
 /// How much history a Worker keeps.
@@ -72,38 +95,74 @@ pub(crate) enum NewEvents {
 impl WorkerCell {
     /// A new idle Worker whose log starts with `worker_created` (sequence 1).
     pub(crate) fn create(
-        id: WorkerId,
-        profile: String,
-        display_name: Option<String>,
+        identity: WorkerIdentity,
         engine: Arc<dyn Engine>,
         retention: Retention,
+        journal: Option<Box<dyn Journal>>,
     ) -> Arc<Self> {
-        let now = Timestamp::now();
+        let created = EventKind::WorkerCreated {
+            profile: identity.profile.clone(),
+            display_name: identity.display_name.clone(),
+        };
+        let history = RestoredHistory {
+            stopped: false,
+            last_sequence: 0,
+            events: VecDeque::new(),
+            transcript: VecDeque::new(),
+            run_was_active: false,
+        };
+        let cell = Self::restore(identity, engine, retention, history, journal);
+        let mut state = cell.lock();
+        cell.save(&state);
+        cell.record(&mut state, created);
+        drop(state);
+        cell
+    }
+
+    /// A Worker brought back from a store. A run that was active when the history was cut is
+    /// recorded as failed, since nothing runs it any more.
+    pub(crate) fn restore(
+        identity: WorkerIdentity,
+        engine: Arc<dyn Engine>,
+        retention: Retention,
+        history: RestoredHistory,
+        journal: Option<Box<dyn Journal>>,
+    ) -> Arc<Self> {
+        let updated_at = history
+            .events
+            .back()
+            .map_or(identity.created_at, |event| event.at);
         let cell = Arc::new(Self {
-            id,
-            profile: profile.clone(),
-            display_name: display_name.clone(),
-            created_at: now,
+            id: identity.id,
+            profile: identity.profile,
+            display_name: identity.display_name,
+            created_at: identity.created_at,
             engine,
             retention,
             state: Mutex::new(WorkerState {
-                status: WorkerStatus::Idle,
-                stopping: false,
+                status: if history.stopped {
+                    WorkerStatus::Stopped
+                } else {
+                    WorkerStatus::Idle
+                },
+                stopping: history.stopped,
                 run: None,
-                last_sequence: 0,
-                updated_at: now,
-                events: VecDeque::new(),
-                transcript: VecDeque::new(),
+                last_sequence: history.last_sequence,
+                updated_at,
+                events: history.events,
+                transcript: history.transcript,
             }),
-            newest: watch::Sender::new(0),
+            newest: watch::Sender::new(history.last_sequence),
+            journal,
         });
-        cell.record(
-            &mut cell.lock(),
-            EventKind::WorkerCreated {
-                profile,
-                display_name,
-            },
-        );
+        if history.run_was_active {
+            let failed = EventKind::RunFailed {
+                reason: "runtime restarted".to_owned(),
+                exit_code: None,
+                stderr_tail: String::new(),
+            };
+            cell.record(&mut cell.lock(), failed);
+        }
         cell
     }
 
@@ -120,12 +179,30 @@ impl WorkerCell {
         state.last_sequence += 1;
         let sequence = state.last_sequence;
         state.updated_at = at;
-        state.events.push_back(Event { sequence, at, kind });
+        let event = Event { sequence, at, kind };
+        if let Some(journal) = &self.journal {
+            journal.append_event(&event);
+        }
+        state.events.push_back(event);
         if state.events.len() > self.retention.events {
             state.events.pop_front();
         }
         self.newest.send_replace(sequence);
         sequence
+    }
+
+    /// Records `worker_stopped` and makes the Worker stopped for good.
+    pub(crate) fn record_stop(&self, state: &mut WorkerState) {
+        self.record(state, EventKind::WorkerStopped);
+        state.status = WorkerStatus::Stopped;
+        self.save(state);
+    }
+
+    /// Hands the Worker's lasting state to the journal.
+    fn save(&self, state: &WorkerState) {
+        if let Some(journal) = &self.journal {
+            journal.save_worker(&self.detail_of(state));
+        }
     }
 
     /// Records an event that is also a transcript entry (`input_accepted` or `message`).
@@ -142,12 +219,16 @@ impl WorkerCell {
             }
         };
         let sequence = self.record(state, kind);
-        state.transcript.push_back(TranscriptEntry {
+        let entry = TranscriptEntry {
             sequence,
             role,
             content,
             at: state.updated_at,
-        });
+        };
+        if let Some(journal) = &self.journal {
+            journal.append_turn(&entry);
+        }
+        state.transcript.push_back(entry);
         if state.transcript.len() > self.retention.transcript {
             state.transcript.pop_front();
         }
@@ -156,7 +237,10 @@ impl WorkerCell {
 
     /// The Worker as the API shows it.
     pub(crate) fn detail(&self) -> WorkerDetail {
-        let state = self.lock();
+        self.detail_of(&self.lock())
+    }
+
+    fn detail_of(&self, state: &WorkerState) -> WorkerDetail {
         WorkerDetail {
             worker_id: self.id.clone(),
             display_name: self.display_name.clone(),

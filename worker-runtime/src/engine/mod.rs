@@ -55,4 +55,25 @@ pub(crate) fn build(settings: &EngineSettings) -> Arc<dyn Engine> {
     }
 }
 
+/// The engine of a Worker whose profile is no longer configured: every run fails, saying why.
+#[cfg(feature = "fs-store")]
+pub(crate) fn unconfigured(profile: &str) -> Arc<dyn Engine> {
+    Arc::new(Unconfigured {
+        reason: format!("profile {profile} is not configured on this runtime"),
+    })
+}
+
+#[cfg(feature = "fs-store")]
+struct Unconfigured {
+    reason: String,
+}
+
+#[cfg(feature = "fs-store")]
+#[async_trait]
+impl Engine for Unconfigured {
+    async fn run(&self, _: &str, _: &OutputSink, _: &CancellationToken) -> RunOutcome {
+        RunOutcome::failed(self.reason.clone())
+    }
+}
+
 pub(crate) use command::program_is_available;
