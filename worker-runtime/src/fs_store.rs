@@ -10,6 +10,9 @@
 //! after the highest one stored. A run that was active when the process died is recorded as
 //! `run_failed` ("runtime restarted"). A corrupt or truncated line is skipped and reported in
 //! `diagnostics()`; everything else loads. Diagnostics name workers and file names, never paths.
+//!
+//! An event is written before subscribers hear of it, so the last line a crash cut short was
+//! never delivered; the next event takes its sequence, and numbering stays without gaps.
 
 use std::collections::VecDeque;
 use std::fs::{self, OpenOptions};

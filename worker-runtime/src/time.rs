@@ -1,7 +1,7 @@
 //! Wall-clock timestamps, serialized as RFC 3339 in UTC with millisecond precision.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -10,9 +10,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(SystemTime);
 
 impl Timestamp {
-    /// The current time.
+    /// The current time, truncated to milliseconds so that it equals its own serialized form.
     pub fn now() -> Self {
-        Self(SystemTime::now())
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let millis =
+            Duration::from_millis(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX));
+        Self(UNIX_EPOCH + millis)
     }
 
     /// The underlying system time.

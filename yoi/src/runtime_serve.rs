@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, DEFAULT_BODY_LIMIT, HttpOptions, router};
-use worker_runtime::{ConfigError, Runtime, RuntimeConfig, RuntimeId};
+use worker_runtime::{ConfigError, OpenError, Runtime, RuntimeConfig, RuntimeId};
 
 use crate::token::{self, TokenSourceError};
 
@@ -20,6 +20,10 @@ pub(crate) struct Args {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1:7979")]
     bind: SocketAddr,
+    /// Keep Workers, events and transcripts under this folder and restore them on start
+    /// (without it, everything is in memory and gone when the process ends).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// A runtime.toml with the display name, profiles and limits (the id comes from --id).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -52,6 +56,12 @@ pub(crate) enum ServeError {
     /// The configuration is malformed or unusable.
     #[error("{}: {message}", path.display())]
     Config { path: PathBuf, message: String },
+    /// The data directory cannot be used.
+    #[error("cannot use the data directory {}: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The token could not be read.
     #[error(transparent)]
     Token(#[from] TokenSourceError),
@@ -87,7 +97,13 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
         }
         tracing::warn!("serving without authentication: anyone who reaches the port can use it");
     }
-    let runtime = Runtime::new(config).map_err(|error| config_error(&args, &error))?;
+    let runtime = match &args.data_dir {
+        Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
+            OpenError::Config(error) => config_error(&args, &error),
+            OpenError::Io { path, source } => ServeError::DataDir { path, source },
+        })?,
+        None => Runtime::new(config).map_err(|error| config_error(&args, &error))?,
+    };
     for diagnostic in runtime.diagnostics() {
         tracing::warn!(code = diagnostic.code, "{}", diagnostic.message);
     }
@@ -173,6 +189,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }

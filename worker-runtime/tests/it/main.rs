@@ -9,6 +9,9 @@ mod config;
 mod echo;
 /// Subscriptions: replay/live seam, retention, stream ends.
 mod events;
+/// Persistence: restart, crash recovery, corrupt lines.
+#[cfg(feature = "fs-store")]
+mod fs_store;
 /// The REST + SSE server, through HTTP on 127.0.0.1.
 #[cfg(feature = "http-server")]
 mod http;

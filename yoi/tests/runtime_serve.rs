@@ -1,0 +1,301 @@
+//! `yoi runtime serve` as a process: the README's walk-through, graceful shutdown, restart from
+//! the data directory, and the refusals that happen before anything is served.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const TOKEN: &str = "walkthrough-secret-0123";
+
+/// A running `yoi runtime serve` whose log lines are collected as they come.
+struct RuntimeProcess {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    base: String,
+}
+
+impl RuntimeProcess {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_yoi"))
+            .args(["runtime", "serve", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .env("YOI_TEST_TOKEN", TOKEN)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let mut process = Self {
+            child,
+            log,
+            base: String::new(),
+        };
+        let address = process.wait_for_log("listening on http://");
+        let address = address.split("listening on http://").nth(1).unwrap();
+        let address = address.split_whitespace().next().unwrap();
+        process.base = format!("http://{address}/v1");
+        process
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn wait_for_log(&mut self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| line.contains(needle))
+            {
+                return line.clone();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "exited ({status}) before {needle:?}: {:?}",
+                    self.log.lock().unwrap()
+                );
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no {needle:?} in {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < DEADLINE, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for RuntimeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(DEADLINE)
+        .build()
+        .unwrap()
+}
+
+async fn transcript_len(client: &reqwest::Client, base: &str, worker: &str) -> usize {
+    let page: Value = client
+        .get(format!("{base}/workers/{worker}/transcript"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["entries"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn the_walkthrough_survives_a_graceful_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let args = [
+        "--id",
+        "laptop",
+        "--data-dir",
+        data_dir,
+        "--token-env",
+        "YOI_TEST_TOKEN",
+    ];
+    let mut process = RuntimeProcess::start(&args);
+    let (client, base) = (client(), process.base.clone());
+
+    let unauthorized = client.get(format!("{base}/workers")).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let created = client
+        .post(format!("{base}/workers"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"worker_id": "w1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let accepted = client
+        .post(format!("{base}/workers/w1/input"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"kind": "user", "content": "hello runtime"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let started = Instant::now();
+    while transcript_len(&client, &base, "w1").await < 2 {
+        assert!(started.elapsed() < DEADLINE, "the run did not finish");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // An open event stream ends when the process shuts down.
+    let events = client
+        .get(format!("{base}/workers/w1/events"))
+        .bearer_auth(TOKEN)
+        .header("last-event-id", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let reader = tokio::spawn(async move {
+        let mut body = events.bytes_stream();
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    });
+    process.wait_for_log("path=\"/v1/workers/w1/events\" status=200");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = process.terminate();
+        (status, process.log_text())
+    })
+    .await
+    .unwrap();
+    let (status, log) = status;
+    assert!(status.success(), "{status}: {log}");
+    let streamed = tokio::time::timeout(DEADLINE, reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        streamed.starts_with("id: 2\nevent: input_accepted\n"),
+        "{streamed}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+    assert!(!log.contains(TOKEN), "the token reached the log");
+
+    let restarted = RuntimeProcess::start(&args);
+    assert_eq!(transcript_len(&client, &restarted.base, "w1").await, 2);
+}
+
+#[tokio::test]
+async fn programs_started_for_workers_do_not_inherit_the_token_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("runtime.toml");
+    std::fs::write(
+        &config,
+        "[profiles.default]\nengine = \"command\"\nprogram = \"sh\"\n\
+         args = [\"-c\", \"printenv YOI_TEST_TOKEN || echo absent\"]\n",
+    )
+    .unwrap();
+    let process = RuntimeProcess::start(&[
+        "--id",
+        "envcheck",
+        "--config",
+        config.to_str().unwrap(),
+        "--token-env",
+        "YOI_TEST_TOKEN",
+    ]);
+    let (client, base) = (client(), process.base.clone());
+    client
+        .post(format!("{base}/workers"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"worker_id": "w1"}))
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{base}/workers/w1/input"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"kind": "user", "content": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while transcript_len(&client, &base, "w1").await < 2 {
+        assert!(started.elapsed() < DEADLINE, "the run did not finish");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let page: Value = client
+        .get(format!("{base}/workers/w1/transcript"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["entries"][1]["content"], "absent\n");
+}
+
+/// Runs `yoi runtime serve` with `args` expecting it to refuse to start; returns its stderr.
+fn refusal(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_yoi"))
+        .args(["runtime", "serve"])
+        .args(args)
+        .env_remove("YOI_MISSING_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn bad_setups_are_refused_before_serving_with_clear_messages() {
+    // The refusal happens before any socket is bound.
+    let exposed = refusal(&["--id", "r", "--bind", "0.0.0.0:0"]);
+    assert!(
+        exposed.contains("refusing to serve 0.0.0.0:0 without a token"),
+        "{exposed}"
+    );
+
+    let missing = refusal(&["--id", "r", "--token-env", "YOI_MISSING_TOKEN"]);
+    assert!(
+        missing.contains("environment variable YOI_MISSING_TOKEN is not set"),
+        "{missing}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("runtime.toml");
+    let config_arg = config.to_str().unwrap();
+    for (text, expected) in [
+        ("colour = 1\n", "colour"),
+        ("id = \"other\"\n", "the runtime id comes from --id"),
+        (
+            "[limits]\nmax_workers = 0\n",
+            "limits.max_workers must be at least 1",
+        ),
+        ("[profiles.default\n", "runtime.toml"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let message = refusal(&["--id", "r", "--config", config_arg]);
+        assert!(message.contains(config_arg), "{message}");
+        assert!(message.contains(expected), "{text:?}: {message}");
+    }
+}
