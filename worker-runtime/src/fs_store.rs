@@ -4,7 +4,8 @@
 //! Worker's record, replaced atomically through a temp file and a rename), `events.jsonl` and
 //! `transcript.jsonl` (one JSON object per line, appended in sequence order). Each append is one
 //! `write` to a file opened for appending, so a line is with the operating system before the
-//! command that caused it answers, and no file stays open between writes.
+//! command that caused it answers, and no file stays open between writes. This survives the
+//! process dying; surviving power loss (fsync) is not attempted.
 //!
 //! On open, every Worker comes back with its retained events and transcript; sequences continue
 //! after the highest one stored. A run that was active when the process died is recorded as
@@ -19,6 +20,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -95,8 +97,9 @@ impl Runtime {
                 id,
                 diagnostics: &diagnostics,
             };
-            if let Some((identity, history)) = loader.load(&runtime) {
-                runtime.restore_worker(identity, history);
+            match loader.load() {
+                Some((identity, history)) => runtime.restore_worker(identity, history),
+                None => runtime.reserve_worker_id(loader.id),
             }
         }
         Ok(runtime)
@@ -115,6 +118,7 @@ impl Store for FsStore {
             dir: self.workers_dir.join(id.as_str()),
             id: id.clone(),
             diagnostics: Arc::clone(&self.diagnostics),
+            torn: AtomicBool::new(false),
         })
     }
 }
@@ -124,11 +128,14 @@ struct FsJournal {
     dir: PathBuf,
     id: WorkerId,
     diagnostics: Arc<Diagnostics>,
+    /// An append failed, possibly halfway: the next one starts with a line break, so that the
+    /// torn line stays one corrupt line instead of swallowing the next.
+    torn: AtomicBool,
 }
 
 impl FsJournal {
     fn append(&self, file: &str, value: &impl Serialize) {
-        let result = json_line(value).and_then(|line| {
+        let result = json_line(value, self.torn.swap(false, Ordering::Relaxed)).and_then(|line| {
             OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -136,6 +143,7 @@ impl FsJournal {
                 .write_all(&line)
         });
         if let Err(error) = result {
+            self.torn.store(true, Ordering::Relaxed);
             self.write_failed(&format!("could not append to {file}"), &error);
         }
     }
@@ -162,11 +170,7 @@ impl Journal for FsJournal {
         let temp = self.dir.join(format!("{RECORD}.tmp"));
         let result = fs::create_dir_all(&self.dir)
             .and_then(|()| serde_json::to_vec_pretty(detail).map_err(io::Error::other))
-            .and_then(|json| {
-                let mut file = fs::File::create(&temp)?;
-                file.write_all(&json)?;
-                file.sync_all()
-            })
+            .and_then(|json| fs::write(&temp, json))
             .and_then(|()| fs::rename(&temp, self.dir.join(RECORD)));
         if let Err(error) = result {
             self.write_failed("could not save its record", &error);
@@ -174,8 +178,10 @@ impl Journal for FsJournal {
     }
 }
 
-fn json_line(value: &impl Serialize) -> io::Result<Vec<u8>> {
-    let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
+/// `value` as one JSON line, after a line break when the previous append was torn.
+fn json_line(value: &impl Serialize, after_torn: bool) -> io::Result<Vec<u8>> {
+    let mut line = Vec::from(if after_torn { &b"\n"[..] } else { &b""[..] });
+    serde_json::to_writer(&mut line, value).map_err(io::Error::other)?;
     line.push(b'\n');
     Ok(line)
 }
@@ -188,35 +194,33 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn load(&self, runtime: &Runtime) -> Option<(WorkerIdentity, RestoredHistory)> {
+    /// The Worker's identity and history, or `None` (reported) when it cannot be loaded.
+    fn load(&self) -> Option<(WorkerIdentity, RestoredHistory)> {
         let record = fs::read(self.dir.join(RECORD))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<WorkerDetail>(&bytes).ok())
             .filter(|record| record.worker_id == self.id);
         let Some(record) = record else {
-            self.report(
-                "stored_worker_unreadable",
-                format!(
-                    "worker {}: {RECORD} is missing or unreadable; it was not loaded",
-                    self.id
-                ),
-            );
-            return None;
+            return self.unloadable(&format!("{RECORD} is missing or unreadable"));
         };
-        let limits = runtime.limits();
-        let events: Vec<Event> = self.read_lines(EVENTS);
-        let transcript: Vec<TranscriptEntry> = self.read_lines(TRANSCRIPT);
+        let events: Vec<Event> = match self.read_lines(EVENTS) {
+            Ok(events) => events,
+            Err(error) => return self.unloadable(&format!("{EVENTS}: {}", error.kind())),
+        };
+        let transcript: Vec<TranscriptEntry> = match self.read_lines(TRANSCRIPT) {
+            Ok(transcript) => transcript,
+            Err(error) => return self.unloadable(&format!("{TRANSCRIPT}: {}", error.kind())),
+        };
 
         let mut history = RestoredHistory {
             stopped: record.status == WorkerStatus::Stopped,
             last_sequence: record.last_sequence,
             events: VecDeque::new(),
-            transcript: VecDeque::new(),
+            transcript: transcript.into(),
             run_was_active: false,
         };
-        let mut previous = 0;
         for event in events {
-            if event.sequence <= previous {
+            if event.sequence <= history.events.back().map_or(0, |last| last.sequence) {
                 self.report(
                     "stored_line_corrupt",
                     format!(
@@ -226,7 +230,6 @@ impl Loader<'_> {
                 );
                 continue;
             }
-            previous = event.sequence;
             match event.kind {
                 EventKind::RunStarted => history.run_was_active = true,
                 EventKind::RunCompleted | EventKind::RunFailed { .. } | EventKind::RunCancelled => {
@@ -235,13 +238,15 @@ impl Loader<'_> {
                 EventKind::WorkerStopped => history.stopped = true,
                 _ => {}
             }
-            history.last_sequence = history.last_sequence.max(event.sequence);
-            push_bounded(&mut history.events, event, limits.retained_events);
+            history.events.push_back(event);
         }
-        for entry in transcript {
-            history.last_sequence = history.last_sequence.max(entry.sequence);
-            push_bounded(&mut history.transcript, entry, limits.retained_transcript);
-        }
+        let newest_turn = history.transcript.back().map(|entry| entry.sequence);
+        let newest_event = history.events.back().map(|event| event.sequence);
+        history.last_sequence = history
+            .last_sequence
+            .max(newest_turn.unwrap_or(0))
+            .max(newest_event.unwrap_or(0));
+        self.keep_contiguous_tail(&mut history);
         let identity = WorkerIdentity {
             id: record.worker_id,
             profile: record.profile,
@@ -251,27 +256,44 @@ impl Loader<'_> {
         Some((identity, history))
     }
 
-    /// Parses a JSON Lines file, skipping (and reporting) lines that do not parse. A last line
-    /// cut short by a crash is terminated, so the next append starts on a line of its own.
-    fn read_lines<T: DeserializeOwned>(&self, file: &str) -> Vec<T> {
+    /// Replay needs events without gaps, ending at the newest sequence; events before a gap (a
+    /// corrupt line) can no longer be replayed, and are dropped with a diagnostic.
+    fn keep_contiguous_tail(&self, history: &mut RestoredHistory) {
+        let events = &mut history.events;
+        let mut start = events.len();
+        let mut expected = history.last_sequence;
+        while start > 0 && events[start - 1].sequence == expected {
+            start -= 1;
+            expected -= 1;
+        }
+        if start > 0 || (events.is_empty() && history.last_sequence > 0) {
+            events.drain(..start);
+            self.report(
+                "stored_events_gap",
+                format!(
+                    "worker {}: stored events before sequence {} have a gap; they are not replayed",
+                    self.id,
+                    expected + 1
+                ),
+            );
+        }
+    }
+
+    /// Parses a JSON Lines file, skipping (and reporting) lines that do not parse. A missing file
+    /// is empty. A last line cut short by a crash is terminated, so the next append starts on a
+    /// line of its own.
+    fn read_lines<T: DeserializeOwned>(&self, file: &str) -> io::Result<Vec<T>> {
         let path = self.dir.join(file);
-        let Ok(bytes) = fs::read(&path) else {
-            return Vec::new();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
         };
         if bytes.last().is_some_and(|last| *last != b'\n') {
-            let terminated = OpenOptions::new()
+            OpenOptions::new()
                 .append(true)
                 .open(&path)
-                .and_then(|mut file| file.write_all(b"\n"));
-            if terminated.is_err() {
-                self.report(
-                    "store_write_failed",
-                    format!(
-                        "worker {}: could not terminate the last line of {file}",
-                        self.id
-                    ),
-                );
-            }
+                .and_then(|mut file| file.write_all(b"\n"))?;
         }
         let mut values = Vec::new();
         let mut corrupt = Vec::new();
@@ -295,17 +317,23 @@ impl Loader<'_> {
                 ),
             );
         }
-        values
+        Ok(values)
+    }
+
+    /// Reports a Worker that cannot be loaded. Its id stays taken, so no new Worker mixes its
+    /// history into the old folder.
+    fn unloadable(&self, why: &str) -> Option<(WorkerIdentity, RestoredHistory)> {
+        self.report(
+            "stored_worker_unreadable",
+            format!(
+                "worker {}: {why}; it was not loaded and its id stays reserved",
+                self.id
+            ),
+        );
+        None
     }
 
     fn report(&self, code: &str, message: String) {
         self.diagnostics.report(code, Severity::Warning, message);
-    }
-}
-
-fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, limit: usize) {
-    queue.push_back(value);
-    if queue.len() > limit {
-        queue.pop_front();
     }
 }

@@ -1,9 +1,9 @@
 //! [`Runtime`]: the Workers of one Runtime and every operation on them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,9 @@ struct Inner {
     /// Where Workers' history is kept besides memory, if anywhere.
     store: Option<Arc<dyn Store>>,
     workers: RwLock<BTreeMap<WorkerId, Arc<WorkerCell>>>,
+    /// Ids of stored Workers that could not be loaded: taken, so no new Worker reuses their
+    /// folder.
+    reserved: Mutex<BTreeSet<WorkerId>>,
     /// Numbers the ids picked for Workers created without one.
     next_worker_number: AtomicU64,
 }
@@ -60,11 +63,6 @@ impl Runtime {
     /// run.
     pub fn new(config: RuntimeConfig) -> Result<Self, ConfigError> {
         Self::assemble(config, Arc::default(), None)
-    }
-
-    /// The configured limits.
-    pub fn limits(&self) -> &Limits {
-        &self.inner.limits
     }
 
     /// Builds a Runtime without Workers that reports into `diagnostics` and keeps history in
@@ -100,6 +98,7 @@ impl Runtime {
                 diagnostics,
                 store,
                 workers: RwLock::default(),
+                reserved: Mutex::default(),
                 next_worker_number: AtomicU64::new(1),
             }),
         })
@@ -135,6 +134,16 @@ impl Runtime {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, cell);
+    }
+
+    /// Keeps the id of a stored Worker that could not be loaded from being reused.
+    #[cfg(feature = "fs-store")]
+    pub(crate) fn reserve_worker_id(&self, id: WorkerId) {
+        self.inner
+            .reserved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
     }
 
     fn journal(&self, id: &WorkerId) -> Option<Box<dyn crate::journal::Journal>> {
@@ -245,11 +254,18 @@ impl Runtime {
                 limit: self.inner.limits.max_workers,
             });
         }
+        let reserved = self
+            .inner
+            .reserved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let taken = |id: &WorkerId| workers.contains_key(id) || reserved.contains(id);
         let id = match request.worker_id {
-            Some(id) if workers.contains_key(&id) => return Err(RuntimeError::WorkerExists(id)),
+            Some(id) if taken(&id) => return Err(RuntimeError::WorkerExists(id)),
             Some(id) => id,
-            None => self.free_worker_id(&workers),
+            None => self.free_worker_id(taken),
         };
+        drop(reserved);
         let identity = WorkerIdentity {
             id: id.clone(),
             profile: profile_name.to_owned(),
@@ -461,7 +477,7 @@ impl Runtime {
     }
 
     /// The first `worker-N` id not taken (ids given by callers may have taken some).
-    fn free_worker_id(&self, workers: &BTreeMap<WorkerId, Arc<WorkerCell>>) -> WorkerId {
+    fn free_worker_id(&self, taken: impl Fn(&WorkerId) -> bool) -> WorkerId {
         loop {
             let number = self
                 .inner
@@ -469,7 +485,7 @@ impl Runtime {
                 .fetch_add(1, Ordering::Relaxed);
             let id =
                 WorkerId::new(format!("worker-{number}")).expect("worker-N matches the id rule");
-            if !workers.contains_key(&id) {
+            if !taken(&id) {
                 return id;
             }
         }

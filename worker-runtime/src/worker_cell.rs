@@ -46,9 +46,9 @@ pub(crate) struct WorkerIdentity {
 pub(crate) struct RestoredHistory {
     pub(crate) stopped: bool,
     pub(crate) last_sequence: u64,
-    /// The newest events (at most the retention), oldest first.
+    /// Contiguous events ending at `last_sequence` (or none), oldest first; retention applies.
     pub(crate) events: VecDeque<Event>,
-    /// The newest transcript entries (at most the retention), oldest first.
+    /// Transcript entries, oldest first; retention applies.
     pub(crate) transcript: VecDeque<TranscriptEntry>,
     /// A run had started and not ended when the history was cut.
     pub(crate) run_was_active: bool,
@@ -125,9 +125,11 @@ impl WorkerCell {
         identity: WorkerIdentity,
         engine: Arc<dyn Engine>,
         retention: Retention,
-        history: RestoredHistory,
+        mut history: RestoredHistory,
         journal: Option<Box<dyn Journal>>,
     ) -> Arc<Self> {
+        trim_front(&mut history.events, retention.events);
+        trim_front(&mut history.transcript, retention.transcript);
         let updated_at = history
             .events
             .back()
@@ -184,9 +186,7 @@ impl WorkerCell {
             journal.append_event(&event);
         }
         state.events.push_back(event);
-        if state.events.len() > self.retention.events {
-            state.events.pop_front();
-        }
+        trim_front(&mut state.events, self.retention.events);
         self.newest.send_replace(sequence);
         sequence
     }
@@ -229,9 +229,7 @@ impl WorkerCell {
             journal.append_turn(&entry);
         }
         state.transcript.push_back(entry);
-        if state.transcript.len() > self.retention.transcript {
-            state.transcript.pop_front();
-        }
+        trim_front(&mut state.transcript, self.retention.transcript);
         sequence
     }
 
@@ -260,26 +258,24 @@ impl WorkerCell {
     /// Up to `batch` events with sequences after `cursor`.
     pub(crate) fn events_after(&self, cursor: u64, batch: usize) -> NewEvents {
         let state = self.lock();
-        let oldest = state.oldest_sequence();
-        if cursor + 1 < oldest {
-            return NewEvents::Expired { oldest };
-        }
         if cursor >= state.last_sequence {
             return NewEvents::UpToDate {
                 stopped: state.status == WorkerStatus::Stopped,
             };
         }
-        // Sequences in the log are contiguous, so the cursor's position is arithmetic.
-        let skip = usize::try_from(cursor + 1 - oldest).unwrap_or(usize::MAX);
-        NewEvents::Events(
-            state
-                .events
-                .iter()
-                .skip(skip)
-                .take(batch)
-                .cloned()
-                .collect(),
-        )
+        let first = state
+            .events
+            .partition_point(|event| event.sequence <= cursor);
+        match state.events.get(first) {
+            // The log is contiguous, so the event right after the cursor starts the batch.
+            Some(next) if next.sequence == cursor + 1 => {
+                NewEvents::Events(state.events.range(first..).take(batch).cloned().collect())
+            }
+            // Retention dropped it (or a store lost it): a gap that cannot be filled.
+            next => NewEvents::Expired {
+                oldest: next.map_or(state.last_sequence + 1, |event| event.sequence),
+            },
+        }
     }
 }
 
@@ -303,6 +299,12 @@ impl WorkerState {
             .partition_point(|entry| entry.sequence < start);
         self.transcript.range(first..)
     }
+}
+
+/// Drops the oldest entries beyond `limit`.
+fn trim_front<T>(queue: &mut VecDeque<T>, limit: usize) {
+    let excess = queue.len().saturating_sub(limit);
+    queue.drain(..excess);
 }
 
 /// Where an engine writes its streaming output: each piece becomes an `output_delta` event.

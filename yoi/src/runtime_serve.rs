@@ -40,7 +40,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
     /// How often idle event streams get a keep-alive comment (e.g. 15s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = positive_duration)]
     keep_alive: Duration,
 }
 
@@ -132,7 +132,10 @@ async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Resu
     axum::serve(listener, router(runtime.clone(), options))
         .with_graceful_shutdown(async move {
             crate::shutdown::signal().await;
-            tracing::info!("shutting down: ending event streams and finishing requests");
+            tracing::info!(
+                "shutting down: ending event streams and finishing requests (signal again to exit now)"
+            );
+            crate::shutdown::exit_on_second_signal();
             shutdown.cancel();
         })
         .await?;
@@ -180,6 +183,15 @@ fn config_error(args: &Args, error: &ConfigError) -> ServeError {
             .clone()
             .unwrap_or_else(|| PathBuf::from("runtime.toml")),
         message: error.to_string(),
+    }
+}
+
+/// A duration such as `15s` or `500ms`, above zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be above zero".to_owned()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(error.to_string()),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Waiting for SIGINT or SIGTERM.
+//! Waiting for SIGINT or SIGTERM: the first starts a graceful shutdown, a second one ends the
+//! process at once.
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
 pub(crate) async fn signal() {
@@ -16,4 +17,14 @@ pub(crate) async fn signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
     }
+}
+
+/// After the first signal: exits the process on the next one, for an operator who will not wait
+/// for a graceful shutdown.
+pub(crate) fn exit_on_second_signal() {
+    tokio::spawn(async {
+        signal().await;
+        tracing::warn!("second signal: exiting without waiting");
+        std::process::exit(130);
+    });
 }

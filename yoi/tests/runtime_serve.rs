@@ -299,3 +299,21 @@ fn bad_setups_are_refused_before_serving_with_clear_messages() {
         assert!(message.contains(expected), "{text:?}: {message}");
     }
 }
+
+#[test]
+fn usage_errors_are_reported_by_the_argument_parser() {
+    for args in [
+        &["--id", "r", "--keep-alive", "0s"][..],
+        &["--id", "../r"][..],
+        &["--id", "r", "--token-env", "A", "--token-file", "B"][..],
+        &["--id", "r", "--insecure-no-auth", "--token-env", "A"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_yoi"))
+            .args(["runtime", "serve"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("error:"));
+    }
+}

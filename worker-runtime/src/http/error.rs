@@ -11,7 +11,7 @@ use crate::RuntimeError;
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
-    /// The status follows the error's code (see [`status_of`]).
+    /// The status follows the error (see [`ApiError::status`]).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     /// 401 `unauthorized`: no bearer token, or the wrong one.
@@ -43,20 +43,27 @@ impl ApiError {
             Self::NoMethod => "method_not_allowed",
         }
     }
-}
 
-/// The HTTP status of an error code (the DESIGN table).
-pub(crate) fn status_of(code: &str) -> StatusCode {
-    match code {
-        "invalid_input" => StatusCode::BAD_REQUEST,
-        "unauthorized" => StatusCode::UNAUTHORIZED,
-        "forbidden_by_policy" => StatusCode::FORBIDDEN,
-        "unknown_worker" | "not_found" => StatusCode::NOT_FOUND,
-        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
-        "worker_busy" | "worker_exists" | "worker_stopped" => StatusCode::CONFLICT,
-        "cursor_expired" => StatusCode::GONE,
-        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    /// The HTTP status (the DESIGN table, plus the protocol's own 401, 404 and 405).
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Runtime(error) => match error {
+                RuntimeError::InvalidInput(_) | RuntimeError::InvalidId(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                RuntimeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                RuntimeError::UnknownWorker(_) => StatusCode::NOT_FOUND,
+                RuntimeError::WorkerExists(_)
+                | RuntimeError::WorkerBusy(_)
+                | RuntimeError::WorkerStopped(_) => StatusCode::CONFLICT,
+                RuntimeError::WorkerLimitReached { .. } => StatusCode::FORBIDDEN,
+                RuntimeError::CursorExpired { .. } => StatusCode::GONE,
+            },
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::NoMethod => StatusCode::METHOD_NOT_ALLOWED,
+        }
     }
 }
 
@@ -82,9 +89,8 @@ impl<'a> ErrorBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let code = self.code();
-        let body = ErrorBody::new(code, self.to_string());
-        (status_of(code), Json(body)).into_response()
+        let body = ErrorBody::new(self.code(), self.to_string());
+        (self.status(), Json(body)).into_response()
     }
 }
 

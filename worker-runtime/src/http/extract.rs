@@ -2,7 +2,6 @@
 //! ids in paths (validated by the id rule before any handler runs).
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -72,13 +71,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(query_error(&rejection)),
+            Err(rejection) => Err(ApiError::invalid(rejection.body_text())),
         }
     }
-}
-
-fn query_error(rejection: &QueryRejection) -> ApiError {
-    ApiError::invalid(rejection.body_text())
 }
 
 /// The `{id}` of a worker route, validated.

@@ -34,7 +34,7 @@ pub(super) fn open() -> Router<AppState> {
 }
 
 /// `GET /v1/runtime`: the summary plus diagnostics.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize)]
 struct RuntimeInfo {
     #[serde(flatten)]
     summary: RuntimeSummary,

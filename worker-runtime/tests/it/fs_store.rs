@@ -292,19 +292,44 @@ async fn corrupt_records_and_lines_are_skipped_and_everything_else_loads() {
     assert_eq!(
         codes,
         [
+            "stored_events_gap",
             "stored_line_corrupt",
             "stored_worker_invalid",
             "stored_worker_unreadable"
         ]
     );
-    assert!(runtime.get_worker(&wid("lost")).is_err());
     assert_eq!(
         runtime.get_worker(&wid("good")).unwrap().status,
         WorkerStatus::Idle
     );
-    let garbled_events = all_events(&runtime, &wid("garbled")).await;
-    assert_eq!(garbled_events.len(), lines.len() - 1);
-    assert!(garbled_events.iter().all(|event| event.sequence != 3));
+
+    // The unloadable worker's id stays taken, so nothing new mixes into its folder.
+    assert_eq!(
+        runtime.get_worker(&wid("lost")).unwrap_err().code(),
+        "unknown_worker"
+    );
+    let reuse = CreateWorker {
+        worker_id: Some(wid("lost")),
+        ..CreateWorker::default()
+    };
+    assert_eq!(
+        runtime.create_worker(reuse).unwrap_err().code(),
+        "worker_exists"
+    );
+
+    // Line 3 held sequence 3: what follows it replays; resuming before it is an honest
+    // cursor_expired, never a silent skip.
+    let garbled_id = wid("garbled");
+    let garbled_events = all_events(&runtime, &garbled_id).await;
+    let sequences: Vec<u64> = garbled_events.iter().map(|event| event.sequence).collect();
+    assert_eq!(sequences, (4..=lines.len() as u64).collect::<Vec<_>>());
+    let expired = runtime.subscribe(&garbled_id, Some(1)).unwrap_err();
+    assert_eq!(expired.code(), "cursor_expired");
+    assert_eq!(
+        whole_transcript(&runtime, &garbled_id).len(),
+        2,
+        "the transcript is intact"
+    );
 }
 
 #[tokio::test]
