@@ -111,7 +111,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn transcript_len(client: &reqwest::Client, base: &str, worker: &str) -> usize {
+async fn transcript(client: &reqwest::Client, base: &str, worker: &str) -> Vec<Value> {
     let page: Value = client
         .get(format!("{base}/workers/{worker}/transcript"))
         .bearer_auth(TOKEN)
@@ -121,7 +121,36 @@ async fn transcript_len(client: &reqwest::Client, base: &str, worker: &str) -> u
         .json()
         .await
         .unwrap();
-    page["entries"].as_array().unwrap().len()
+    page["entries"].as_array().unwrap().clone()
+}
+
+/// Creates Worker `w1`, sends it `content` and waits for the reply; returns the transcript.
+async fn converse(client: &reqwest::Client, base: &str, content: &str) -> Vec<Value> {
+    let created = client
+        .post(format!("{base}/workers"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"worker_id": "w1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let accepted = client
+        .post(format!("{base}/workers/w1/input"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"kind": "user", "content": content}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let started = Instant::now();
+    loop {
+        let entries = transcript(client, base, "w1").await;
+        if entries.len() == 2 {
+            return entries;
+        }
+        assert!(started.elapsed() < DEADLINE, "the run did not finish");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
@@ -141,27 +170,8 @@ async fn the_walkthrough_survives_a_graceful_restart() {
 
     let unauthorized = client.get(format!("{base}/workers")).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
-    let created = client
-        .post(format!("{base}/workers"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"worker_id": "w1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let accepted = client
-        .post(format!("{base}/workers/w1/input"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"kind": "user", "content": "hello runtime"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), 202);
-    let started = Instant::now();
-    while transcript_len(&client, &base, "w1").await < 2 {
-        assert!(started.elapsed() < DEADLINE, "the run did not finish");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let entries = converse(&client, &base, "hello runtime").await;
+    assert_eq!(entries[1]["content"], "hello runtime");
 
     // An open event stream ends when the process shuts down.
     let events = client
@@ -201,7 +211,7 @@ async fn the_walkthrough_survives_a_graceful_restart() {
     assert!(!log.contains(TOKEN), "the token reached the log");
 
     let restarted = RuntimeProcess::start(&args);
-    assert_eq!(transcript_len(&client, &restarted.base, "w1").await, 2);
+    assert_eq!(transcript(&client, &restarted.base, "w1").await, entries);
 }
 
 #[tokio::test]
@@ -222,36 +232,8 @@ async fn programs_started_for_workers_do_not_inherit_the_token_variable() {
         "--token-env",
         "YOI_TEST_TOKEN",
     ]);
-    let (client, base) = (client(), process.base.clone());
-    client
-        .post(format!("{base}/workers"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"worker_id": "w1"}))
-        .send()
-        .await
-        .unwrap();
-    client
-        .post(format!("{base}/workers/w1/input"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"kind": "user", "content": "x"}))
-        .send()
-        .await
-        .unwrap();
-    let started = Instant::now();
-    while transcript_len(&client, &base, "w1").await < 2 {
-        assert!(started.elapsed() < DEADLINE, "the run did not finish");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let page: Value = client
-        .get(format!("{base}/workers/w1/transcript"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page["entries"][1]["content"], "absent\n");
+    let entries = converse(&client(), &process.base, "x").await;
+    assert_eq!(entries[1]["content"], "absent\n");
 }
 
 /// Runs `yoi runtime serve` with `args` expecting it to refuse to start; returns its stderr.
