@@ -1,7 +1,38 @@
-//! The Backend's `RuntimeRegistry`: the `RuntimeHandle` trait that every runtime adapter
-//! implements, the registry that routes operations by `runtime_id + worker_id`, browser-neutral
-//! projections, the typed `RegistryError`, and the `AdapterFactory` that adapters submit through
-//! `inventory`.
+//! The Backend's `RuntimeRegistry`: routes every Worker operation by `runtime_id + worker_id` to a
+//! [`RuntimeHandle`], whatever adapter serves it (an embedded Runtime, a remote runtime process,
+//! the legacy pod store).
 //!
-//! This crate knows nothing of HTTP servers, TOML files or concrete adapters. Its contents land
-//! with the registry issue; until then it is intentionally empty.
+//! - [`RuntimeHandle`]: the object-safe trait every adapter implements, with its projections
+//!   ([`RuntimeDescriptor`], [`RuntimeOverview`], [`WorkerView`]).
+//! - [`RuntimeRegistry`]: handles by id; listings ask every runtime concurrently, each under its
+//!   own timeout.
+//! - [`RegistryError`]: one error type with the codes of the DESIGN table.
+//! - [`AdapterFactory`]: adapters register themselves with `inventory`; [`find_adapter`] looks
+//!   them up by name.
+//!
+//! This crate knows nothing of HTTP servers, TOML files or concrete adapters.
+
+mod error;
+mod factory;
+mod handle;
+mod registry;
+
+pub use error::{ErrorCode, RegistryError};
+pub use factory::{
+    AdapterConfigError, AdapterFactory, AdapterInput, AdapterLookupError, Secret,
+    adapter_factories, find_adapter,
+};
+pub use handle::{
+    EventStream, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
+    RuntimeStatus, WorkerState, WorkerView, WorkerViewPage,
+};
+pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_within_timeout};
+
+/// The shapes and ids the registry shares with `worker-runtime`.
+pub use worker_runtime::{
+    Capabilities, CreateWorker, Diagnostic, Event, EventKind, Input, InputAck, InputKind,
+    PageRequest, Role, RuntimeId, Severity, Timestamp, TranscriptEntry, TranscriptPage,
+    WorkerCounts, WorkerId,
+};
+
+pub use inventory;

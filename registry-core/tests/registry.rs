@@ -1,0 +1,331 @@
+//! The registry's routing, its concurrent listing, its errors and the adapter lookup, with a fake
+//! handle standing in for real adapters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use worker_runtime::{Runtime, RuntimeConfig, RuntimeError};
+use yoi_registry_core::{
+    AdapterConfigError, AdapterFactory, AdapterInput, AdapterLookupError, CreateWorker, ErrorCode,
+    EventStream, Input, InputAck, PageRequest, Policy, RegistryError, RuntimeDescriptor,
+    RuntimeHandle, RuntimeId, RuntimeKind, RuntimeOverview, RuntimeRegistry, RuntimeStatus,
+    TranscriptPage, WorkerId, WorkerView, WorkerViewPage, find_adapter,
+};
+
+/// How a fake runtime answers its overview.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Answers,
+    AnswersAfter(Duration),
+    Hangs,
+}
+
+struct FakeHandle {
+    descriptor: RuntimeDescriptor,
+    behaviour: Behaviour,
+    runtime: Runtime,
+}
+
+fn fake(id: &str, behaviour: Behaviour) -> Arc<dyn RuntimeHandle> {
+    let id = RuntimeId::new(id).unwrap();
+    Arc::new(FakeHandle {
+        descriptor: RuntimeDescriptor {
+            id: id.clone(),
+            display_name: id.to_string(),
+            kind: RuntimeKind::Embedded,
+            policy: Policy::default(),
+            timeout: Duration::from_millis(200),
+        },
+        behaviour,
+        runtime: Runtime::new(RuntimeConfig::new(id)).unwrap(),
+    })
+}
+
+#[async_trait]
+impl RuntimeHandle for FakeHandle {
+    fn descriptor(&self) -> &RuntimeDescriptor {
+        &self.descriptor
+    }
+
+    async fn overview(&self) -> RuntimeOverview {
+        match self.behaviour {
+            Behaviour::Answers => {}
+            Behaviour::AnswersAfter(delay) => tokio::time::sleep(delay).await,
+            Behaviour::Hangs => std::future::pending().await,
+        }
+        let summary = self.runtime.summary();
+        RuntimeOverview {
+            status: RuntimeStatus::Available,
+            capabilities: summary.capabilities,
+            last_seen_at: None,
+            diagnostics: Vec::new(),
+            workers: Some(summary.workers),
+        }
+    }
+
+    async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
+        let page = self.runtime.list_workers(page)?;
+        Ok(WorkerViewPage {
+            workers: page.workers.into_iter().map(WorkerView::from).collect(),
+            next_after: page.next_after,
+        })
+    }
+
+    async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
+        Ok(self.runtime.get_worker(worker)?.into())
+    }
+
+    async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
+        Ok(self.runtime.create_worker(request)?.into())
+    }
+
+    async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
+        Ok(self.runtime.send_input(worker, input)?)
+    }
+
+    async fn stop_worker(&self, _: &WorkerId) -> Result<WorkerView, RegistryError> {
+        Err(RegistryError::unsupported(&self.descriptor.id, "stop"))
+    }
+
+    async fn cancel_worker(&self, _: &WorkerId) -> Result<WorkerView, RegistryError> {
+        Err(RegistryError::unsupported(&self.descriptor.id, "cancel"))
+    }
+
+    async fn transcript(
+        &self,
+        worker: &WorkerId,
+        start: u64,
+        limit: Option<usize>,
+    ) -> Result<TranscriptPage, RegistryError> {
+        Ok(self.runtime.transcript(worker, start, limit)?)
+    }
+
+    async fn subscribe(&self, _: &WorkerId, _: Option<u64>) -> Result<EventStream, RegistryError> {
+        Err(RegistryError::unsupported(&self.descriptor.id, "events"))
+    }
+}
+
+fn rid(id: &str) -> RuntimeId {
+    RuntimeId::new(id).unwrap()
+}
+
+fn wid(id: &str) -> WorkerId {
+    WorkerId::new(id).unwrap()
+}
+
+#[tokio::test]
+async fn operations_route_by_runtime_id_and_same_worker_ids_stay_apart() {
+    let registry = RuntimeRegistry::new(vec![
+        fake("alpha", Behaviour::Answers),
+        fake("beta", Behaviour::Answers),
+    ])
+    .unwrap();
+    for runtime in ["alpha", "beta"] {
+        let handle = registry.get(&rid(runtime)).unwrap();
+        let request = CreateWorker {
+            worker_id: Some(wid("w1")),
+            display_name: Some(format!("on {runtime}")),
+            ..CreateWorker::default()
+        };
+        handle.create_worker(request).await.unwrap();
+    }
+    for runtime in ["alpha", "beta"] {
+        let handle = registry.get(&rid(runtime)).unwrap();
+        let worker = handle.get_worker(&wid("w1")).await.unwrap();
+        assert_eq!(worker.display_name.unwrap(), format!("on {runtime}"));
+    }
+    let order: Vec<String> = registry
+        .handles()
+        .iter()
+        .map(|handle| handle.descriptor().id.to_string())
+        .collect();
+    assert_eq!(order, ["alpha", "beta"]);
+
+    let unknown = registry.get(&rid("gamma")).err().unwrap();
+    assert_eq!(unknown.code, ErrorCode::UnknownRuntime);
+    assert_eq!(unknown.runtime_id, Some(rid("gamma")));
+    assert_eq!(unknown.message, "runtime gamma does not exist");
+}
+
+#[test]
+fn duplicate_runtime_ids_are_refused() {
+    let duplicate = RuntimeRegistry::new(vec![
+        fake("alpha", Behaviour::Answers),
+        fake("alpha", Behaviour::Answers),
+    ]);
+    assert_eq!(
+        duplicate.err().unwrap().to_string(),
+        "runtime id alpha is used twice"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_runtime_costs_the_listing_its_timeout_and_shows_unavailable() {
+    let registry = RuntimeRegistry::new(vec![
+        fake("quick", Behaviour::Answers),
+        fake("hung", Behaviour::Hangs),
+        fake(
+            "slowish",
+            Behaviour::AnswersAfter(Duration::from_millis(150)),
+        ),
+    ])
+    .unwrap();
+    // The clock is paused and advances only when every task waits: elapsed time is exact.
+    let started = tokio::time::Instant::now();
+    let overviews = registry.overviews().await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(200),
+        "the hung runtime's timeout"
+    );
+
+    let statuses: Vec<RuntimeStatus> = overviews.iter().map(|overview| overview.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            RuntimeStatus::Available,
+            RuntimeStatus::Unavailable,
+            RuntimeStatus::Available
+        ]
+    );
+    assert_eq!(overviews[1].diagnostics[0].code, "runtime_timeout");
+    assert_eq!(
+        overviews[1].diagnostics[0].message,
+        "the runtime did not answer within 200 ms"
+    );
+}
+
+#[test]
+fn runtime_errors_keep_their_codes_and_name_the_worker() {
+    let id = wid("w1");
+    let cases = [
+        (
+            RuntimeError::UnknownWorker(id.clone()),
+            ErrorCode::UnknownWorker,
+            true,
+        ),
+        (
+            RuntimeError::WorkerBusy(id.clone()),
+            ErrorCode::WorkerBusy,
+            true,
+        ),
+        (
+            RuntimeError::WorkerExists(id.clone()),
+            ErrorCode::WorkerExists,
+            true,
+        ),
+        (
+            RuntimeError::WorkerStopped(id.clone()),
+            ErrorCode::WorkerStopped,
+            true,
+        ),
+        (
+            RuntimeError::InvalidInput("x".into()),
+            ErrorCode::InvalidInput,
+            false,
+        ),
+        (
+            RuntimeError::PayloadTooLarge { size: 2, limit: 1 },
+            ErrorCode::PayloadTooLarge,
+            false,
+        ),
+        (
+            RuntimeError::WorkerLimitReached { limit: 1 },
+            ErrorCode::ForbiddenByPolicy,
+            false,
+        ),
+        (
+            RuntimeError::CursorExpired {
+                cursor: 1,
+                oldest: 5,
+            },
+            ErrorCode::CursorExpired,
+            false,
+        ),
+    ];
+    for (error, code, names_worker) in cases {
+        let message = error.to_string();
+        let mapped = RegistryError::from(error);
+        assert_eq!(mapped.code, code);
+        assert_eq!(mapped.message, message);
+        assert_eq!(mapped.worker_id.is_some(), names_worker, "{code}");
+    }
+}
+
+#[test]
+fn every_code_round_trips_through_its_name() {
+    for code in ErrorCode::ALL {
+        assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        let json = serde_json::to_string(&code).unwrap();
+        assert_eq!(json, format!("\"{}\"", code.as_str()));
+    }
+    assert_eq!(ErrorCode::parse("teapot"), None);
+}
+
+fn build_fake(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
+    input.settings::<FakeSettings>()?;
+    Ok(fake(input.id.as_str(), Behaviour::Answers))
+}
+
+yoi_registry_core::inventory::submit! { AdapterFactory::new("fake", build_fake) }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "read only to validate settings")]
+struct FakeSettings {
+    size: u32,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+fn input(settings: serde_json::Value) -> AdapterInput {
+    AdapterInput {
+        id: rid("built"),
+        display_name: None,
+        policy: Policy::default(),
+        timeout: Duration::from_secs(1),
+        workspace_root: "/workspace".into(),
+        data_dir: "/workspace/.yoi".into(),
+        secret: None,
+        settings: settings.as_object().unwrap().clone(),
+    }
+}
+
+#[test]
+fn factories_are_found_by_name_and_build_from_settings() {
+    let factory = find_adapter("fake").unwrap();
+    let handle = (factory.build)(input(serde_json::json!({"size": 3}))).unwrap();
+    assert_eq!(handle.descriptor().id, rid("built"));
+
+    let unknown = find_adapter("gpu").err().unwrap();
+    assert_eq!(
+        unknown,
+        AdapterLookupError::Unknown {
+            name: "gpu".into(),
+            available: vec!["fake"]
+        }
+    );
+    assert_eq!(
+        unknown.to_string(),
+        "unknown adapter `gpu`; this build has: fake"
+    );
+}
+
+#[test]
+fn settings_errors_name_the_key_at_fault() {
+    let key_of = |settings: serde_json::Value| {
+        let error = input(settings).settings::<FakeSettings>().unwrap_err();
+        (error.key.unwrap(), error.message)
+    };
+    let (key, message) = key_of(serde_json::json!({"size": 1, "colour": "red"}));
+    assert_eq!(key, "colour");
+    assert!(message.starts_with("unknown field `colour`"), "{message}");
+    assert_eq!(key_of(serde_json::json!({"size": "big"})).0, "size");
+    assert_eq!(
+        key_of(serde_json::json!({"size": 1, "label": 7})).0,
+        "label"
+    );
+    assert_eq!(key_of(serde_json::json!({})).0, "size");
+}
