@@ -1,6 +1,13 @@
-//! Runtime adapters, one file and one cargo feature each: `embedded` (a `worker_runtime::Runtime`
-//! called directly), `http-client` (a remote `worker-runtime` process over HTTP and SSE) and
-//! `local-pod-compat` (the legacy on-disk pod store, read-only). Each registers itself with
-//! `inventory`.
+//! Runtime adapters, one file and one cargo feature each. Each file ends with one
+//! `inventory::submit!` of its [`AdapterFactory`](yoi_registry_core::AdapterFactory), so the
+//! registry finds it by name without a central list.
 //!
-//! The adapters land with the registry issue; until then this crate is intentionally empty.
+//! A binary or test that needs the adapters must name this crate (`use yoi_adapters as _;`),
+//! otherwise the linker drops it together with its submissions.
+
+#[cfg(feature = "embedded")]
+mod embedded;
+
+mod lookup;
+
+pub use lookup::{ADAPTER_NAMES, enabled_adapters, find};

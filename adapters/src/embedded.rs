@@ -1,0 +1,210 @@
+//! The `embedded` adapter: a `worker_runtime::Runtime` inside the Backend process, called
+//! directly. There is no URL, token or socket for it. Its Workers are stored under
+//! `<data_dir>/runtimes/<id>/` unless `persist = false`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde::Deserialize;
+use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig};
+use yoi_registry_core::{
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, EventStream, Input,
+    InputAck, PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
+    RuntimeOverview, RuntimeStatus, TranscriptPage, WorkerId, WorkerView, WorkerViewPage,
+};
+
+/// The table's own keys: those of a `RuntimeConfig`, plus where to keep it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddedSettings {
+    #[serde(default)]
+    profiles: BTreeMap<String, EngineSettings>,
+    #[serde(default)]
+    limits: Limits,
+    /// Keep Workers on disk under the workspace's data dir (default) or only in memory.
+    #[serde(default = "persist_by_default")]
+    persist: bool,
+}
+
+fn persist_by_default() -> bool {
+    true
+}
+
+/// An embedded Runtime. It is opened on first use, so that building it (as `yoi config check`
+/// does) touches nothing on disk.
+struct EmbeddedHandle {
+    descriptor: RuntimeDescriptor,
+    config: RuntimeConfig,
+    store: Option<PathBuf>,
+    runtime: OnceLock<Result<Runtime, String>>,
+}
+
+fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
+    let settings: EmbeddedSettings = input.settings()?;
+    let config = RuntimeConfig {
+        id: input.id.clone(),
+        display_name: input.display_name.clone(),
+        profiles: settings.profiles,
+        limits: settings.limits,
+    };
+    config.validate().map_err(|error| AdapterConfigError {
+        key: None,
+        message: error.to_string(),
+    })?;
+    Ok(Arc::new(EmbeddedHandle {
+        descriptor: RuntimeDescriptor {
+            display_name: input.display_name.unwrap_or_else(|| input.id.to_string()),
+            id: input.id,
+            kind: RuntimeKind::Embedded,
+            policy: input.policy,
+            timeout: input.timeout,
+        },
+        config,
+        store: settings.persist.then_some(input.data_dir),
+        runtime: OnceLock::new(),
+    }))
+}
+
+impl EmbeddedHandle {
+    /// The Runtime, opened on first use. A store that cannot be opened makes every call fail
+    /// with `runtime_unavailable` (its overview says why, without the path).
+    fn runtime(&self) -> Result<&Runtime, RegistryError> {
+        let opened = self.runtime.get_or_init(|| {
+            let config = self.config.clone();
+            match &self.store {
+                Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
+                    worker_runtime::OpenError::Io { source, .. } => {
+                        format!("its store cannot be opened: {}", source.kind())
+                    }
+                    other => other.to_string(),
+                }),
+                None => Runtime::new(config).map_err(|error| error.to_string()),
+            }
+        });
+        opened.as_ref().map_err(|reason| {
+            RegistryError::new(
+                ErrorCode::RuntimeUnavailable,
+                format!("runtime {}: {reason}", self.descriptor.id),
+            )
+            .for_runtime(&self.descriptor.id)
+        })
+    }
+
+    fn scoped(&self, error: impl Into<RegistryError>) -> RegistryError {
+        error.into().for_runtime(&self.descriptor.id)
+    }
+}
+
+#[async_trait]
+impl RuntimeHandle for EmbeddedHandle {
+    fn descriptor(&self) -> &RuntimeDescriptor {
+        &self.descriptor
+    }
+
+    async fn overview(&self) -> RuntimeOverview {
+        let runtime = match self.runtime() {
+            Ok(runtime) => runtime,
+            Err(error) => return RuntimeOverview::unavailable("store_unavailable", error.message),
+        };
+        let summary = runtime.summary();
+        let diagnostics = runtime.diagnostics();
+        let degraded = diagnostics
+            .iter()
+            .any(|diagnostic| diagnostic.severity != worker_runtime::Severity::Info);
+        RuntimeOverview {
+            status: if degraded {
+                RuntimeStatus::Degraded
+            } else {
+                RuntimeStatus::Available
+            },
+            capabilities: summary.capabilities,
+            last_seen_at: Some(worker_runtime::Timestamp::now()),
+            diagnostics,
+            workers: Some(summary.workers),
+        }
+    }
+
+    async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
+        let page = self
+            .runtime()?
+            .list_workers(page)
+            .map_err(|error| self.scoped(error))?;
+        Ok(WorkerViewPage {
+            workers: page.workers.into_iter().map(WorkerView::from).collect(),
+            next_after: page.next_after,
+        })
+    }
+
+    async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
+        let detail = self
+            .runtime()?
+            .get_worker(worker)
+            .map_err(|error| self.scoped(error))?;
+        Ok(detail.into())
+    }
+
+    async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
+        let detail = self
+            .runtime()?
+            .create_worker(request)
+            .map_err(|error| self.scoped(error))?;
+        Ok(detail.into())
+    }
+
+    async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
+        self.runtime()?
+            .send_input(worker, input)
+            .map_err(|error| self.scoped(error))
+    }
+
+    async fn stop_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
+        let detail = self
+            .runtime()?
+            .stop_worker(worker)
+            .await
+            .map_err(|error| self.scoped(error))?;
+        Ok(detail.into())
+    }
+
+    async fn cancel_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
+        let detail = self
+            .runtime()?
+            .cancel_worker(worker)
+            .await
+            .map_err(|error| self.scoped(error))?;
+        Ok(detail.into())
+    }
+
+    async fn transcript(
+        &self,
+        worker: &WorkerId,
+        start: u64,
+        limit: Option<usize>,
+    ) -> Result<TranscriptPage, RegistryError> {
+        self.runtime()?
+            .transcript(worker, start, limit)
+            .map_err(|error| self.scoped(error))
+    }
+
+    async fn subscribe(
+        &self,
+        worker: &WorkerId,
+        after: Option<u64>,
+    ) -> Result<EventStream, RegistryError> {
+        let runtime_id = self.descriptor.id.clone();
+        let events = self
+            .runtime()?
+            .subscribe(worker, after)
+            .map_err(|error| self.scoped(error))?;
+        Ok(events
+            .map(move |item| {
+                item.map_err(|error| RegistryError::from(error).for_runtime(&runtime_id))
+            })
+            .boxed())
+    }
+}
+
+yoi_registry_core::inventory::submit! { AdapterFactory::new("embedded", build) }
