@@ -3,7 +3,10 @@
 use yoi_adapters as _;
 
 /// Every adapter with whether this build enables its feature.
-const FEATURES: [(&str, bool); 1] = [("embedded", cfg!(feature = "embedded"))];
+const FEATURES: [(&str, bool); 2] = [
+    ("embedded", cfg!(feature = "embedded")),
+    ("local-pod-compat", cfg!(feature = "local-pod-compat")),
+];
 
 #[test]
 fn the_registered_adapters_are_exactly_the_enabled_features() {
