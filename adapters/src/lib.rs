@@ -7,6 +7,8 @@
 
 #[cfg(feature = "embedded")]
 mod embedded;
+#[cfg(feature = "http-client")]
+mod http_client;
 #[cfg(feature = "local-pod-compat")]
 mod local_pod_compat;
 

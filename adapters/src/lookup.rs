@@ -3,7 +3,7 @@
 use yoi_registry_core::{AdapterFactory, AdapterLookupError, adapter_factories, find_adapter};
 
 /// Every adapter this crate can provide; each is also the name of the cargo feature that adds it.
-pub const ADAPTER_NAMES: [&str; 2] = ["embedded", "local-pod-compat"];
+pub const ADAPTER_NAMES: [&str; 3] = ["embedded", "http-client", "local-pod-compat"];
 
 /// The adapters compiled into this build, sorted.
 pub fn enabled_adapters() -> Vec<&'static str> {

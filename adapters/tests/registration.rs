@@ -3,8 +3,9 @@
 use yoi_adapters as _;
 
 /// Every adapter with whether this build enables its feature.
-const FEATURES: [(&str, bool); 2] = [
+const FEATURES: [(&str, bool); 3] = [
     ("embedded", cfg!(feature = "embedded")),
+    ("http-client", cfg!(feature = "http-client")),
     ("local-pod-compat", cfg!(feature = "local-pod-compat")),
 ];
 

@@ -1,0 +1,180 @@
+//! Event subscription over SSE. The stream resumes after a lost connection from the last sequence
+//! it delivered (`Last-Event-ID`), backing off exponentially up to a cap, and drops duplicates.
+//! It ends after `worker_stopped`, and with an error on `reset` (the resume point is gone) or when
+//! reconnecting cannot help (`unknown_worker`, `cursor_expired`, a rejected credential, a
+//! malformed answer). Only the response head is bounded by the runtime's timeout; the stream
+//! itself may stay idle as long as the runtime sends keep-alives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use worker_runtime::{Event, EventKind};
+use yoi_registry_core::{ErrorCode, EventStream, RegistryError, WorkerId};
+
+use super::Remote;
+
+/// The first pause before reconnecting, doubled after each failed attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest pause between reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+type Frames = BoxStream<'static, Result<eventsource_stream::Event, String>>;
+
+/// Subscribes to `worker`'s events after `after`. Errors of the first connection (an unknown
+/// worker, an expired cursor, an unreachable runtime) are returned before any stream exists.
+pub(crate) async fn subscribe(
+    remote: Arc<Remote>,
+    worker: WorkerId,
+    after: Option<u64>,
+) -> Result<EventStream, RegistryError> {
+    let frames = connect(&remote, &worker, after).await;
+    remote.status.record(frames.as_ref().map(drop));
+    let subscription = Subscription {
+        frames: Some(frames?),
+        remote,
+        worker,
+        cursor: after,
+        backoff: FIRST_BACKOFF,
+        finished: false,
+    };
+    Ok(futures::stream::unfold(subscription, Subscription::next).boxed())
+}
+
+/// Opens the SSE stream after `cursor`.
+async fn connect(
+    remote: &Remote,
+    worker: &WorkerId,
+    cursor: Option<u64>,
+) -> Result<Frames, RegistryError> {
+    let caller = &remote.caller;
+    let mut request = caller
+        .request(Method::GET, &format!("v1/workers/{worker}/events"))
+        .header(ACCEPT, "text/event-stream");
+    if let Some(cursor) = cursor {
+        request = request.header("last-event-id", cursor.to_string());
+    }
+    let timeout = remote.descriptor.timeout;
+    let response = match tokio::time::timeout(timeout, request.send()).await {
+        Ok(sent) => sent.map_err(|error| caller.transport_error(&error))?,
+        Err(_) => {
+            return Err(RegistryError::new(
+                ErrorCode::RuntimeTimeout,
+                format!(
+                    "runtime {} did not answer within {} ms",
+                    remote.descriptor.id,
+                    timeout.as_millis()
+                ),
+            )
+            .for_runtime(&remote.descriptor.id));
+        }
+    };
+    let status = response.status();
+    if !status.is_success() {
+        caller.refuse_auth(status)?;
+        let body = tokio::time::timeout(timeout, response.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        return Err(caller.remote_error(status, &body).for_worker(worker));
+    }
+    let is_sse = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    if !is_sse {
+        return Err(caller.protocol("answered an event request without an event stream".into()));
+    }
+    Ok(response
+        .bytes_stream()
+        .eventsource()
+        .map_err(|error| error.to_string())
+        .boxed())
+}
+
+/// Where a subscription stands.
+struct Subscription {
+    remote: Arc<Remote>,
+    worker: WorkerId,
+    /// The last sequence delivered (or the caller's cursor before the first).
+    cursor: Option<u64>,
+    /// The open stream; `None` after it was lost.
+    frames: Option<Frames>,
+    backoff: Duration,
+    finished: bool,
+}
+
+impl Subscription {
+    async fn next(mut self) -> Option<(Result<Event, RegistryError>, Self)> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            let Some(frames) = self.frames.as_mut() else {
+                if let Err(error) = self.reconnect().await {
+                    self.finished = true;
+                    return Some((Err(error), self));
+                }
+                continue;
+            };
+            let Some(Ok(frame)) = frames.next().await else {
+                // The connection was lost (or the runtime restarted): resume from the cursor.
+                self.frames = None;
+                continue;
+            };
+            if frame.event == "reset" {
+                self.finished = true;
+                let error = self
+                    .remote
+                    .caller
+                    .remote_error(reqwest::StatusCode::GONE, frame.data.as_bytes());
+                return Some((Err(error.for_worker(&self.worker)), self));
+            }
+            let Ok(event) = serde_json::from_str::<Event>(&frame.data) else {
+                self.finished = true;
+                let error = self
+                    .remote
+                    .caller
+                    .protocol("sent an event that is not valid".into());
+                return Some((Err(error), self));
+            };
+            if self.cursor.is_some_and(|cursor| event.sequence <= cursor) {
+                continue;
+            }
+            self.cursor = Some(event.sequence);
+            self.backoff = FIRST_BACKOFF;
+            self.finished = event.kind == EventKind::WorkerStopped;
+            return Some((Ok(event), self));
+        }
+    }
+
+    /// Waits out the backoff and reconnects. Fails only when retrying cannot help.
+    async fn reconnect(&mut self) -> Result<(), RegistryError> {
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        match connect(&self.remote, &self.worker, self.cursor).await {
+            Ok(frames) => {
+                self.remote.status.record(Ok(()));
+                self.frames = Some(frames);
+                Ok(())
+            }
+            Err(error)
+                if matches!(
+                    error.code,
+                    ErrorCode::RuntimeUnavailable | ErrorCode::RuntimeTimeout
+                ) =>
+            {
+                self.remote.status.record(Err(&error));
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+}

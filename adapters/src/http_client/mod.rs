@@ -1,0 +1,282 @@
+//! The `http-client` adapter: a remote `yoi runtime serve` process reached over HTTP(S) and SSE.
+//!
+//! One pooled client per runtime (keep-alive), every call bounded by the runtime's `timeout_ms`,
+//! the bearer token from the table's secret reference. Failures map to the DESIGN codes and never
+//! carry the runtime's URL. Status is cached from the last call and refreshed by a background
+//! probe of `/v1/health`, so a listing of a runtime known to be down answers at once.
+
+mod call;
+mod events;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use url::Url;
+use worker_runtime::{Diagnostic, RuntimeSummary, Timestamp};
+use yoi_registry_core::{
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, EventStream, Input, InputAck,
+    PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
+    RuntimeStatus, TranscriptPage, WorkerId, WorkerView, WorkerViewPage,
+};
+
+use call::Caller;
+use status::StatusCache;
+
+/// The table's own keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpSettings {
+    /// Where the runtime process listens, e.g. `http://10.0.0.7:7979`.
+    base_url: String,
+    /// How often a runtime that is down is probed (default 5000).
+    #[serde(default = "default_probe_interval_ms")]
+    probe_interval_ms: u64,
+}
+
+fn default_probe_interval_ms() -> u64 {
+    5000
+}
+
+/// `GET /v1/runtime`.
+#[derive(Deserialize)]
+struct RuntimeInfo {
+    #[serde(flatten)]
+    summary: RuntimeSummary,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// What the handle and its background probe share.
+pub(crate) struct Remote {
+    pub(crate) descriptor: RuntimeDescriptor,
+    pub(crate) caller: Caller,
+    pub(crate) status: StatusCache,
+    pub(crate) probe_interval: Duration,
+}
+
+struct HttpHandle {
+    remote: Arc<Remote>,
+}
+
+fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
+    let settings: HttpSettings = input.settings()?;
+    let base = parse_base_url(&settings.base_url)?;
+    if settings.probe_interval_ms == 0 {
+        return Err(AdapterConfigError::at(
+            "probe_interval_ms",
+            "must be at least 1",
+        ));
+    }
+    let caller = Caller::new(base, input.secret.clone(), input.timeout, &input.id)
+        .map_err(|message| AdapterConfigError { key: None, message })?;
+    let descriptor = RuntimeDescriptor {
+        display_name: input.display_name.unwrap_or_else(|| input.id.to_string()),
+        id: input.id,
+        kind: RuntimeKind::RemoteHttp,
+        policy: input.policy,
+        timeout: input.timeout,
+    };
+    Ok(Arc::new(HttpHandle {
+        remote: Arc::new(Remote {
+            descriptor,
+            caller,
+            status: StatusCache::default(),
+            probe_interval: Duration::from_millis(settings.probe_interval_ms),
+        }),
+    }))
+}
+
+/// An `http` or `https` URL without credentials, query or fragment, ending in `/`.
+fn parse_base_url(text: &str) -> Result<Url, AdapterConfigError> {
+    let invalid = |why: &str| {
+        AdapterConfigError::at("base_url", format!("{why} (e.g. http://127.0.0.1:7979)"))
+    };
+    let mut url = Url::parse(text).map_err(|_| invalid("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "must not hold credentials; use token_env or token_file",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+impl HttpHandle {
+    /// One call, recorded in the status cache.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, RegistryError> {
+        status::ensure_probe(&self.remote);
+        let result = self.remote.caller.json(method, path, body).await;
+        self.remote.status.record(result.as_ref().map(|_| ()));
+        result
+    }
+}
+
+/// A request body as JSON.
+fn json_body(value: &impl serde::Serialize) -> Option<Vec<u8>> {
+    Some(serde_json::to_vec(value).expect("request types serialize to JSON"))
+}
+
+#[async_trait]
+impl RuntimeHandle for HttpHandle {
+    fn descriptor(&self) -> &RuntimeDescriptor {
+        &self.remote.descriptor
+    }
+
+    async fn overview(&self) -> RuntimeOverview {
+        status::ensure_probe(&self.remote);
+        if let Some(known_down) = self.remote.status.known_down() {
+            return known_down;
+        }
+        match self
+            .call::<RuntimeInfo>(reqwest::Method::GET, "v1/runtime", None)
+            .await
+        {
+            Ok(info) => {
+                let degraded = info
+                    .diagnostics
+                    .iter()
+                    .any(|diagnostic| diagnostic.severity != worker_runtime::Severity::Info);
+                RuntimeOverview {
+                    status: if degraded {
+                        RuntimeStatus::Degraded
+                    } else {
+                        RuntimeStatus::Available
+                    },
+                    capabilities: info.summary.capabilities,
+                    last_seen_at: Some(Timestamp::now()),
+                    diagnostics: info.diagnostics,
+                    workers: Some(info.summary.workers),
+                }
+            }
+            Err(error) => self.remote.status.unavailable_overview(&error),
+        }
+    }
+
+    async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
+        let mut path = "v1/workers?".to_owned();
+        if let Some(limit) = page.limit {
+            path.push_str(&format!("limit={limit}&"));
+        }
+        if let Some(after) = &page.after {
+            path.push_str(&format!("after={after}"));
+        }
+        let page: worker_runtime::WorkerPage = self.call(reqwest::Method::GET, &path, None).await?;
+        Ok(WorkerViewPage {
+            workers: page.workers.into_iter().map(WorkerView::from).collect(),
+            next_after: page.next_after,
+        })
+    }
+
+    async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
+        let detail: worker_runtime::WorkerDetail = self
+            .call(reqwest::Method::GET, &format!("v1/workers/{worker}"), None)
+            .await?;
+        Ok(detail.into())
+    }
+
+    async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
+        let detail: worker_runtime::WorkerDetail = self
+            .call(reqwest::Method::POST, "v1/workers", json_body(&request))
+            .await?;
+        Ok(detail.into())
+    }
+
+    async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("v1/workers/{worker}/input"),
+            json_body(&input),
+        )
+        .await
+    }
+
+    async fn stop_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
+        let detail: worker_runtime::WorkerDetail = self
+            .call(
+                reqwest::Method::POST,
+                &format!("v1/workers/{worker}/stop"),
+                None,
+            )
+            .await?;
+        Ok(detail.into())
+    }
+
+    async fn cancel_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
+        let detail: worker_runtime::WorkerDetail = self
+            .call(
+                reqwest::Method::POST,
+                &format!("v1/workers/{worker}/cancel"),
+                None,
+            )
+            .await?;
+        Ok(detail.into())
+    }
+
+    async fn transcript(
+        &self,
+        worker: &WorkerId,
+        start: u64,
+        limit: Option<usize>,
+    ) -> Result<TranscriptPage, RegistryError> {
+        let mut path = format!("v1/workers/{worker}/transcript?start={start}");
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    async fn subscribe(
+        &self,
+        worker: &WorkerId,
+        after: Option<u64>,
+    ) -> Result<EventStream, RegistryError> {
+        status::ensure_probe(&self.remote);
+        events::subscribe(Arc::clone(&self.remote), worker.clone(), after).await
+    }
+}
+
+yoi_registry_core::inventory::submit! { AdapterFactory::new("http-client", build) }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_base_url;
+
+    #[test]
+    fn base_urls_are_http_without_secrets_and_end_in_a_slash() {
+        assert_eq!(
+            parse_base_url("http://10.0.0.7:7979").unwrap().as_str(),
+            "http://10.0.0.7:7979/"
+        );
+        assert_eq!(
+            parse_base_url("https://gpu.example/rt").unwrap().as_str(),
+            "https://gpu.example/rt/"
+        );
+        for bad in [
+            "10.0.0.7:7979",
+            "ftp://x",
+            "http://user:pw@x",
+            "http://x/?a=1",
+            "not a url",
+        ] {
+            let error = parse_base_url(bad).unwrap_err();
+            assert_eq!(error.key.as_deref(), Some("base_url"), "{bad}");
+            assert!(!error.message.contains("pw"), "{bad}: {}", error.message);
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The http-client adapter against a real runtime process (in-process, on 127.0.0.1:0) and
+//! against a mock runtime that misbehaves in every way the adapter must survive.
+#![cfg(feature = "http-client")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use worker_runtime::http::{BearerToken, HttpOptions, router};
+use worker_runtime::{Runtime, RuntimeConfig};
+use yoi_adapters as _;
+use yoi_registry_core::{
+    AdapterInput, CreateWorker, ErrorCode, EventKind, Input, PageRequest, Policy, RegistryError,
+    RuntimeHandle, RuntimeId, RuntimeKind, RuntimeStatus, Secret, WorkerId, WorkerState,
+};
+
+const TOKEN: &str = "backend-to-runtime";
+const DEADLINE: Duration = Duration::from_secs(15);
+
+/// A runtime process served until its shutdown token fires.
+struct Served {
+    address: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn serve(runtime: Runtime, address: SocketAddr) -> Served {
+    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let options = HttpOptions {
+        token: Some(BearerToken::new(TOKEN).unwrap()),
+        shutdown: shutdown.clone(),
+        ..HttpOptions::default()
+    };
+    let app = router(runtime, options);
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .unwrap();
+    });
+    Served {
+        address,
+        shutdown,
+        task,
+    }
+}
+
+fn handle(address: SocketAddr, token: &str, timeout: Duration) -> Arc<dyn RuntimeHandle> {
+    let settings = serde_json::json!({
+        "base_url": format!("http://{address}"),
+        "probe_interval_ms": 60_000,
+    });
+    let input = AdapterInput {
+        id: RuntimeId::new("remote").unwrap(),
+        display_name: None,
+        policy: Policy::default(),
+        timeout,
+        workspace_root: "/workspace".into(),
+        data_dir: "/workspace/.yoi".into(),
+        secret: Some(Secret::new(token)),
+        settings: settings.as_object().unwrap().clone(),
+    };
+    (yoi_adapters::find("http-client").unwrap().build)(input).unwrap()
+}
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig::new(RuntimeId::new("remote").unwrap())).unwrap()
+}
+
+fn wid(id: &str) -> WorkerId {
+    WorkerId::new(id).unwrap()
+}
+
+/// Asserts an error's code and that it names neither the address nor the port.
+fn assert_error(error: &RegistryError, code: ErrorCode, address: SocketAddr) {
+    assert_eq!(error.code, code, "{error}");
+    assert_eq!(error.runtime_id, Some(RuntimeId::new("remote").unwrap()));
+    for leak in [
+        address.to_string(),
+        address.port().to_string(),
+        "http://".to_owned(),
+        TOKEN.to_owned(),
+    ] {
+        assert!(!error.message.contains(&leak), "{leak} in {error}");
+    }
+}
+
+#[tokio::test]
+async fn every_operation_routes_to_the_remote_runtime() {
+    let served = serve(runtime(), "127.0.0.1:0".parse().unwrap()).await;
+    let remote = handle(served.address, TOKEN, Duration::from_secs(5));
+    assert_eq!(remote.descriptor().kind, RuntimeKind::RemoteHttp);
+
+    let overview = remote.overview().await;
+    assert_eq!(overview.status, RuntimeStatus::Available);
+    assert!(overview.capabilities.events);
+    assert!(overview.last_seen_at.is_some());
+
+    let w1 = wid("w1");
+    let request = CreateWorker {
+        worker_id: Some(w1.clone()),
+        ..CreateWorker::default()
+    };
+    assert_eq!(
+        remote.create_worker(request.clone()).await.unwrap().status,
+        WorkerState::Idle
+    );
+    let taken = remote.create_worker(request).await.unwrap_err();
+    assert_error(&taken, ErrorCode::WorkerExists, served.address);
+
+    let ack = remote
+        .send_input(&w1, Input::user("over the wire"))
+        .await
+        .unwrap();
+    let mut events = remote.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(event) = tokio::time::timeout(DEADLINE, events.next()).await.unwrap() {
+        let event = event.unwrap();
+        let done = event.kind == EventKind::RunCompleted;
+        seen.push(event);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(seen[0].kind.name(), "input_accepted");
+    assert_eq!(seen[0].sequence, ack.sequence);
+    let newest = seen.last().unwrap().sequence;
+    let transcript = remote.transcript(&w1, 0, Some(10)).await.unwrap();
+    assert_eq!(transcript.entries[1].content, "over the wire");
+
+    let page = remote
+        .list_workers(&PageRequest {
+            limit: Some(1),
+            after: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.workers[0].worker_id, w1);
+    assert_eq!(
+        remote.get_worker(&w1).await.unwrap().last_sequence,
+        Some(newest)
+    );
+    assert_eq!(
+        remote.cancel_worker(&w1).await.unwrap().status,
+        WorkerState::Idle
+    );
+    assert_eq!(
+        remote.stop_worker(&w1).await.unwrap().status,
+        WorkerState::Stopped
+    );
+    let stopped = remote
+        .send_input(&w1, Input::user("again"))
+        .await
+        .unwrap_err();
+    assert_error(&stopped, ErrorCode::WorkerStopped, served.address);
+
+    let ghost = remote.get_worker(&wid("ghost")).await.unwrap_err();
+    assert_error(&ghost, ErrorCode::UnknownWorker, served.address);
+    let unknown_stream = remote.subscribe(&wid("ghost"), None).await.err().unwrap();
+    assert_error(&unknown_stream, ErrorCode::UnknownWorker, served.address);
+    let beyond = remote.subscribe(&w1, Some(10_000)).await.err().unwrap();
+    assert_error(&beyond, ErrorCode::InvalidInput, served.address);
+    served.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_runtime_auth_failed() {
+    let served = serve(runtime(), "127.0.0.1:0".parse().unwrap()).await;
+    let remote = handle(served.address, "not-the-token", Duration::from_secs(5));
+    let error = remote
+        .list_workers(&PageRequest::default())
+        .await
+        .unwrap_err();
+    assert_error(&error, ErrorCode::RuntimeAuthFailed, served.address);
+    let error = remote.subscribe(&wid("w1"), None).await.err().unwrap();
+    assert_error(&error, ErrorCode::RuntimeAuthFailed, served.address);
+    served.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
+    let runtime = runtime();
+    let served = serve(runtime.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let address = served.address;
+    let remote = handle(address, TOKEN, Duration::from_secs(5));
+    let w1 = wid("w1");
+    remote
+        .create_worker(CreateWorker {
+            worker_id: Some(w1.clone()),
+            ..CreateWorker::default()
+        })
+        .await
+        .unwrap();
+    let mut events = remote.subscribe(&w1, Some(0)).await.unwrap();
+    let first = tokio::time::timeout(DEADLINE, events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.sequence, 1);
+
+    // The process goes away: its open stream ends. Events happen while it is gone.
+    served.shutdown.cancel();
+    served.task.await.unwrap();
+    let ack = runtime
+        .send_input(&w1, Input::user("while you were away"))
+        .unwrap();
+    let restarted = serve(runtime.clone(), address).await;
+
+    let mut sequences = vec![first.sequence];
+    while let Some(event) = tokio::time::timeout(DEADLINE, events.next()).await.unwrap() {
+        let event = event.unwrap();
+        sequences.push(event.sequence);
+        if event.kind == EventKind::RunCompleted {
+            break;
+        }
+    }
+    let last = runtime.get_worker(&w1).unwrap().last_sequence;
+    assert!(last > ack.sequence);
+    assert_eq!(sequences, (1..=last).collect::<Vec<_>>());
+    restarted.shutdown.cancel();
+}
+
+/// How the mock runtime misbehaves.
+#[derive(Clone, Copy)]
+enum Misbehaviour {
+    GarbageError,
+    NeverAnswers,
+    ClosesMidBody,
+    Unauthorized,
+    HtmlInsteadOfJson,
+    TruncatedJson,
+}
+
+/// A runtime that accepts connections and answers every request with `misbehaviour`; counts
+/// requests.
+async fn mock(misbehaviour: Misbehaviour) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let answer: &[u8] = match misbehaviour {
+                    Misbehaviour::GarbageError => {
+                        b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: 7\r\n\r\ngarbage"
+                    }
+                    Misbehaviour::NeverAnswers => {
+                        std::future::pending::<()>().await;
+                        return;
+                    }
+                    Misbehaviour::ClosesMidBody => {
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"workers\":"
+                    }
+                    Misbehaviour::Unauthorized => {
+                        b"HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+                    }
+                    Misbehaviour::HtmlInsteadOfJson => {
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 13\r\n\r\n<html></html>"
+                    }
+                    Misbehaviour::TruncatedJson => {
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"workers\":"
+                    }
+                };
+                let _ = socket.write_all(answer).await;
+                // Closing here cuts a body that promised more.
+            });
+        }
+    });
+    (address, requests)
+}
+
+#[tokio::test]
+async fn every_misbehaviour_maps_to_its_code_without_the_url() {
+    use ErrorCode::{RuntimeAuthFailed, RuntimeProtocolError, RuntimeTimeout, RuntimeUnavailable};
+    // (misbehaviour, code for a command, code for an event subscription)
+    let cases = [
+        (
+            Misbehaviour::GarbageError,
+            RuntimeProtocolError,
+            RuntimeProtocolError,
+        ),
+        (Misbehaviour::NeverAnswers, RuntimeTimeout, RuntimeTimeout),
+        // The head says JSON, not an event stream: the subscription refuses it as such.
+        (
+            Misbehaviour::ClosesMidBody,
+            RuntimeUnavailable,
+            RuntimeProtocolError,
+        ),
+        (
+            Misbehaviour::Unauthorized,
+            RuntimeAuthFailed,
+            RuntimeAuthFailed,
+        ),
+        (
+            Misbehaviour::HtmlInsteadOfJson,
+            RuntimeProtocolError,
+            RuntimeProtocolError,
+        ),
+        (
+            Misbehaviour::TruncatedJson,
+            RuntimeProtocolError,
+            RuntimeProtocolError,
+        ),
+    ];
+    for (misbehaviour, command_code, stream_code) in cases {
+        let (address, _) = mock(misbehaviour).await;
+        let remote = handle(address, TOKEN, Duration::from_millis(300));
+        let error = remote
+            .list_workers(&PageRequest::default())
+            .await
+            .unwrap_err();
+        assert_error(&error, command_code, address);
+        let error = remote.subscribe(&wid("w1"), None).await.err().unwrap();
+        assert_error(&error, stream_code, address);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_unavailable_and_then_listed_from_the_cache() {
+    // A port that was just free: nothing listens there.
+    let address = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let remote = handle(address, TOKEN, Duration::from_secs(5));
+    let error = remote.get_worker(&wid("w1")).await.unwrap_err();
+    assert_error(&error, ErrorCode::RuntimeUnavailable, address);
+    let overview = remote.overview().await;
+    assert_eq!(overview.status, RuntimeStatus::Unavailable);
+    assert_eq!(overview.diagnostics[0].code, "runtime_unavailable");
+}
+
+#[tokio::test]
+async fn a_runtime_known_to_hang_is_listed_without_waiting_again() {
+    let (address, requests) = mock(Misbehaviour::NeverAnswers).await;
+    let remote = handle(address, TOKEN, Duration::from_millis(300));
+    let first = remote.overview().await;
+    assert_eq!(first.status, RuntimeStatus::Unavailable);
+    assert_eq!(first.diagnostics[0].code, "runtime_timeout");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    // Known down: answered from the cache, the runtime is not asked again.
+    let second = remote.overview().await;
+    assert_eq!(second.status, RuntimeStatus::Unavailable);
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}
