@@ -1,4 +1,8 @@
-//! The browser-facing Workspace Backend: an axum router over the `RuntimeRegistry`, the SSE event
-//! proxy, policy, audit, and the one place where typed errors become HTTP status codes.
-//!
-//! The server lands with the Backend API issue; until then this crate is intentionally empty.
+//! The browser-facing Workspace Backend. Today it builds the [`RuntimeRegistry`] from a
+//! workspace's configuration ([`build_registry`]); the HTTP API, the SSE proxy, policy and audit
+//! land with the Backend API issue.
+
+mod registry_builder;
+
+pub use registry_builder::build_registry;
+pub use yoi_registry_core::RuntimeRegistry;

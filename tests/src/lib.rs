@@ -1,3 +1,2 @@
-//! Cross-crate integration tests (run across adapter kinds with `rstest`) and benchmarks.
-//!
-//! The test suites live in `tests/`; this library holds shared fixtures once suites need them.
+//! Cross-crate integration tests of the yoi workspace. The suites live in `tests/it/` (one test
+//! binary, a module per area); this library is empty.

@@ -1,9 +1,16 @@
 //! `yoi`: the one binary of the workspace. `yoi runtime serve` runs a standalone runtime process;
-//! `yoi serve` (the Workspace Backend) and the client commands land with later issues.
+//! `yoi adapters` and `yoi config check` describe what this build can serve; `yoi serve` (the
+//! Workspace Backend) and the client commands land with later issues.
 
 mod runtime_serve;
 mod shutdown;
 mod token;
+mod workspace_commands;
+
+use std::path::PathBuf;
+
+// The adapters register themselves; naming the crate keeps the linker from dropping them.
+use yoi_adapters as _;
 
 use std::process::ExitCode;
 
@@ -24,12 +31,35 @@ enum Command {
     /// Commands of a standalone runtime process.
     #[command(subcommand)]
     Runtime(RuntimeCommand),
+    /// List the runtime adapters compiled into this build.
+    Adapters,
+    /// Commands about workspace.toml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a workspace.toml (default: ./workspace.toml, else the default configuration):
+    /// prints "ok" and the runtimes, or every error with its file, line and key.
+    Check {
+        /// The file to check.
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
 enum RuntimeCommand {
     /// Serve one Runtime over HTTP (REST commands + SSE events) for a Workspace Backend.
     Serve(runtime_serve::Args),
+}
+
+/// Writes a command's report to stdout.
+fn print(report: &str) {
+    #[expect(clippy::print_stdout, reason = "the command's report")]
+    {
+        print!("{report}");
+    }
 }
 
 fn main() -> ExitCode {
@@ -42,6 +72,15 @@ fn main() -> ExitCode {
         ),
         Command::Runtime(RuntimeCommand::Serve(args)) => {
             runtime_serve::run(args).map_err(|error| error.to_string())
+        }
+        Command::Adapters => {
+            print(&workspace_commands::adapters());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { path }) => {
+            workspace_commands::check(path.as_deref())
+                .map(|report| print(&report))
+                .map_err(|errors| errors.to_string())
         }
     };
     match result {

@@ -1,0 +1,15 @@
+//! Cross-crate integration tests: one binary, a module per area.
+
+// The adapters register themselves; naming the crate keeps the linker from dropping them.
+use yoi_adapters as _;
+
+/// The adapters this build registers.
+mod registration;
+/// A remote runtime that misbehaves in every way the http-client adapter must survive.
+#[cfg(feature = "http-client")]
+mod remote_failures;
+/// Operations routed by `runtime_id + worker_id` through a registry built from workspace.toml,
+/// across adapter kinds.
+mod routing;
+/// Fixtures: a served runtime process, a pod store, a workspace.toml.
+mod support;

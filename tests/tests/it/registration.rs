@@ -1,0 +1,18 @@
+/// Every adapter with whether this build enables its feature.
+const FEATURES: [(&str, bool); 3] = [
+    ("embedded", cfg!(feature = "embedded")),
+    ("http-client", cfg!(feature = "http-client")),
+    ("local-pod-compat", cfg!(feature = "local-pod-compat")),
+];
+
+#[test]
+fn the_registered_adapters_are_exactly_the_enabled_features() {
+    let names: Vec<&str> = FEATURES.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, yoi_adapters::ADAPTER_NAMES);
+    let enabled: Vec<&str> = FEATURES
+        .iter()
+        .filter(|(_, enabled)| *enabled)
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(yoi_adapters::enabled_adapters(), enabled);
+}

@@ -1,0 +1,136 @@
+//! Fixtures: a runtime process served on 127.0.0.1:0, a legacy pod store, and a workspace whose
+//! workspace.toml names one runtime of each enabled adapter kind.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use worker_runtime::http::{BearerToken, HttpOptions, router};
+use worker_runtime::{Runtime, RuntimeConfig};
+use yoi_registry_core::{RuntimeHandle, RuntimeId, RuntimeRegistry, WorkerId};
+
+/// The token the Backend and the served runtime share.
+pub(crate) const TOKEN: &str = "backend-to-runtime";
+
+/// How long any wait may take before it counts as a hang.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
+
+pub(crate) fn wid(id: &str) -> WorkerId {
+    WorkerId::new(id).unwrap()
+}
+
+pub(crate) fn rid(id: &str) -> RuntimeId {
+    RuntimeId::new(id).unwrap()
+}
+
+/// A runtime process, served until dropped.
+pub(crate) struct ServedRuntime {
+    pub(crate) address: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+impl Drop for ServedRuntime {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves a fresh in-memory runtime `id`, requiring [`TOKEN`].
+pub(crate) async fn serve_runtime(id: &str) -> ServedRuntime {
+    let runtime = Runtime::new(RuntimeConfig::new(rid(id))).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let options = HttpOptions {
+        token: Some(BearerToken::new(TOKEN).unwrap()),
+        shutdown: shutdown.clone(),
+        ..HttpOptions::default()
+    };
+    let app = router(runtime, options);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .unwrap();
+    });
+    ServedRuntime { address, shutdown }
+}
+
+/// An http-client handle, runtime id `remote`, to whatever listens at `address`.
+#[cfg(feature = "http-client")]
+pub(crate) fn remote_handle(address: SocketAddr, timeout: Duration) -> Arc<dyn RuntimeHandle> {
+    let settings = serde_json::json!({
+        "base_url": format!("http://{address}"),
+        "probe_interval_ms": 60_000,
+    });
+    let input = yoi_registry_core::AdapterInput {
+        id: rid("remote"),
+        display_name: None,
+        policy: yoi_registry_core::Policy::default(),
+        timeout,
+        workspace_root: "/workspace".into(),
+        data_dir: "/workspace/.yoi".into(),
+        secret: Some(yoi_registry_core::Secret::new(TOKEN)),
+        settings: settings.as_object().unwrap().clone(),
+    };
+    (yoi_adapters::find("http-client").unwrap().build)(input).unwrap()
+}
+
+/// The worker id the compatibility adapter gives the fixture pod `reviewer`.
+pub(crate) const POD_WORKER: &str = "reviewer-4736781a";
+
+/// A legacy pod store with one pod of the workspace at `root`.
+fn pod_store(root: &Path) {
+    let pod = root.join(".yoi/pods/reviewer");
+    std::fs::create_dir_all(&pod).unwrap();
+    let root_json = serde_json::to_string(&std::fs::canonicalize(root).unwrap()).unwrap();
+    std::fs::write(
+        pod.join("metadata.json"),
+        format!(r#"{{"worker_name":"reviewer","workspace_root":{root_json}}}"#),
+    )
+    .unwrap();
+}
+
+/// A workspace with one runtime per enabled adapter kind: `alpha` (embedded), `beta`
+/// (http-client, served in-process) and `legacy` (local-pod-compat), built from its
+/// workspace.toml into a registry.
+pub(crate) struct Workspace {
+    pub(crate) registry: RuntimeRegistry,
+    _dir: tempfile::TempDir,
+    _served: ServedRuntime,
+}
+
+pub(crate) async fn workspace() -> Workspace {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_runtime("beta").await;
+    pod_store(dir.path());
+    std::fs::write(dir.path().join("runtime.token"), format!("{TOKEN}\n")).unwrap();
+    let mut toml = String::new();
+    if cfg!(feature = "embedded") {
+        toml.push_str("[[runtime]]\nid = \"alpha\"\nadapter = \"embedded\"\n\n");
+    }
+    if cfg!(feature = "http-client") {
+        toml.push_str(&format!(
+            "[[runtime]]\nid = \"beta\"\nadapter = \"http-client\"\nbase_url = \"http://{}\"\n\
+             token_file = \"runtime.token\"\ntimeout_ms = 2000\n\n",
+            served.address
+        ));
+    }
+    if cfg!(feature = "local-pod-compat") {
+        toml.push_str(
+            "[[runtime]]\nid = \"legacy\"\nadapter = \"local-pod-compat\"\nread_only = true\n",
+        );
+    }
+    let file = dir.path().join("workspace.toml");
+    std::fs::write(&file, toml).unwrap();
+    let config = yoi_config::WorkspaceConfig::load(&file).unwrap();
+    let registry = yoi_workspace_server::build_registry(&config).unwrap();
+    Workspace {
+        registry,
+        _dir: dir,
+        _served: served,
+    }
+}

@@ -1,0 +1,58 @@
+//! `yoi adapters` and `yoi config check`: what this build can serve, and whether a workspace's
+//! configuration is one it can serve.
+
+use std::path::{Path, PathBuf};
+
+use yoi_config::{ConfigErrors, FILE_NAME, WorkspaceConfig};
+use yoi_registry_core::RuntimeKind;
+
+/// The adapters compiled into this build, then those it leaves out with their cargo feature.
+pub(crate) fn adapters() -> String {
+    let enabled = yoi_adapters::enabled_adapters();
+    let mut report: String = enabled.iter().map(|name| format!("{name}\n")).collect();
+    for missing in yoi_adapters::ADAPTER_NAMES
+        .iter()
+        .filter(|name| !enabled.contains(name))
+    {
+        report.push_str(&format!(
+            "not in this build: {missing} (cargo feature `{missing}`)\n"
+        ));
+    }
+    report
+}
+
+/// Checks `path` (or `./workspace.toml`, or the default configuration): parses it, resolves its
+/// secrets and builds every runtime's handle without starting anything. `Ok` holds the report.
+pub(crate) fn check(path: Option<&Path>) -> Result<String, ConfigErrors> {
+    let (config, origin) = match path {
+        Some(path) => (WorkspaceConfig::load(path)?, path.display().to_string()),
+        None => {
+            let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            let config = WorkspaceConfig::discover(&here)?;
+            let origin = match &config.file {
+                Some(file) => file.display().to_string(),
+                None => format!("no {FILE_NAME}: the default configuration"),
+            };
+            (config, origin)
+        }
+    };
+    let registry = yoi_workspace_server::build_registry(&config)?;
+    let mut report = format!("ok: {origin}\n");
+    for handle in registry.handles() {
+        let descriptor = handle.descriptor();
+        let kind = match descriptor.kind {
+            RuntimeKind::Embedded => "embedded",
+            RuntimeKind::RemoteHttp => "remote_http",
+            RuntimeKind::LocalCompatibility => "local_compatibility (read-only)",
+        };
+        let mut flags = String::new();
+        if !descriptor.policy.visible {
+            flags.push_str(", hidden");
+        }
+        if descriptor.policy.read_only {
+            flags.push_str(", read-only");
+        }
+        report.push_str(&format!("  {}  {kind}{flags}\n", descriptor.id));
+    }
+    Ok(report)
+}
