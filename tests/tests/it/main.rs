@@ -13,3 +13,5 @@ mod remote_failures;
 mod routing;
 /// Fixtures: a served runtime process, a pod store, a workspace.toml.
 mod support;
+/// workspace.toml: the schema, defaults, secret references, and what every mistake reports.
+mod workspace_toml;

@@ -1,5 +1,3 @@
-//! workspace.toml: the schema, defaults, secret references, and what every mistake reports.
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
