@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -34,12 +34,14 @@ fn persist_by_default() -> bool {
 }
 
 /// An embedded Runtime. It is opened on first use, so that building it (as `yoi config check`
-/// does) touches nothing on disk.
+/// does) touches nothing on disk; an open that fails is tried again on the next call.
 struct EmbeddedHandle {
     descriptor: RuntimeDescriptor,
     config: RuntimeConfig,
     store: Option<PathBuf>,
-    runtime: OnceLock<Result<Runtime, String>>,
+    runtime: OnceLock<Runtime>,
+    /// Held while opening, so that two first calls do not open the store twice.
+    opening: Mutex<()>,
 }
 
 fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
@@ -65,32 +67,39 @@ fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigErr
         config,
         store: settings.persist.then_some(input.data_dir),
         runtime: OnceLock::new(),
+        opening: Mutex::new(()),
     }))
 }
 
 impl EmbeddedHandle {
-    /// The Runtime, opened on first use. A store that cannot be opened makes every call fail
-    /// with `runtime_unavailable` (its overview says why, without the path).
+    /// The Runtime, opened on first use. A store that cannot be opened fails the call with
+    /// `runtime_unavailable` (the overview says why, without the path).
     fn runtime(&self) -> Result<&Runtime, RegistryError> {
-        let opened = self.runtime.get_or_init(|| {
-            let config = self.config.clone();
-            match &self.store {
-                Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
-                    worker_runtime::OpenError::Io { source, .. } => {
-                        format!("its store cannot be opened: {}", source.kind())
-                    }
-                    other => other.to_string(),
-                }),
-                None => Runtime::new(config).map_err(|error| error.to_string()),
-            }
-        });
-        opened.as_ref().map_err(|reason| {
-            RegistryError::new(
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let _opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let config = self.config.clone();
+        let opened = match &self.store {
+            Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
+                worker_runtime::OpenError::Io { source, .. } => {
+                    format!("its store cannot be opened: {}", source.kind())
+                }
+                other => other.to_string(),
+            }),
+            None => Runtime::new(config).map_err(|error| error.to_string()),
+        };
+        match opened {
+            Ok(runtime) => Ok(self.runtime.get_or_init(|| runtime)),
+            Err(reason) => Err(RegistryError::new(
                 ErrorCode::RuntimeUnavailable,
                 format!("runtime {}: {reason}", self.descriptor.id),
             )
-            .for_runtime(&self.descriptor.id)
-        })
+            .for_runtime(&self.descriptor.id)),
+        }
     }
 
     fn scoped(&self, error: impl Into<RegistryError>) -> RegistryError {
@@ -111,15 +120,8 @@ impl RuntimeHandle for EmbeddedHandle {
         };
         let summary = runtime.summary();
         let diagnostics = runtime.diagnostics();
-        let degraded = diagnostics
-            .iter()
-            .any(|diagnostic| diagnostic.severity != worker_runtime::Severity::Info);
         RuntimeOverview {
-            status: if degraded {
-                RuntimeStatus::Degraded
-            } else {
-                RuntimeStatus::Available
-            },
+            status: RuntimeStatus::from_diagnostics(&diagnostics),
             capabilities: summary.capabilities,
             last_seen_at: Some(worker_runtime::Timestamp::now()),
             diagnostics,

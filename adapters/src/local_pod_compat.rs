@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use worker_runtime::{Capabilities, Diagnostic, MAX_ID_LEN, Severity, Timestamp, WorkerCounts};
+use worker_runtime::{Capabilities, Diagnostic, MAX_ID_LEN, Severity, Timestamp};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, EventStream, Input, InputAck,
-    PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
-    RuntimeStatus, TranscriptPage, WorkerId, WorkerState, WorkerView, WorkerViewPage,
+    PageRequest, Policy, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
+    RuntimeOverview, RuntimeStatus, TranscriptPage, WorkerId, WorkerState, WorkerView,
+    WorkerViewPage,
 };
 
 /// The table's own keys.
@@ -51,6 +52,11 @@ struct ManifestSnapshot {
 
 struct CompatHandle {
     descriptor: RuntimeDescriptor,
+    store: Arc<PodStore>,
+}
+
+/// Where the pods are and which workspace they must belong to.
+struct PodStore {
     pods_dir: PathBuf,
     workspace_root: PathBuf,
 }
@@ -73,11 +79,17 @@ fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigErr
             display_name: input.display_name.unwrap_or_else(|| input.id.to_string()),
             id: input.id,
             kind: RuntimeKind::LocalCompatibility,
-            policy: input.policy,
+            // Read-only whatever the table says: it can change nothing anyway.
+            policy: Policy {
+                read_only: true,
+                ..input.policy
+            },
             timeout: input.timeout,
         },
-        pods_dir: data_dir.join("pods"),
-        workspace_root: canonical(&input.workspace_root),
+        store: Arc::new(PodStore {
+            pods_dir: data_dir.join("pods"),
+            workspace_root: canonical(&input.workspace_root),
+        }),
     }))
 }
 
@@ -128,6 +140,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 impl CompatHandle {
+    /// Scans the store off the async threads, so a hung file system costs only this runtime its
+    /// timeout, not the whole listing.
+    async fn scan(&self) -> Scan {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.scan())
+            .await
+            .unwrap_or_else(|_| Scan {
+                workers: Vec::new(),
+                diagnostics: Vec::new(),
+            })
+    }
+
+    fn unsupported(&self, operation: &str) -> RegistryError {
+        RegistryError::unsupported(&self.descriptor.id, operation)
+    }
+}
+
+impl PodStore {
     /// Reads every pod of this workspace, in worker id order.
     fn scan(&self) -> Scan {
         let mut scan = Scan {
@@ -150,7 +180,10 @@ impl CompatHandle {
                 return scan;
             }
         };
-        for entry in entries.filter_map(Result::ok) {
+        let folders = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()));
+        for entry in folders {
             let name = entry.file_name().to_string_lossy().into_owned();
             let id = pod_worker_id(&name);
             match self.read_pod(id.clone(), &entry.path().join("metadata.json")) {
@@ -197,10 +230,6 @@ impl CompatHandle {
             last_sequence: None,
         }))
     }
-
-    fn unsupported(&self, operation: &str) -> RegistryError {
-        RegistryError::unsupported(&self.descriptor.id, operation)
-    }
 }
 
 impl Scan {
@@ -220,17 +249,9 @@ impl RuntimeHandle for CompatHandle {
     }
 
     async fn overview(&self) -> RuntimeOverview {
-        let scan = self.scan();
-        let degraded = scan
-            .diagnostics
-            .iter()
-            .any(|diagnostic| diagnostic.severity != Severity::Info);
+        let scan = self.scan().await;
         RuntimeOverview {
-            status: if degraded {
-                RuntimeStatus::Degraded
-            } else {
-                RuntimeStatus::Available
-            },
+            status: RuntimeStatus::from_diagnostics(&scan.diagnostics),
             capabilities: Capabilities {
                 create_worker: false,
                 send_input: false,
@@ -243,7 +264,8 @@ impl RuntimeHandle for CompatHandle {
             },
             last_seen_at: Some(Timestamp::now()),
             diagnostics: scan.diagnostics,
-            workers: Some(WorkerCounts::default()),
+            // Pods have no Runtime statuses to count.
+            workers: None,
         }
     }
 
@@ -260,6 +282,7 @@ impl RuntimeHandle for CompatHandle {
         }
         let mut workers: Vec<WorkerView> = self
             .scan()
+            .await
             .workers
             .into_iter()
             .filter(|worker| {
@@ -279,6 +302,7 @@ impl RuntimeHandle for CompatHandle {
 
     async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
         self.scan()
+            .await
             .workers
             .into_iter()
             .find(|view| &view.worker_id == worker)

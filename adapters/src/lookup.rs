@@ -5,12 +5,9 @@ use yoi_registry_core::{AdapterFactory, AdapterLookupError, adapter_factories, f
 /// Every adapter this crate can provide; each is also the name of the cargo feature that adds it.
 pub const ADAPTER_NAMES: [&str; 3] = ["embedded", "http-client", "local-pod-compat"];
 
-/// The adapters compiled into this build, sorted.
-pub fn enabled_adapters() -> Vec<&'static str> {
-    adapter_factories().map_or_else(
-        |_| Vec::new(),
-        |factories| factories.keys().copied().collect(),
-    )
+/// The adapters compiled into this build, sorted (or why they cannot be told apart).
+pub fn enabled_adapters() -> Result<Vec<&'static str>, AdapterLookupError> {
+    Ok(adapter_factories()?.keys().copied().collect())
 }
 
 /// The factory named `name`. An adapter this crate has but this build left out is explained

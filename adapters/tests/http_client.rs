@@ -225,3 +225,36 @@ async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
     assert_eq!(sequences, (1..=last).collect::<Vec<_>>());
     restarted.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_stopped_workers_stream_ends_instead_of_reconnecting() {
+    let served = serve(runtime(), "127.0.0.1:0".parse().unwrap()).await;
+    let remote = handle(served.address, TOKEN, Duration::from_secs(5));
+    let w1 = wid("w1");
+    remote
+        .create_worker(CreateWorker {
+            worker_id: Some(w1.clone()),
+            ..CreateWorker::default()
+        })
+        .await
+        .unwrap();
+    let stopped = remote.stop_worker(&w1).await.unwrap();
+    let last = stopped.last_sequence.unwrap();
+
+    // Resuming at the last event (a browser reconnecting after worker_stopped): nothing more.
+    let resumed = remote.subscribe(&w1, Some(last)).await.unwrap();
+    let rest: Vec<_> = tokio::time::timeout(DEADLINE, resumed.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    // From the start: the replay, then the end.
+    let replay = remote.subscribe(&w1, None).await.unwrap();
+    let all: Vec<_> = tokio::time::timeout(DEADLINE, replay.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(
+        all.last().unwrap().as_ref().unwrap().kind,
+        EventKind::WorkerStopped
+    );
+    served.shutdown.cancel();
+}

@@ -22,7 +22,7 @@ fn the_registered_adapters_are_exactly_the_enabled_features() {
         .filter(|(_, enabled)| *enabled)
         .map(|(name, _)| *name)
         .collect();
-    assert_eq!(yoi_adapters::enabled_adapters(), enabled);
+    assert_eq!(yoi_adapters::enabled_adapters().unwrap(), enabled);
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
-use yoi_registry_core::{AdapterConfigError, AdapterInput, Policy, RuntimeId, Secret};
+use yoi_registry_core::{
+    AdapterConfigError, AdapterInput, Policy, RuntimeId, Secret, serde_error_key, validate_id,
+};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::location::Location;
@@ -52,7 +54,7 @@ pub struct ServerConfig {
 }
 
 /// One `[[runtime]]` table: the common keys checked, the rest kept for its adapter.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RuntimeEntry {
     /// `id`.
     pub id: RuntimeId,
@@ -68,8 +70,23 @@ pub struct RuntimeEntry {
     pub secret: Option<SecretRef>,
     /// Every other key, for the adapter.
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Its position among the `[[runtime]]` tables.
+    index: usize,
     /// Where the table and each of its keys are (empty for the default configuration).
     locations: Locations,
+}
+
+/// Shows the setting keys, not their values: a `base_url` must not reach a log.
+impl std::fmt::Debug for RuntimeEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeEntry")
+            .field("id", &self.id)
+            .field("adapter", &self.adapter)
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -79,7 +96,7 @@ struct Locations {
 }
 
 impl RuntimeEntry {
-    fn builtin(id: &str, adapter: &str) -> Self {
+    fn builtin(index: usize, id: &str, adapter: &str) -> Self {
         Self {
             id: RuntimeId::new(id).expect("built-in ids are valid"),
             adapter: adapter.to_owned(),
@@ -88,6 +105,7 @@ impl RuntimeEntry {
             timeout: DEFAULT_TIMEOUT,
             secret: None,
             settings: serde_json::Map::new(),
+            index,
             locations: Locations::default(),
         }
     }
@@ -127,8 +145,8 @@ impl RuntimeEntry {
                 .unwrap_or_else(|| PathBuf::from("(default configuration)")),
             location,
             key: Some(match key {
-                Some(key) => format!("runtime {}: {key}", self.id),
-                None => format!("runtime {}", self.id),
+                Some(key) => format!("runtime[{}].{key}", self.index),
+                None => format!("runtime[{}]", self.index),
             }),
             message,
         }
@@ -183,9 +201,10 @@ impl WorkspaceConfig {
     pub fn default_for(root: &Path) -> Self {
         let root = canonical(root);
         let data_dir = root.join(".yoi");
-        let mut runtimes = vec![RuntimeEntry::builtin(DEFAULT_RUNTIME, "embedded")];
+        let mut runtimes = vec![RuntimeEntry::builtin(0, DEFAULT_RUNTIME, "embedded")];
         if data_dir.join("pods").is_dir() {
             runtimes.push(RuntimeEntry::builtin(
+                1,
                 DEFAULT_COMPAT_RUNTIME,
                 "local-pod-compat",
             ));
@@ -240,24 +259,27 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn parse(mut self) -> Result<WorkspaceConfig, ConfigErrors> {
-        let raw: RawFile = match toml::from_str(self.text) {
-            Ok(raw) => raw,
-            Err(error) => {
-                let key = unknown_key(error.message());
-                let location = error.span().map(|span| Location::of(self.text, span.start));
-                self.errors.push(ConfigError {
-                    file: self.file.to_owned(),
-                    location,
-                    key,
-                    message: error.message().trim().to_owned(),
-                });
-                return Err(ConfigErrors(self.errors));
-            }
+        let raw: RawFile = match toml::Deserializer::parse(self.text) {
+            Ok(document) => match serde_path_to_error::deserialize(document) {
+                Ok(raw) => raw,
+                Err(error) => {
+                    // `Spanned` fields show in the path as an internal segment; drop it.
+                    let path = error.path().to_string();
+                    let path: Vec<&str> = path
+                        .split('.')
+                        .filter(|segment| !segment.starts_with("$__serde_spanned"))
+                        .collect();
+                    let key = serde_error_key(&path.join("."), error.inner().message());
+                    return Err(self.toml_error(error.inner(), key));
+                }
+            },
+            Err(error) => return Err(self.toml_error(&error, None)),
         };
-        let folder = self
-            .file
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        // A bare file name has an empty parent: the working directory.
+        let folder = match self.file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         let workspace = raw.workspace.unwrap_or(RawWorkspace {
             id: None,
             root: None,
@@ -273,6 +295,16 @@ impl Parser<'_> {
                 .data_dir
                 .map_or_else(|| ".yoi".to_owned(), Spanned::into_inner),
         );
+        let workspace_id = workspace.id.and_then(|id| {
+            let location = self.location(id.span().start);
+            match validate_id("workspace id", id.get_ref()) {
+                Ok(()) => Some(id.into_inner()),
+                Err(error) => {
+                    self.error_at(Some(location), "workspace.id".into(), error.to_string());
+                    None
+                }
+            }
+        });
         let server = raw
             .server
             .map(|server| self.server(server, &folder))
@@ -305,7 +337,7 @@ impl Parser<'_> {
         }
         Ok(WorkspaceConfig {
             file: Some(self.file.to_owned()),
-            workspace_id: workspace.id.map(Spanned::into_inner),
+            workspace_id,
             root,
             data_dir,
             server,
@@ -430,6 +462,7 @@ impl Parser<'_> {
             timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
             secret,
             settings,
+            index,
             locations,
         })
     }
@@ -534,6 +567,16 @@ impl Parser<'_> {
         );
     }
 
+    /// A toml error (syntax, or a value of the wrong type) as the one error of the file.
+    fn toml_error(&self, error: &toml::de::Error, key: Option<String>) -> ConfigErrors {
+        ConfigErrors(vec![ConfigError {
+            file: self.file.to_owned(),
+            location: error.span().map(|span| Location::of(self.text, span.start)),
+            key,
+            message: error.message().trim().to_owned(),
+        }])
+    }
+
     fn location(&self, offset: usize) -> Location {
         Location::of(self.text, offset)
     }
@@ -569,11 +612,4 @@ fn to_json(value: toml::Value) -> serde_json::Value {
             .map(|(key, value)| (key, to_json(value)))
             .collect(),
     }
-}
-
-/// The key an "unknown field `key`, expected ..." message names.
-fn unknown_key(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (key, _) = rest.split_once('`')?;
-    Some(key.to_owned())
 }

@@ -56,7 +56,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Everything a factory gets: the common keys, already checked, and the adapter's own settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AdapterInput {
     /// The runtime's id.
     pub id: RuntimeId,
@@ -76,29 +76,52 @@ pub struct AdapterInput {
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Shows the setting keys, not their values: a `base_url` must not reach a log.
+impl fmt::Debug for AdapterInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdapterInput")
+            .field("id", &self.id)
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .field("secret", &self.secret)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 impl AdapterInput {
     /// The adapter's settings. Use `#[serde(deny_unknown_fields)]` so that a typo is an error
     /// naming its key.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, AdapterConfigError> {
         let value = serde_json::Value::Object(self.settings.clone());
         serde_path_to_error::deserialize(value).map_err(|error| {
-            let path = error.path().to_string();
             let message = error.inner().to_string();
-            let key = if path == "." {
-                first_quoted(&message)
-            } else {
-                Some(path)
-            };
-            AdapterConfigError { key, message }
+            AdapterConfigError {
+                key: serde_error_key(&error.path().to_string(), &message),
+                message,
+            }
         })
     }
 }
 
-/// serde names an unknown or missing field as the first `` `quoted` `` word of its message.
-fn first_quoted(message: &str) -> Option<String> {
-    let (_, rest) = message.split_once('`')?;
-    let (word, _) = rest.split_once('`')?;
-    Some(word.to_owned())
+/// The key a serde error (with `serde_path_to_error`'s `path`) is about. A missing field is not
+/// part of the path (an unknown one is), so its name comes from the message.
+pub fn serde_error_key(path: &str, message: &str) -> Option<String> {
+    let field = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field);
+    let path = (path != "." && !path.is_empty()).then_some(path);
+    match (path, field) {
+        (Some(path), Some(field)) if path == field || path.ends_with(&format!(".{field}")) => {
+            Some(path.to_owned())
+        }
+        (Some(path), Some(field)) => Some(format!("{path}.{field}")),
+        (Some(path), None) => Some(path.to_owned()),
+        (None, Some(field)) => Some(field.to_owned()),
+        (None, None) => None,
+    }
 }
 
 /// A `[[runtime]]` table an adapter cannot use. `key` lets the configuration point at the line.

@@ -86,6 +86,20 @@ pub struct RuntimeOverview {
     pub workers: Option<WorkerCounts>,
 }
 
+impl RuntimeStatus {
+    /// `degraded` when any diagnostic is more than informational, `available` otherwise.
+    pub fn from_diagnostics(diagnostics: &[Diagnostic]) -> Self {
+        let serious = diagnostics
+            .iter()
+            .any(|diagnostic| diagnostic.severity != worker_runtime::Severity::Info);
+        if serious {
+            Self::Degraded
+        } else {
+            Self::Available
+        }
+    }
+}
+
 impl RuntimeOverview {
     /// An unavailable runtime with one diagnostic.
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {

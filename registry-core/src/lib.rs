@@ -20,7 +20,7 @@ mod registry;
 pub use error::{ErrorCode, RegistryError};
 pub use factory::{
     AdapterConfigError, AdapterFactory, AdapterInput, AdapterLookupError, Secret,
-    adapter_factories, find_adapter,
+    adapter_factories, find_adapter, serde_error_key,
 };
 pub use handle::{
     EventStream, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
@@ -32,7 +32,7 @@ pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_within_timeout};
 pub use worker_runtime::{
     Capabilities, CreateWorker, Diagnostic, Event, EventKind, Input, InputAck, InputKind,
     PageRequest, Role, RuntimeId, Severity, Timestamp, TranscriptEntry, TranscriptPage,
-    WorkerCounts, WorkerId,
+    WorkerCounts, WorkerId, validate_id,
 };
 
 pub use inventory;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::join_all;
 use worker_runtime::RuntimeId;
@@ -59,10 +60,14 @@ impl RuntimeRegistry {
     }
 }
 
+/// A little more than a runtime's timeout, so an adapter that bounds its own calls by it records
+/// the failure itself before the listing gives up on it.
+const LISTING_GRACE: Duration = Duration::from_millis(20);
+
 /// A runtime's overview, or `unavailable` when it takes longer than its timeout.
 pub async fn overview_within_timeout(handle: &dyn RuntimeHandle) -> RuntimeOverview {
     let timeout = handle.descriptor().timeout;
-    match tokio::time::timeout(timeout, handle.overview()).await {
+    match tokio::time::timeout(timeout + LISTING_GRACE, handle.overview()).await {
         Ok(overview) => overview,
         Err(_) => RuntimeOverview::unavailable(
             "runtime_timeout",

@@ -177,8 +177,8 @@ async fn a_hung_runtime_costs_the_listing_its_timeout_and_shows_unavailable() {
     let overviews = registry.overviews().await;
     assert_eq!(
         started.elapsed(),
-        Duration::from_millis(200),
-        "the hung runtime's timeout"
+        Duration::from_millis(220),
+        "the hung runtime's timeout plus the grace that lets adapters record their own timeouts"
     );
 
     let statuses: Vec<RuntimeStatus> = overviews.iter().map(|overview| overview.status).collect();

@@ -73,10 +73,7 @@ fn main() -> ExitCode {
         Command::Runtime(RuntimeCommand::Serve(args)) => {
             runtime_serve::run(args).map_err(|error| error.to_string())
         }
-        Command::Adapters => {
-            print(&workspace_commands::adapters());
-            Ok(())
-        }
+        Command::Adapters => workspace_commands::adapters().map(|report| print(&report)),
         Command::Config(ConfigCommand::Check { path }) => {
             workspace_commands::check(path.as_deref())
                 .map(|report| print(&report))

@@ -7,8 +7,8 @@ use yoi_config::{ConfigErrors, FILE_NAME, WorkspaceConfig};
 use yoi_registry_core::RuntimeKind;
 
 /// The adapters compiled into this build, then those it leaves out with their cargo feature.
-pub(crate) fn adapters() -> String {
-    let enabled = yoi_adapters::enabled_adapters();
+pub(crate) fn adapters() -> Result<String, String> {
+    let enabled = yoi_adapters::enabled_adapters().map_err(|error| error.to_string())?;
     let mut report: String = enabled.iter().map(|name| format!("{name}\n")).collect();
     for missing in yoi_adapters::ADAPTER_NAMES
         .iter()
@@ -18,7 +18,7 @@ pub(crate) fn adapters() -> String {
             "not in this build: {missing} (cargo feature `{missing}`)\n"
         ));
     }
-    report
+    Ok(report)
 }
 
 /// Checks `path` (or `./workspace.toml`, or the default configuration): parses it, resolves its
@@ -43,7 +43,7 @@ pub(crate) fn check(path: Option<&Path>) -> Result<String, ConfigErrors> {
         let kind = match descriptor.kind {
             RuntimeKind::Embedded => "embedded",
             RuntimeKind::RemoteHttp => "remote_http",
-            RuntimeKind::LocalCompatibility => "local_compatibility (read-only)",
+            RuntimeKind::LocalCompatibility => "local_compatibility",
         };
         let mut flags = String::new();
         if !descriptor.policy.visible {

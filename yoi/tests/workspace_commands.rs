@@ -60,7 +60,7 @@ fn check_of_a_good_file_prints_ok_and_the_runtimes() {
     let report = stdout(&output);
     assert!(report.starts_with("ok: "), "{report}");
     assert!(report.ends_with(
-        "  inside  embedded\n  gpu  remote_http, read-only\n  legacy  local_compatibility (read-only), hidden\n"
+        "  inside  embedded\n  gpu  remote_http, read-only\n  legacy  local_compatibility, hidden, read-only\n"
     ));
     assert!(
         !report.contains("t0k3n") && !report.contains("7979"),
@@ -86,15 +86,15 @@ fn check_of_a_bad_file_reports_every_error_and_fails() {
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(lines.len(), 3, "{report}");
     assert!(lines[0].starts_with(&format!(
-        "yoi: {name}:4:1: runtime gpu: base_ur: unknown field `base_ur`"
+        "yoi: {name}:4:1: runtime[0].base_ur: unknown field `base_ur`"
     )));
     assert_eq!(
         lines[1],
         format!(
-            "{name}:5:1: runtime gpu: token_env: environment variable YOI_CHECK_TOKEN is not set"
+            "{name}:5:1: runtime[0].token_env: environment variable YOI_CHECK_TOKEN is not set"
         )
     );
     assert!(lines[2].starts_with(&format!(
-        "{name}:8:1: runtime x: adapter: unknown adapter `gpu-magic`"
+        "{name}:8:1: runtime[1].adapter: unknown adapter `gpu-magic`"
     )));
 }

@@ -151,13 +151,18 @@ impl Caller {
         })
     }
 
+    /// `runtime_timeout`.
+    pub(crate) fn timeout_error(&self) -> RegistryError {
+        self.error(
+            ErrorCode::RuntimeTimeout,
+            format!("did not answer within {} ms", self.timeout.as_millis()),
+        )
+    }
+
     /// Maps a failure to reach the runtime or to read its answer.
     pub(crate) fn transport_error(&self, error: &reqwest::Error) -> RegistryError {
         if error.is_timeout() {
-            self.error(
-                ErrorCode::RuntimeTimeout,
-                format!("did not answer within {} ms", self.timeout.as_millis()),
-            )
+            self.timeout_error()
         } else if error.is_connect() {
             self.error(
                 ErrorCode::RuntimeUnavailable,

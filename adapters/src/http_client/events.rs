@@ -24,7 +24,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest pause between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-type Frames = BoxStream<'static, Result<eventsource_stream::Event, String>>;
+/// SSE frames; a transport error carries nothing (reqwest's would name the URL).
+type Frames = BoxStream<'static, Result<eventsource_stream::Event, ()>>;
 
 /// Subscribes to `worker`'s events after `after`. Errors of the first connection (an unknown
 /// worker, an expired cursor, an unreachable runtime) are returned before any stream exists.
@@ -60,20 +61,10 @@ async fn connect(
         request = request.header("last-event-id", cursor.to_string());
     }
     let timeout = remote.descriptor.timeout;
-    let response = match tokio::time::timeout(timeout, request.send()).await {
-        Ok(sent) => sent.map_err(|error| caller.transport_error(&error))?,
-        Err(_) => {
-            return Err(RegistryError::new(
-                ErrorCode::RuntimeTimeout,
-                format!(
-                    "runtime {} did not answer within {} ms",
-                    remote.descriptor.id,
-                    timeout.as_millis()
-                ),
-            )
-            .for_runtime(&remote.descriptor.id));
-        }
-    };
+    let response = tokio::time::timeout(timeout, request.send())
+        .await
+        .map_err(|_| caller.timeout_error())?
+        .map_err(|error| caller.transport_error(&error))?;
     let status = response.status();
     if !status.is_success() {
         caller.refuse_auth(status)?;
@@ -92,11 +83,7 @@ async fn connect(
     if !is_sse {
         return Err(caller.protocol("answered an event request without an event stream".into()));
     }
-    Ok(response
-        .bytes_stream()
-        .eventsource()
-        .map_err(|error| error.to_string())
-        .boxed())
+    Ok(response.bytes_stream().eventsource().map_err(drop).boxed())
 }
 
 /// Where a subscription stands.
@@ -124,10 +111,22 @@ impl Subscription {
                 }
                 continue;
             };
-            let Some(Ok(frame)) = frames.next().await else {
-                // The connection was lost (or the runtime restarted): resume from the cursor.
-                self.frames = None;
-                continue;
+            let frame = match frames.next().await {
+                Some(Ok(frame)) => frame,
+                Some(Err(())) => {
+                    // The connection broke: resume from the cursor.
+                    self.frames = None;
+                    continue;
+                }
+                None => {
+                    // A clean end: the Worker stopped before this cursor, or the runtime is
+                    // shutting down. Only the second is worth reconnecting for.
+                    self.frames = None;
+                    if worker_has_ended(&self.remote, &self.worker, self.cursor).await {
+                        self.finished = true;
+                    }
+                    continue;
+                }
             };
             if frame.event == "reset" {
                 self.finished = true;
@@ -177,4 +176,17 @@ impl Subscription {
             Err(error) => Err(error),
         }
     }
+}
+
+/// Whether the Worker is stopped with nothing after `cursor`: its stream is complete.
+async fn worker_has_ended(remote: &Remote, worker: &WorkerId, cursor: Option<u64>) -> bool {
+    let path = format!("v1/workers/{worker}");
+    let detail = remote
+        .caller
+        .json::<worker_runtime::WorkerDetail>(Method::GET, &path, None)
+        .await;
+    detail.is_ok_and(|detail| {
+        detail.status == worker_runtime::WorkerStatus::Stopped
+            && detail.last_sequence <= cursor.unwrap_or(0)
+    })
 }

@@ -3,7 +3,8 @@
 //! One pooled client per runtime (keep-alive), every call bounded by the runtime's `timeout_ms`,
 //! the bearer token from the table's secret reference. Failures map to the DESIGN codes and never
 //! carry the runtime's URL. Status is cached from the last call and refreshed by a background
-//! probe of `/v1/health`, so a listing of a runtime known to be down answers at once.
+//! probe of `/v1/health` at a fixed interval, so a listing of a runtime known to be down answers
+//! at once, and its recovery is noticed within one interval.
 
 mod call;
 mod events;
@@ -147,23 +148,13 @@ impl RuntimeHandle for HttpHandle {
             .call::<RuntimeInfo>(reqwest::Method::GET, "v1/runtime", None)
             .await
         {
-            Ok(info) => {
-                let degraded = info
-                    .diagnostics
-                    .iter()
-                    .any(|diagnostic| diagnostic.severity != worker_runtime::Severity::Info);
-                RuntimeOverview {
-                    status: if degraded {
-                        RuntimeStatus::Degraded
-                    } else {
-                        RuntimeStatus::Available
-                    },
-                    capabilities: info.summary.capabilities,
-                    last_seen_at: Some(Timestamp::now()),
-                    diagnostics: info.diagnostics,
-                    workers: Some(info.summary.workers),
-                }
-            }
+            Ok(info) => RuntimeOverview {
+                status: RuntimeStatus::from_diagnostics(&info.diagnostics),
+                capabilities: info.summary.capabilities,
+                last_seen_at: Some(Timestamp::now()),
+                diagnostics: info.diagnostics,
+                workers: Some(info.summary.workers),
+            },
             Err(error) => self.remote.status.unavailable_overview(&error),
         }
     }

@@ -2,9 +2,9 @@
 //! probe of `/v1/health`. A runtime known to be down is listed from here at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use worker_runtime::{Diagnostic, Severity, Timestamp};
+use worker_runtime::Timestamp;
 use yoi_registry_core::{ErrorCode, RegistryError, RuntimeOverview};
 
 use super::Remote;
@@ -63,12 +63,18 @@ impl StatusCache {
 fn overview(error: &RegistryError, last_seen_at: Option<Timestamp>) -> RuntimeOverview {
     let mut overview = RuntimeOverview::unavailable(error.code.as_str(), error.message.clone());
     overview.last_seen_at = last_seen_at;
-    overview.diagnostics[0] = Diagnostic {
-        code: error.code.as_str().to_owned(),
-        severity: Severity::Error,
-        message: error.message.clone(),
-    };
     overview
+}
+
+/// Marks the probe as gone when its task ends, however it ends.
+struct ProbeGuard(Weak<Remote>);
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        if let Some(remote) = self.0.upgrade() {
+            remote.status.probing.store(false, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Starts the background probe of `remote` once (when a Tokio runtime is running). It holds only
@@ -83,6 +89,8 @@ pub(crate) fn ensure_probe(remote: &Arc<Remote>) {
     let weak = Arc::downgrade(remote);
     let interval = remote.probe_interval;
     tokio.spawn(async move {
+        // If this task is dropped (its Tokio runtime shut down), the next call starts another.
+        let _restart = ProbeGuard(weak.clone());
         loop {
             tokio::time::sleep(interval).await;
             let Some(remote) = weak.upgrade() else {

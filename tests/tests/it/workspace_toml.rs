@@ -144,14 +144,28 @@ const MALFORMED: &[(&str, &str, &str)] = &[
     (
         "unknown workspace key",
         "[workspace]\nrooot = \".\"\n",
-        ":2:1: rooot: unknown field `rooot`",
+        ":2:1: workspace.rooot: unknown field `rooot`",
     ),
     (
         "unknown server key",
         "[server]\nport = 1\n",
-        ":2:1: port: unknown field `port`",
+        ":2:1: server.port: unknown field `port`",
     ),
-    ("runtime not a table", "runtime = 5\n", ":1:11: "),
+    (
+        "runtime not a table",
+        "runtime = 5\n",
+        ":1:11: runtime: invalid type: integer `5`, expected a sequence",
+    ),
+    (
+        "root not a string",
+        "[workspace]\nroot = 5\n",
+        ":2:8: workspace.root: invalid type: integer `5`, expected a string",
+    ),
+    (
+        "workspace id with a path",
+        "[workspace]\nid = \"a/b\"\n",
+        ":2:6: workspace.id: workspace id must be 1 to 64 characters",
+    ),
     (
         "missing id",
         "[[runtime]]\nadapter = \"embedded\"\n",
@@ -277,12 +291,12 @@ fn adapter_complaints_point_at_their_key() {
     );
     assert_eq!(
         at_key.to_string(),
-        format!("{file}:4:1: runtime gpu: base_ur: unknown field `base_ur`")
+        format!("{file}:4:1: runtime[0].base_ur: unknown field `base_ur`")
     );
     let at_table = entry.error(&config, None, "adapter `x` is not compiled in".into());
     assert_eq!(
         at_table.to_string(),
-        format!("{file}:1:1: runtime gpu: adapter `x` is not compiled in")
+        format!("{file}:1:1: runtime[0]: adapter `x` is not compiled in")
     );
 }
 
@@ -331,4 +345,11 @@ fn an_unreadable_file_is_one_error_naming_it() {
             .to_string()
             .starts_with("/nonexistent/workspace.toml: cannot read the file")
     );
+}
+
+#[test]
+fn a_bare_file_name_is_in_the_working_directory() {
+    let config = WorkspaceConfig::parse("", Path::new("workspace.toml")).unwrap();
+    assert!(config.root.is_absolute(), "{}", config.root.display());
+    assert_eq!(config.root, std::fs::canonicalize(".").unwrap());
 }
