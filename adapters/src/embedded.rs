@@ -134,10 +134,7 @@ impl RuntimeHandle for EmbeddedHandle {
             .runtime()?
             .list_workers(page)
             .map_err(|error| self.scoped(error))?;
-        Ok(WorkerViewPage {
-            workers: page.workers.into_iter().map(WorkerView::from).collect(),
-            next_after: page.next_after,
-        })
+        Ok(page.into())
     }
 
     async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use worker_runtime::{Capabilities, Diagnostic, MAX_ID_LEN, Severity, Timestamp};
+use worker_runtime::{Diagnostic, MAX_ID_LEN, Severity, Timestamp};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, EventStream, Input, InputAck,
     PageRequest, Policy, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
@@ -252,16 +252,7 @@ impl RuntimeHandle for CompatHandle {
         let scan = self.scan().await;
         RuntimeOverview {
             status: RuntimeStatus::from_diagnostics(&scan.diagnostics),
-            capabilities: Capabilities {
-                create_worker: false,
-                send_input: false,
-                stop_worker: false,
-                cancel_worker: false,
-                transcript: false,
-                events: false,
-                max_input_bytes: 0,
-                engines: Vec::new(),
-            },
+            capabilities: RuntimeOverview::no_capabilities(),
             last_seen_at: Some(Timestamp::now()),
             diagnostics: scan.diagnostics,
             // Pods have no Runtime statuses to count.

@@ -9,7 +9,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use worker_runtime::{
     Capabilities, CreateWorker, Diagnostic, Event, Input, InputAck, PageRequest, RuntimeId,
-    Timestamp, TranscriptPage, WorkerCounts, WorkerDetail, WorkerId, WorkerStatus,
+    Timestamp, TranscriptPage, WorkerCounts, WorkerDetail, WorkerId, WorkerPage, WorkerStatus,
 };
 
 use crate::error::RegistryError;
@@ -101,20 +101,25 @@ impl RuntimeStatus {
 }
 
 impl RuntimeOverview {
+    /// Capabilities of a runtime that can do nothing (right now, or ever).
+    pub fn no_capabilities() -> Capabilities {
+        Capabilities {
+            create_worker: false,
+            send_input: false,
+            stop_worker: false,
+            cancel_worker: false,
+            transcript: false,
+            events: false,
+            max_input_bytes: 0,
+            engines: Vec::new(),
+        }
+    }
+
     /// An unavailable runtime with one diagnostic.
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         Self {
             status: RuntimeStatus::Unavailable,
-            capabilities: Capabilities {
-                create_worker: false,
-                send_input: false,
-                stop_worker: false,
-                cancel_worker: false,
-                transcript: false,
-                events: false,
-                max_input_bytes: 0,
-                engines: Vec::new(),
-            },
+            capabilities: Self::no_capabilities(),
             last_seen_at: None,
             diagnostics: vec![Diagnostic {
                 code: code.to_owned(),
@@ -196,6 +201,15 @@ pub struct WorkerViewPage {
     pub workers: Vec<WorkerView>,
     /// Pass as `after` for the next page; `None` on the last.
     pub next_after: Option<WorkerId>,
+}
+
+impl From<WorkerPage> for WorkerViewPage {
+    fn from(page: WorkerPage) -> Self {
+        Self {
+            workers: page.workers.into_iter().map(WorkerView::from).collect(),
+            next_after: page.next_after,
+        }
+    }
 }
 
 /// A Worker's events: retained ones after the cursor, then live ones. An `Err` item ends it.

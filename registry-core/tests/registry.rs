@@ -67,10 +67,7 @@ impl RuntimeHandle for FakeHandle {
 
     async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
         let page = self.runtime.list_workers(page)?;
-        Ok(WorkerViewPage {
-            workers: page.workers.into_iter().map(WorkerView::from).collect(),
-            next_after: page.next_after,
-        })
+        Ok(page.into())
     }
 
     async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {

@@ -168,10 +168,7 @@ impl RuntimeHandle for HttpHandle {
             path.push_str(&format!("after={after}"));
         }
         let page: worker_runtime::WorkerPage = self.call(reqwest::Method::GET, &path, None).await?;
-        Ok(WorkerViewPage {
-            workers: page.workers.into_iter().map(WorkerView::from).collect(),
-            next_after: page.next_after,
-        })
+        Ok(page.into())
     }
 
     async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {

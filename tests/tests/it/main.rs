@@ -8,6 +8,9 @@ mod registration;
 /// A remote runtime that misbehaves in every way the http-client adapter must survive.
 #[cfg(feature = "http-client")]
 mod remote_failures;
+/// The http-client adapter against a real runtime process: every operation, auth, restarts.
+#[cfg(feature = "http-client")]
+mod remote_runtime;
 /// Operations routed by `runtime_id + worker_id` through a registry built from workspace.toml,
 /// across adapter kinds.
 mod routing;

@@ -4,23 +4,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use yoi_registry_core::{ErrorCode, PageRequest, RegistryError, RuntimeId, RuntimeStatus};
+use yoi_registry_core::{ErrorCode, PageRequest, RuntimeStatus};
 
-use crate::support::{TOKEN, remote_handle, wid};
-
-/// Asserts an error's code and that it names neither the address nor the port.
-fn assert_error(error: &RegistryError, code: ErrorCode, address: SocketAddr) {
-    assert_eq!(error.code, code, "{error}");
-    assert_eq!(error.runtime_id, Some(RuntimeId::new("remote").unwrap()));
-    for leak in [
-        address.to_string(),
-        address.port().to_string(),
-        "http://".to_owned(),
-        TOKEN.to_owned(),
-    ] {
-        assert!(!error.message.contains(&leak), "{leak} in {error}");
-    }
-}
+use crate::support::{assert_error, remote_handle, wid};
 
 /// How the mock runtime misbehaves.
 #[derive(Clone, Copy)]

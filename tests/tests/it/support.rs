@@ -25,10 +25,21 @@ pub(crate) fn rid(id: &str) -> RuntimeId {
     RuntimeId::new(id).unwrap()
 }
 
-/// A runtime process, served until dropped.
+/// A runtime process, served until stopped or dropped.
 pub(crate) struct ServedRuntime {
     pub(crate) address: SocketAddr,
     shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ServedRuntime {
+    /// Shuts the process down (its open event streams end) and waits until it has.
+    pub(crate) async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
 }
 
 impl Drop for ServedRuntime {
@@ -37,10 +48,9 @@ impl Drop for ServedRuntime {
     }
 }
 
-/// Serves a fresh in-memory runtime `id`, requiring [`TOKEN`].
-pub(crate) async fn serve_runtime(id: &str) -> ServedRuntime {
-    let runtime = Runtime::new(RuntimeConfig::new(rid(id))).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// Serves `runtime` at `address` (port 0: any free one), requiring [`TOKEN`].
+pub(crate) async fn serve(runtime: Runtime, address: SocketAddr) -> ServedRuntime {
+    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let options = HttpOptions {
@@ -50,18 +60,42 @@ pub(crate) async fn serve_runtime(id: &str) -> ServedRuntime {
     };
     let app = router(runtime, options);
     let stop = shutdown.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
             .unwrap();
     });
-    ServedRuntime { address, shutdown }
+    ServedRuntime {
+        address,
+        shutdown,
+        task: Some(task),
+    }
 }
 
-/// An http-client handle, runtime id `remote`, to whatever listens at `address`.
+/// A fresh in-memory runtime `id`.
+pub(crate) fn in_memory_runtime(id: &str) -> Runtime {
+    Runtime::new(RuntimeConfig::new(rid(id))).unwrap()
+}
+
+/// Serves a fresh in-memory runtime `id` on a free port.
+pub(crate) async fn serve_runtime(id: &str) -> ServedRuntime {
+    serve(in_memory_runtime(id), "127.0.0.1:0".parse().unwrap()).await
+}
+
+/// An http-client handle, runtime id `remote`, to whatever listens at `address`, sending [`TOKEN`].
 #[cfg(feature = "http-client")]
 pub(crate) fn remote_handle(address: SocketAddr, timeout: Duration) -> Arc<dyn RuntimeHandle> {
+    remote_handle_with_token(address, TOKEN, timeout)
+}
+
+/// An http-client handle, runtime id `remote`, to `address`, sending `token`.
+#[cfg(feature = "http-client")]
+pub(crate) fn remote_handle_with_token(
+    address: SocketAddr,
+    token: &str,
+    timeout: Duration,
+) -> Arc<dyn RuntimeHandle> {
     let settings = serde_json::json!({
         "base_url": format!("http://{address}"),
         "probe_interval_ms": 60_000,
@@ -73,10 +107,30 @@ pub(crate) fn remote_handle(address: SocketAddr, timeout: Duration) -> Arc<dyn R
         timeout,
         workspace_root: "/workspace".into(),
         data_dir: "/workspace/.yoi".into(),
-        secret: Some(yoi_registry_core::Secret::new(TOKEN)),
+        secret: Some(yoi_registry_core::Secret::new(token)),
         settings: settings.as_object().unwrap().clone(),
     };
     (yoi_adapters::find("http-client").unwrap().build)(input).unwrap()
+}
+
+/// Asserts an error's code and runtime, and that its message names neither the runtime's
+/// address, its port, a URL, nor the token.
+#[cfg(feature = "http-client")]
+pub(crate) fn assert_error(
+    error: &yoi_registry_core::RegistryError,
+    code: yoi_registry_core::ErrorCode,
+    address: SocketAddr,
+) {
+    assert_eq!(error.code, code, "{error}");
+    assert_eq!(error.runtime_id, Some(rid("remote")));
+    for leak in [
+        address.to_string(),
+        address.port().to_string(),
+        "http://".to_owned(),
+        TOKEN.to_owned(),
+    ] {
+        assert!(!error.message.contains(&leak), "{leak} in {error}");
+    }
 }
 
 /// The worker id the compatibility adapter gives the fixture pod `reviewer`.

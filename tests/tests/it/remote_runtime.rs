@@ -1,99 +1,19 @@
-//! The http-client adapter against a real runtime process (in-process, on 127.0.0.1:0). The
-//! failure scenarios against a misbehaving mock runtime are in `yoi-tests`.
-#![cfg(feature = "http-client")]
-
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
-use worker_runtime::http::{BearerToken, HttpOptions, router};
-use worker_runtime::{Runtime, RuntimeConfig};
-use yoi_adapters as _;
 use yoi_registry_core::{
-    AdapterInput, CreateWorker, ErrorCode, EventKind, Input, PageRequest, Policy, RegistryError,
-    RuntimeHandle, RuntimeId, RuntimeKind, RuntimeStatus, Secret, WorkerId, WorkerState,
+    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeKind, RuntimeStatus, WorkerState,
 };
 
-const TOKEN: &str = "backend-to-runtime";
-const DEADLINE: Duration = Duration::from_secs(15);
-
-/// A runtime process served until its shutdown token fires.
-struct Served {
-    address: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn serve(runtime: Runtime, address: SocketAddr) -> Served {
-    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let options = HttpOptions {
-        token: Some(BearerToken::new(TOKEN).unwrap()),
-        shutdown: shutdown.clone(),
-        ..HttpOptions::default()
-    };
-    let app = router(runtime, options);
-    let stop = shutdown.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .unwrap();
-    });
-    Served {
-        address,
-        shutdown,
-        task,
-    }
-}
-
-fn handle(address: SocketAddr, token: &str, timeout: Duration) -> Arc<dyn RuntimeHandle> {
-    let settings = serde_json::json!({
-        "base_url": format!("http://{address}"),
-        "probe_interval_ms": 60_000,
-    });
-    let input = AdapterInput {
-        id: RuntimeId::new("remote").unwrap(),
-        display_name: None,
-        policy: Policy::default(),
-        timeout,
-        workspace_root: "/workspace".into(),
-        data_dir: "/workspace/.yoi".into(),
-        secret: Some(Secret::new(token)),
-        settings: settings.as_object().unwrap().clone(),
-    };
-    (yoi_adapters::find("http-client").unwrap().build)(input).unwrap()
-}
-
-fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig::new(RuntimeId::new("remote").unwrap())).unwrap()
-}
-
-fn wid(id: &str) -> WorkerId {
-    WorkerId::new(id).unwrap()
-}
-
-/// Asserts an error's code and that it names neither the address nor the port.
-fn assert_error(error: &RegistryError, code: ErrorCode, address: SocketAddr) {
-    assert_eq!(error.code, code, "{error}");
-    assert_eq!(error.runtime_id, Some(RuntimeId::new("remote").unwrap()));
-    for leak in [
-        address.to_string(),
-        address.port().to_string(),
-        "http://".to_owned(),
-        TOKEN.to_owned(),
-    ] {
-        assert!(!error.message.contains(&leak), "{leak} in {error}");
-    }
-}
+use crate::support::{
+    DEADLINE, assert_error, in_memory_runtime, remote_handle, remote_handle_with_token, serve,
+    serve_runtime, wid,
+};
 
 #[tokio::test]
 async fn every_operation_routes_to_the_remote_runtime() {
-    let served = serve(runtime(), "127.0.0.1:0".parse().unwrap()).await;
-    let remote = handle(served.address, TOKEN, Duration::from_secs(5));
+    let served = serve_runtime("remote").await;
+    let remote = remote_handle(served.address, Duration::from_secs(5));
     assert_eq!(remote.descriptor().kind, RuntimeKind::RemoteHttp);
 
     let overview = remote.overview().await;
@@ -165,13 +85,12 @@ async fn every_operation_routes_to_the_remote_runtime() {
     assert_error(&unknown_stream, ErrorCode::UnknownWorker, served.address);
     let beyond = remote.subscribe(&w1, Some(10_000)).await.err().unwrap();
     assert_error(&beyond, ErrorCode::InvalidInput, served.address);
-    served.shutdown.cancel();
 }
 
 #[tokio::test]
 async fn a_wrong_token_is_runtime_auth_failed() {
-    let served = serve(runtime(), "127.0.0.1:0".parse().unwrap()).await;
-    let remote = handle(served.address, "not-the-token", Duration::from_secs(5));
+    let served = serve_runtime("remote").await;
+    let remote = remote_handle_with_token(served.address, "not-the-token", Duration::from_secs(5));
     let error = remote
         .list_workers(&PageRequest::default())
         .await
@@ -179,15 +98,14 @@ async fn a_wrong_token_is_runtime_auth_failed() {
     assert_error(&error, ErrorCode::RuntimeAuthFailed, served.address);
     let error = remote.subscribe(&wid("w1"), None).await.err().unwrap();
     assert_error(&error, ErrorCode::RuntimeAuthFailed, served.address);
-    served.shutdown.cancel();
 }
 
 #[tokio::test]
 async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
-    let runtime = runtime();
+    let runtime = in_memory_runtime("remote");
     let served = serve(runtime.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let address = served.address;
-    let remote = handle(address, TOKEN, Duration::from_secs(5));
+    let remote = remote_handle(address, Duration::from_secs(5));
     let w1 = wid("w1");
     remote
         .create_worker(CreateWorker {
@@ -205,8 +123,7 @@ async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
     assert_eq!(first.sequence, 1);
 
     // The process goes away: its open stream ends. Events happen while it is gone.
-    served.shutdown.cancel();
-    served.task.await.unwrap();
+    served.stop().await;
     let ack = runtime
         .send_input(&w1, Input::user("while you were away"))
         .unwrap();
@@ -223,13 +140,13 @@ async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
     let last = runtime.get_worker(&w1).unwrap().last_sequence;
     assert!(last > ack.sequence);
     assert_eq!(sequences, (1..=last).collect::<Vec<_>>());
-    restarted.shutdown.cancel();
+    drop(restarted);
 }
 
 #[tokio::test]
 async fn a_stopped_workers_stream_ends_instead_of_reconnecting() {
-    let served = serve(runtime(), "127.0.0.1:0".parse().unwrap()).await;
-    let remote = handle(served.address, TOKEN, Duration::from_secs(5));
+    let served = serve_runtime("remote").await;
+    let remote = remote_handle(served.address, Duration::from_secs(5));
     let w1 = wid("w1");
     remote
         .create_worker(CreateWorker {
@@ -256,5 +173,4 @@ async fn a_stopped_workers_stream_ends_instead_of_reconnecting() {
         all.last().unwrap().as_ref().unwrap().kind,
         EventKind::WorkerStopped
     );
-    served.shutdown.cancel();
 }
