@@ -26,7 +26,7 @@ pub use handle::{
     EventStream, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
     RuntimeStatus, WorkerState, WorkerView, WorkerViewPage,
 };
-pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_within_timeout};
+pub use registry::{DuplicateRuntime, RuntimeRegistry};
 
 /// The shapes and ids the registry shares with `worker-runtime`.
 pub use worker_runtime::{

@@ -65,7 +65,7 @@ impl RuntimeRegistry {
 const LISTING_GRACE: Duration = Duration::from_millis(20);
 
 /// A runtime's overview, or `unavailable` when it takes longer than its timeout.
-pub async fn overview_within_timeout(handle: &dyn RuntimeHandle) -> RuntimeOverview {
+async fn overview_within_timeout(handle: &dyn RuntimeHandle) -> RuntimeOverview {
     let timeout = handle.descriptor().timeout;
     match tokio::time::timeout(timeout + LISTING_GRACE, handle.overview()).await {
         Ok(overview) => overview,

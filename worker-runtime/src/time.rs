@@ -19,11 +19,6 @@ impl Timestamp {
             Duration::from_millis(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX));
         Self(UNIX_EPOCH + millis)
     }
-
-    /// The underlying system time.
-    pub fn as_system_time(self) -> SystemTime {
-        self.0
-    }
 }
 
 impl From<SystemTime> for Timestamp {
