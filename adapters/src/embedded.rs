@@ -13,7 +13,8 @@ use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, EventStream, Input,
     InputAck, PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
-    RuntimeOverview, RuntimeStatus, TranscriptPage, WorkerId, WorkerView, WorkerViewPage,
+    RuntimeOverview, RuntimeStatus, StreamItem, TranscriptPage, WorkerId, WorkerView,
+    WorkerViewPage,
 };
 
 /// The table's own keys: those of a `RuntimeConfig`, plus where to keep it.
@@ -200,7 +201,8 @@ impl RuntimeHandle for EmbeddedHandle {
             .map_err(|error| self.scoped(error))?;
         Ok(events
             .map(move |item| {
-                item.map_err(|error| RegistryError::from(error).for_runtime(&runtime_id))
+                item.map(StreamItem::Event)
+                    .map_err(|error| RegistryError::from(error).for_runtime(&runtime_id))
             })
             .boxed())
     }

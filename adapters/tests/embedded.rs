@@ -7,7 +7,7 @@ use futures::StreamExt;
 use yoi_adapters as _;
 use yoi_registry_core::{
     AdapterInput, CreateWorker, ErrorCode, Input, PageRequest, Policy, RuntimeId, RuntimeKind,
-    RuntimeStatus, WorkerId, WorkerState,
+    RuntimeStatus, StreamItem, WorkerId, WorkerState,
 };
 
 fn input(data_dir: &std::path::Path, settings: serde_json::Value) -> AdapterInput {
@@ -52,6 +52,7 @@ async fn the_embedded_adapter_calls_its_runtime_directly_and_stores_it_on_first_
         .subscribe(&worker, Some(ack.sequence - 1))
         .await
         .unwrap()
+        .filter_map(|item| futures::future::ready(item.map(StreamItem::into_event).transpose()))
         .take_while(|event| {
             futures::future::ready(
                 event

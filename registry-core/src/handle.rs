@@ -212,8 +212,31 @@ impl From<WorkerPage> for WorkerViewPage {
     }
 }
 
-/// A Worker's events: retained ones after the cursor, then live ones. An `Err` item ends it.
-pub type EventStream = BoxStream<'static, Result<Event, RegistryError>>;
+/// One item of a Worker's event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamItem {
+    /// The Worker's next event.
+    Event(Event),
+    /// The connection to the runtime was lost. The stream keeps trying to resume after the last
+    /// event it delivered; the error says why it cannot yet.
+    Lost(RegistryError),
+    /// The connection is back after a [`StreamItem::Lost`]; events continue without a gap.
+    Recovered,
+}
+
+impl StreamItem {
+    /// The event, if this item is one.
+    pub fn into_event(self) -> Option<Event> {
+        match self {
+            Self::Event(event) => Some(event),
+            Self::Lost(_) | Self::Recovered => None,
+        }
+    }
+}
+
+/// A Worker's events: retained ones after the cursor, then live ones, with notice of a lost and
+/// recovered connection where the adapter has one. An `Err` item ends it.
+pub type EventStream = BoxStream<'static, Result<StreamItem, RegistryError>>;
 
 /// One runtime in the registry, whatever its kind. Every call is bounded in time by the adapter
 /// (a remote runtime's timeout); errors carry codes of the DESIGN table.

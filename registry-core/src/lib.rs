@@ -24,7 +24,7 @@ pub use factory::{
 };
 pub use handle::{
     EventStream, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
-    RuntimeStatus, WorkerState, WorkerView, WorkerViewPage,
+    RuntimeStatus, StreamItem, WorkerState, WorkerView, WorkerViewPage,
 };
 pub use registry::{DuplicateRuntime, RuntimeRegistry};
 

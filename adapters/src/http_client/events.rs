@@ -3,7 +3,9 @@
 //! It ends after `worker_stopped`, and with an error on `reset` (the resume point is gone) or when
 //! reconnecting cannot help (`unknown_worker`, `cursor_expired`, a rejected credential, a
 //! malformed answer). Only the response head is bounded by the runtime's timeout; the stream
-//! itself may stay idle as long as the runtime sends keep-alives.
+//! itself may stay idle as long as the runtime sends keep-alives. When a reconnect attempt fails,
+//! the stream says so once ([`StreamItem::Lost`]) and again when it is back
+//! ([`StreamItem::Recovered`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use worker_runtime::{Event, EventKind};
-use yoi_registry_core::{ErrorCode, EventStream, RegistryError, WorkerId};
+use yoi_registry_core::{ErrorCode, EventStream, RegistryError, StreamItem, WorkerId};
 
 use super::Remote;
 
@@ -42,6 +44,7 @@ pub(crate) async fn subscribe(
         worker,
         cursor: after,
         backoff: FIRST_BACKOFF,
+        lost: false,
         finished: false,
     };
     Ok(futures::stream::unfold(subscription, Subscription::next).boxed())
@@ -95,19 +98,25 @@ struct Subscription {
     /// The open stream; `None` after it was lost.
     frames: Option<Frames>,
     backoff: Duration,
+    /// Whether the subscriber was told the connection is lost (and not yet that it is back).
+    lost: bool,
     finished: bool,
 }
 
 impl Subscription {
-    async fn next(mut self) -> Option<(Result<Event, RegistryError>, Self)> {
+    async fn next(mut self) -> Option<(Result<StreamItem, RegistryError>, Self)> {
         loop {
             if self.finished {
                 return None;
             }
             let Some(frames) = self.frames.as_mut() else {
-                if let Err(error) = self.reconnect().await {
-                    self.finished = true;
-                    return Some((Err(error), self));
+                match self.reconnect().await {
+                    Ok(Some(notice)) => return Some((Ok(notice), self)),
+                    Ok(None) => {}
+                    Err(error) => {
+                        self.finished = true;
+                        return Some((Err(error), self));
+                    }
                 }
                 continue;
             };
@@ -150,19 +159,20 @@ impl Subscription {
             self.cursor = Some(event.sequence);
             self.backoff = FIRST_BACKOFF;
             self.finished = event.kind == EventKind::WorkerStopped;
-            return Some((Ok(event), self));
+            return Some((Ok(StreamItem::Event(event)), self));
         }
     }
 
-    /// Waits out the backoff and reconnects. Fails only when retrying cannot help.
-    async fn reconnect(&mut self) -> Result<(), RegistryError> {
+    /// Waits out the backoff and reconnects. Answers the notice to pass on when the connection
+    /// is first found lost or is back; fails only when retrying cannot help.
+    async fn reconnect(&mut self) -> Result<Option<StreamItem>, RegistryError> {
         tokio::time::sleep(self.backoff).await;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         match connect(&self.remote, &self.worker, self.cursor).await {
             Ok(frames) => {
                 self.remote.status.record(Ok(()));
                 self.frames = Some(frames);
-                Ok(())
+                Ok(std::mem::take(&mut self.lost).then_some(StreamItem::Recovered))
             }
             Err(error)
                 if matches!(
@@ -171,7 +181,8 @@ impl Subscription {
                 ) =>
             {
                 self.remote.status.record(Err(&error));
-                Ok(())
+                let first = !std::mem::replace(&mut self.lost, true);
+                Ok(first.then_some(StreamItem::Lost(error.for_worker(&self.worker))))
             }
             Err(error) => Err(error),
         }

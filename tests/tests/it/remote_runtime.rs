@@ -2,12 +2,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use yoi_registry_core::{
-    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeKind, RuntimeStatus, WorkerState,
+    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeKind, RuntimeStatus, StreamItem,
+    WorkerState,
 };
 
 use crate::support::{
-    DEADLINE, assert_error, in_memory_runtime, remote_handle, remote_handle_with_token, serve,
-    serve_runtime, wid,
+    DEADLINE, assert_error, events_only, in_memory_runtime, remote_handle,
+    remote_handle_with_token, serve, serve_runtime, wid,
 };
 
 #[tokio::test]
@@ -37,7 +38,7 @@ async fn every_operation_routes_to_the_remote_runtime() {
         .send_input(&w1, Input::user("over the wire"))
         .await
         .unwrap();
-    let mut events = remote.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap();
+    let mut events = events_only(remote.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap());
     let mut seen = Vec::new();
     while let Some(event) = tokio::time::timeout(DEADLINE, events.next()).await.unwrap() {
         let event = event.unwrap();
@@ -114,7 +115,7 @@ async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
         })
         .await
         .unwrap();
-    let mut events = remote.subscribe(&w1, Some(0)).await.unwrap();
+    let mut events = events_only(remote.subscribe(&w1, Some(0)).await.unwrap());
     let first = tokio::time::timeout(DEADLINE, events.next())
         .await
         .unwrap()
@@ -159,13 +160,13 @@ async fn a_stopped_workers_stream_ends_instead_of_reconnecting() {
     let last = stopped.last_sequence.unwrap();
 
     // Resuming at the last event (a browser reconnecting after worker_stopped): nothing more.
-    let resumed = remote.subscribe(&w1, Some(last)).await.unwrap();
+    let resumed = events_only(remote.subscribe(&w1, Some(last)).await.unwrap());
     let rest: Vec<_> = tokio::time::timeout(DEADLINE, resumed.collect::<Vec<_>>())
         .await
         .unwrap();
     assert!(rest.is_empty(), "{rest:?}");
     // From the start: the replay, then the end.
-    let replay = remote.subscribe(&w1, None).await.unwrap();
+    let replay = events_only(remote.subscribe(&w1, None).await.unwrap());
     let all: Vec<_> = tokio::time::timeout(DEADLINE, replay.collect::<Vec<_>>())
         .await
         .unwrap();
@@ -173,4 +174,38 @@ async fn a_stopped_workers_stream_ends_instead_of_reconnecting() {
         all.last().unwrap().as_ref().unwrap().kind,
         EventKind::WorkerStopped
     );
+}
+
+#[tokio::test]
+async fn a_stream_tells_when_its_runtime_is_lost_and_when_it_is_back() {
+    let runtime = in_memory_runtime("remote");
+    let served = serve(runtime.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let address = served.address;
+    let remote = remote_handle(address, Duration::from_secs(5));
+    let w1 = wid("w1");
+    let request = CreateWorker {
+        worker_id: Some(w1.clone()),
+        ..CreateWorker::default()
+    };
+    remote.create_worker(request).await.unwrap();
+    let mut items = remote.subscribe(&w1, Some(0)).await.unwrap();
+    assert!(matches!(next_item(&mut items).await, StreamItem::Event(e) if e.sequence == 1));
+
+    served.stop().await;
+    match next_item(&mut items).await {
+        StreamItem::Lost(error) => assert_error(&error, ErrorCode::RuntimeUnavailable, address),
+        other => panic!("expected the loss, got {other:?}"),
+    }
+    let ack = runtime.send_input(&w1, Input::user("meanwhile")).unwrap();
+    let _restarted = serve(runtime.clone(), address).await;
+    assert_eq!(next_item(&mut items).await, StreamItem::Recovered);
+    match next_item(&mut items).await {
+        StreamItem::Event(event) => assert_eq!(event.sequence, ack.sequence),
+        other => panic!("expected the next event, got {other:?}"),
+    }
+}
+
+async fn next_item(items: &mut yoi_registry_core::EventStream) -> StreamItem {
+    let item = tokio::time::timeout(DEADLINE, items.next()).await;
+    item.unwrap().unwrap().unwrap()
 }

@@ -4,7 +4,7 @@ use yoi_registry_core::{
     CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeKind, RuntimeStatus, WorkerState,
 };
 
-use crate::support::{DEADLINE, POD_WORKER, rid, wid, workspace};
+use crate::support::{DEADLINE, POD_WORKER, events_only, rid, wid, workspace};
 
 /// The adapter kinds, each with the runtime the fixture workspace gives it.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +56,7 @@ async fn a_runtime_that_owns_workers_serves_every_operation(#[case] kind: Kind) 
     assert_eq!(handle.get_worker(&w1).await.unwrap().worker_id, w1);
 
     let ack = handle.send_input(&w1, Input::user("routed")).await.unwrap();
-    let mut events = handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap();
+    let mut events = events_only(handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap());
     let mut sequences = Vec::new();
     loop {
         let event = tokio::time::timeout(DEADLINE, events.next())
@@ -131,7 +131,7 @@ async fn two_runtimes_with_the_same_worker_id_are_never_confused() {
             .send_input(&w1, Input::user(format!("hello {runtime}")))
             .await
             .unwrap();
-        let mut events = handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap();
+        let mut events = events_only(handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap());
         while let Some(event) = tokio::time::timeout(DEADLINE, events.next()).await.unwrap() {
             if event.unwrap().kind == EventKind::RunCompleted {
                 break;

@@ -6,10 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, HttpOptions, router};
 use worker_runtime::{Runtime, RuntimeConfig};
-use yoi_registry_core::{RuntimeHandle, RuntimeId, RuntimeRegistry, WorkerId};
+use yoi_registry_core::{
+    Event, EventStream, RegistryError, RuntimeHandle, RuntimeId, RuntimeRegistry, StreamItem,
+    WorkerId,
+};
 
 /// The token the Backend and the served runtime share.
 pub(crate) const TOKEN: &str = "backend-to-runtime";
@@ -23,6 +27,13 @@ pub(crate) fn wid(id: &str) -> WorkerId {
 
 pub(crate) fn rid(id: &str) -> RuntimeId {
     RuntimeId::new(id).unwrap()
+}
+
+/// The events and errors of a stream, without its connection notices.
+pub(crate) fn events_only(
+    stream: EventStream,
+) -> impl Stream<Item = Result<Event, RegistryError>> + Unpin {
+    stream.filter_map(|item| futures::future::ready(item.map(StreamItem::into_event).transpose()))
 }
 
 /// A runtime process, served until stopped or dropped.
