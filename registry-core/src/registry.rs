@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use worker_runtime::RuntimeId;
 
-use crate::error::RegistryError;
+use crate::error::{ErrorCode, RegistryError};
 use crate::handle::{RuntimeHandle, RuntimeOverview};
 
 /// The runtimes of a workspace, in configuration order, found by id.
@@ -42,20 +42,39 @@ impl RuntimeRegistry {
             .ok_or_else(|| RegistryError::unknown_runtime(id))
     }
 
+    /// The runtime `id` if policy lets it be seen; a hidden one is `unknown_runtime`, exactly as
+    /// if it did not exist.
+    pub fn get_visible(&self, id: &RuntimeId) -> Result<&Arc<dyn RuntimeHandle>, RegistryError> {
+        self.get(id)
+            .ok()
+            .filter(|handle| handle.descriptor().policy.visible)
+            .ok_or_else(|| RegistryError::unknown_runtime(id))
+    }
+
     /// Every runtime, in configuration order.
     pub fn handles(&self) -> &[Arc<dyn RuntimeHandle>] {
         &self.handles
     }
 
-    /// The overview of every runtime, asked concurrently. Each answer is awaited at most for its
-    /// runtime's timeout, so one slow or dead runtime costs the listing at most that long and
-    /// shows as `unavailable` instead of failing it.
-    pub async fn overviews(&self) -> Vec<RuntimeOverview> {
-        join_all(
-            self.handles
-                .iter()
-                .map(|handle| overview_within_timeout(handle.as_ref())),
-        )
+    /// The runtimes policy lets be seen, in configuration order.
+    pub fn visible(&self) -> impl Iterator<Item = &Arc<dyn RuntimeHandle>> {
+        self.handles
+            .iter()
+            .filter(|handle| handle.descriptor().policy.visible)
+    }
+
+    /// The overview of every visible runtime, asked concurrently. Each answer is awaited at most
+    /// for its runtime's timeout, so one slow or dead runtime costs the listing at most that long
+    /// and shows as `unavailable` instead of failing it.
+    pub async fn overviews(&self) -> Vec<(&Arc<dyn RuntimeHandle>, RuntimeOverview)> {
+        join_all(self.visible().map(|handle| async move {
+            let overview = bounded(handle.as_ref(), handle.overview())
+                .await
+                .unwrap_or_else(|error| {
+                    RuntimeOverview::unavailable(error.code.as_str(), error.message)
+                });
+            (handle, overview)
+        }))
         .await
     }
 }
@@ -64,17 +83,23 @@ impl RuntimeRegistry {
 /// the failure itself before the listing gives up on it.
 const LISTING_GRACE: Duration = Duration::from_millis(20);
 
-/// A runtime's overview, or `unavailable` when it takes longer than its timeout.
-async fn overview_within_timeout(handle: &dyn RuntimeHandle) -> RuntimeOverview {
-    let timeout = handle.descriptor().timeout;
-    match tokio::time::timeout(timeout + LISTING_GRACE, handle.overview()).await {
-        Ok(overview) => overview,
-        Err(_) => RuntimeOverview::unavailable(
-            "runtime_timeout",
-            format!(
-                "the runtime did not answer within {} ms",
-                timeout.as_millis()
-            ),
-        ),
-    }
+/// `future`, a call to `handle`, awaited at most for the runtime's timeout (plus a little grace
+/// for the adapter to time out first); longer is `runtime_timeout`.
+pub async fn bounded<T>(
+    handle: &dyn RuntimeHandle,
+    future: impl Future<Output = T>,
+) -> Result<T, RegistryError> {
+    let descriptor = handle.descriptor();
+    tokio::time::timeout(descriptor.timeout + LISTING_GRACE, future)
+        .await
+        .map_err(|_| {
+            RegistryError::new(
+                ErrorCode::RuntimeTimeout,
+                format!(
+                    "the runtime did not answer within {} ms",
+                    descriptor.timeout.as_millis()
+                ),
+            )
+            .for_runtime(&descriptor.id)
+        })
 }

@@ -171,7 +171,12 @@ async fn a_hung_runtime_costs_the_listing_its_timeout_and_shows_unavailable() {
     .unwrap();
     // The clock is paused and advances only when every task waits: elapsed time is exact.
     let started = tokio::time::Instant::now();
-    let overviews = registry.overviews().await;
+    let overviews: Vec<_> = registry
+        .overviews()
+        .await
+        .into_iter()
+        .map(|(_, overview)| overview)
+        .collect();
     assert_eq!(
         started.elapsed(),
         Duration::from_millis(220),

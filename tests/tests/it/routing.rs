@@ -163,7 +163,7 @@ async fn the_listing_covers_every_runtime_and_unknown_ids_are_unknown_runtime() 
     assert!(
         overviews
             .iter()
-            .all(|overview| overview.status == RuntimeStatus::Available)
+            .all(|(_, overview)| overview.status == RuntimeStatus::Available)
     );
     let unknown = workspace.registry.get(&rid("nowhere")).err().unwrap();
     assert_eq!(unknown.code, ErrorCode::UnknownRuntime);

@@ -44,7 +44,8 @@ impl BearerToken {
         &self.0
     }
 
-    fn matches(&self, presented: &[u8]) -> bool {
+    /// Whether `presented` is this token, compared in constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
         self.0.as_bytes().ct_eq(presented).into()
     }
 }

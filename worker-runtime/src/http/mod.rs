@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod events;
 mod extract;
+mod json_body;
 mod log;
 mod routes;
 
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Runtime;
 
 pub use auth::{BearerToken, TokenError};
+pub use json_body::parse_json_object;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
