@@ -1,7 +1,37 @@
-//! The browser-facing Workspace Backend. Today it builds the `RuntimeRegistry` from a
-//! workspace's configuration ([`build_registry`]); the HTTP API, the SSE proxy, policy and audit
-//! land with the Backend API issue.
+//! The browser-facing Workspace Backend: one HTTP API over every runtime of a workspace.
+//!
+//! - [`build_registry`]: the `RuntimeRegistry` from `workspace.toml`.
+//! - [`AppState`] and [`app`]: the routes of DESIGN "Browser-facing API", with visibility and
+//!   read-only policy, the optional browser token, request ids, the audit log of mutations, the
+//!   error table, and the SSE proxy that shares one upstream subscription per worker.
+//! - [`ApiDoc`]: the OpenAPI document, served at `GET /api/openapi.json`.
+//!
+//! Browsers name runtimes and workers by id only; no response carries a runtime's URL, token,
+//! socket, session or filesystem path.
 
+mod audit;
+mod auth;
+mod error;
+mod events;
+mod extract;
+mod openapi;
 mod registry_builder;
+mod request_log;
+mod routes;
+mod state;
+mod views;
 
+pub use audit::AuditError;
+pub use error::{ErrorBody, ErrorDetail};
+pub use openapi::ApiDoc;
 pub use registry_builder::build_registry;
+pub use routes::app;
+pub use state::{
+    AppState, DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_GRACE,
+    ServerOptions,
+};
+pub use views::{
+    AllWorkers, CapabilitiesBody, CreateWorkerRequest, DiagnosticBody, EntryBody, HostBody,
+    HostList, InputAccepted, InputRequest, RuntimeBody, RuntimeDiagnosticBody, RuntimeList,
+    TranscriptBody, WorkerBody, WorkerCountsBody, WorkerList,
+};

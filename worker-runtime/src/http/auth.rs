@@ -4,6 +4,7 @@
 use std::fmt;
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -44,9 +45,12 @@ impl BearerToken {
         &self.0
     }
 
-    /// Whether `presented` is this token, compared in constant time.
-    pub fn matches(&self, presented: &[u8]) -> bool {
-        self.0.as_bytes().ct_eq(presented).into()
+    /// Whether `headers` carry `Authorization: Bearer <this token>`, compared in constant time.
+    pub fn admits(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .is_some_and(|presented| self.0.as_bytes().ct_eq(presented).into())
     }
 }
 
@@ -62,14 +66,8 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = token {
-        let presented = request
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-        if !presented.is_some_and(|presented| token.matches(presented)) {
-            return Err(ApiError::Unauthorized);
-        }
+    if token.is_some_and(|token| !token.admits(request.headers())) {
+        return Err(ApiError::Unauthorized);
     }
     Ok(next.run(request).await)
 }

@@ -1,0 +1,22 @@
+//! The optional browser token: when the Backend has one, every `/api` route requires
+//! `Authorization: Bearer <token>`, compared in constant time.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Lets a request through only with the right bearer token (or when no token is configured).
+pub(crate) async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = state.inner.options.token.as_ref();
+    if token.is_some_and(|token| !token.admits(request.headers())) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(next.run(request).await)
+}

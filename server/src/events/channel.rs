@@ -1,0 +1,203 @@
+//! One shared upstream subscription to a worker's events. A pump task reads the upstream stream,
+//! renders each event once, keeps the most recent frames for clients that join or resume, and
+//! broadcasts every frame to the clients. A client that falls more than the buffer behind is
+//! told so by the broadcast (`Lagged`) and closed; the others never wait for it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use axum::body::Bytes;
+use futures::StreamExt;
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
+use yoi_registry_core::{EventStream, RuntimeId, StreamItem, WorkerId};
+
+use super::frame::{self, Frame};
+
+/// A shared subscription.
+pub(crate) struct Channel {
+    runtime_id: RuntimeId,
+    worker_id: WorkerId,
+    state: Mutex<ChannelState>,
+    sender: broadcast::Sender<Frame>,
+    /// How many recent frames are kept for joining clients.
+    buffer: usize,
+    pump: OnceLock<AbortHandle>,
+}
+
+/// What a channel knows about its worker's stream. Invariant: every event after `low` up to
+/// `latest` is in `recent`, in order.
+struct ChannelState {
+    /// Opened without a cursor: it began with every event the runtime retains.
+    from_start: bool,
+    /// The newest sequence not (or no longer) held; `None` until known.
+    low: Option<u64>,
+    /// The newest sequence delivered (or the cursor it was opened after).
+    latest: Option<u64>,
+    /// Whether frames were dropped from `recent` to keep it bounded.
+    evicted: bool,
+    recent: VecDeque<(u64, Bytes)>,
+    /// The `runtime_status` frame while the upstream connection is lost.
+    lost: Option<Bytes>,
+    /// The upstream stream ended; clients must open a new channel.
+    finished: bool,
+}
+
+/// A client's start on a channel: what it missed, then the live frames.
+pub(crate) struct Joined {
+    /// Retained frames after the client's position (and the lost notice, if lost).
+    pub(crate) backlog: VecDeque<Bytes>,
+    /// The live frames from the moment of joining.
+    pub(crate) receiver: broadcast::Receiver<Frame>,
+    /// The newest sequence the client has after the backlog.
+    pub(crate) last: Option<u64>,
+}
+
+impl Channel {
+    /// Starts a channel over `upstream`, opened after `origin`, keeping `buffer` recent frames.
+    pub(crate) fn open(
+        runtime_id: RuntimeId,
+        worker_id: WorkerId,
+        origin: Option<u64>,
+        upstream: EventStream,
+        buffer: usize,
+    ) -> Arc<Self> {
+        let (sender, _) = broadcast::channel(buffer);
+        let channel = Arc::new(Self {
+            runtime_id,
+            worker_id,
+            state: Mutex::new(ChannelState {
+                from_start: origin.is_none(),
+                low: origin,
+                latest: origin,
+                evicted: false,
+                recent: VecDeque::with_capacity(buffer.min(64)),
+                lost: None,
+                finished: false,
+            }),
+            sender,
+            buffer,
+            pump: OnceLock::new(),
+        });
+        let task = tokio::spawn(Arc::clone(&channel).pump(upstream));
+        channel
+            .pump
+            .set(task.abort_handle())
+            .expect("a channel's pump starts once");
+        channel
+    }
+
+    /// Whether it still delivers (its upstream stream has not ended).
+    pub(crate) fn is_live(&self) -> bool {
+        !self.lock().finished
+    }
+
+    /// Ends the pump, which closes the upstream subscription.
+    pub(crate) fn close(&self) {
+        if let Some(pump) = self.pump.get() {
+            pump.abort();
+        }
+    }
+
+    /// Joins a client that has every event up to `position` (none when `None`), when this
+    /// channel can give it every later one. `proven`: the runtime has confirmed that `position`
+    /// exists, so the channel may not have reached it yet.
+    pub(crate) fn join(&self, position: Option<u64>, proven: bool) -> Option<Joined> {
+        let state = self.lock();
+        let covered = !state.finished
+            && match position {
+                None => state.from_start && !state.evicted,
+                Some(position) => {
+                    state.low.is_some_and(|low| position >= low)
+                        && (proven || state.latest.is_some_and(|latest| position <= latest))
+                }
+            };
+        if !covered {
+            return None;
+        }
+        let mut backlog: VecDeque<Bytes> = state
+            .recent
+            .iter()
+            .filter(|(sequence, _)| position.is_none_or(|position| *sequence > position))
+            .map(|(_, bytes)| bytes.clone())
+            .collect();
+        let last = match (position, state.latest) {
+            (Some(position), Some(latest)) => Some(position.max(latest)),
+            (position, latest) => position.or(latest),
+        };
+        backlog.extend(state.lost.clone());
+        Some(Joined {
+            backlog,
+            receiver: self.sender.subscribe(),
+            last,
+        })
+    }
+
+    async fn pump(self: Arc<Self>, mut upstream: EventStream) {
+        while let Some(item) = upstream.next().await {
+            match item {
+                Ok(StreamItem::Event(event)) => {
+                    let bytes = frame::event(&self.runtime_id, &self.worker_id, &event);
+                    self.publish_event(event.sequence, bytes);
+                }
+                Ok(StreamItem::Lost(error)) => {
+                    let notice = frame::status(&self.runtime_id, &self.worker_id, Some(&error));
+                    let mut state = self.lock();
+                    state.lost = Some(notice.clone());
+                    self.send(Frame::Notice(notice));
+                }
+                Ok(StreamItem::Recovered) => {
+                    let notice = frame::status(&self.runtime_id, &self.worker_id, None);
+                    let mut state = self.lock();
+                    state.lost = None;
+                    self.send(Frame::Notice(notice));
+                }
+                Err(error) => {
+                    let error = error
+                        .for_runtime(&self.runtime_id)
+                        .for_worker(&self.worker_id);
+                    self.finish(Some(frame::failure(error)));
+                    return;
+                }
+            }
+        }
+        self.finish(None);
+    }
+
+    /// Records and broadcasts an event frame; a duplicate (by sequence) is dropped.
+    fn publish_event(&self, sequence: u64, bytes: Bytes) {
+        let mut state = self.lock();
+        if state.latest.is_some_and(|latest| sequence <= latest) {
+            return;
+        }
+        if state.low.is_none() {
+            state.low = Some(sequence - 1);
+        }
+        state.latest = Some(sequence);
+        state.recent.push_back((sequence, bytes.clone()));
+        if state.recent.len() > self.buffer {
+            if let Some((dropped, _)) = state.recent.pop_front() {
+                state.low = Some(dropped);
+                state.evicted = true;
+            }
+        }
+        self.send(Frame::Event { sequence, bytes });
+    }
+
+    fn finish(&self, last: Option<Bytes>) {
+        let mut state = self.lock();
+        state.finished = true;
+        self.send(Frame::End(last));
+    }
+
+    /// Broadcasts a frame; called with the state locked, so joining clients see each frame
+    /// either in their backlog or live, never both, never neither.
+    fn send(&self, frame: Frame) {
+        // No receiver is fine: the channel lingers for its grace period without clients.
+        let _ = self.sender.send(frame);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ChannelState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,118 @@
+//! SSE frames, rendered once and shared by every browser watching a worker: `id: <sequence>`,
+//! `event: <kind>`, `data: {"runtime_id","worker_id","sequence","kind",...}` for events;
+//! `event: runtime_status` when the upstream connection is lost or back; `event: reset` (the
+//! stream cannot continue without a gap) or `event: error` as a stream's last frame.
+
+use axum::body::Bytes;
+use serde::Serialize;
+use yoi_registry_core::{
+    ErrorCode, Event, RegistryError, RuntimeId, RuntimeStatus, WorkerId,
+};
+
+use crate::error::{ApiError, ErrorBody, public_message};
+
+/// What a shared stream sends its clients.
+#[derive(Debug, Clone)]
+pub(crate) enum Frame {
+    /// An event of the worker.
+    Event {
+        /// Its sequence (the frame's `id:`), by which duplicates are dropped.
+        sequence: u64,
+        /// The rendered frame.
+        bytes: Bytes,
+    },
+    /// A `runtime_status` frame.
+    Notice(Bytes),
+    /// The stream ends, after this frame when there is one.
+    End(Option<Bytes>),
+}
+
+/// The comment that keeps an idle stream open.
+pub(crate) const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// `data:` of an event.
+#[derive(Serialize)]
+struct EventData<'a> {
+    runtime_id: &'a RuntimeId,
+    worker_id: &'a WorkerId,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// `data:` of a `runtime_status` frame.
+#[derive(Serialize)]
+struct StatusData<'a> {
+    runtime_id: &'a RuntimeId,
+    worker_id: &'a WorkerId,
+    status: RuntimeStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<ErrorCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// The frame of `event`.
+pub(crate) fn event(runtime_id: &RuntimeId, worker_id: &WorkerId, event: &Event) -> Bytes {
+    let data = EventData {
+        runtime_id,
+        worker_id,
+        event,
+    };
+    render(Some(event.sequence), event.kind.name(), &data)
+}
+
+/// A `runtime_status` frame: `unavailable` with the error's code when the connection to the
+/// runtime is lost (`Some`), `available` when it is back (`None`).
+pub(crate) fn status(
+    runtime_id: &RuntimeId,
+    worker_id: &WorkerId,
+    lost: Option<&RegistryError>,
+) -> Bytes {
+    let data = StatusData {
+        runtime_id,
+        worker_id,
+        status: match lost {
+            Some(_) => RuntimeStatus::Unavailable,
+            None => RuntimeStatus::Available,
+        },
+        code: lost.map(|error| error.code),
+        message: lost.map(|error| public_message(error).unwrap_or_else(|| error.message.clone())),
+    };
+    render(None, "runtime_status", &data)
+}
+
+/// The last frame of a stream that failed: `reset` when the resume point is gone, `error`
+/// otherwise, with the error body of the API.
+pub(crate) fn failure(error: RegistryError) -> Bytes {
+    let kind = match error.code {
+        ErrorCode::CursorExpired => "reset",
+        _ => "error",
+    };
+    render(None, kind, &ErrorBody::of(ApiError::Registry(error)))
+}
+
+/// The `reset` of a client that fell behind its stream.
+pub(crate) fn fell_behind(runtime_id: &RuntimeId, worker_id: &WorkerId) -> Bytes {
+    let error = RegistryError::new(
+        ErrorCode::CursorExpired,
+        "this client fell behind the stream; reconnect with Last-Event-ID to resume",
+    )
+    .for_runtime(runtime_id)
+    .for_worker(worker_id);
+    failure(error)
+}
+
+/// `id:` (when given), `event:` and one `data:` line. JSON has no raw newline, so one line holds
+/// it.
+fn render(id: Option<u64>, kind: &str, data: &impl Serialize) -> Bytes {
+    let mut frame = Vec::with_capacity(128);
+    if let Some(id) = id {
+        frame.extend_from_slice(format!("id: {id}\n").as_bytes());
+    }
+    frame.extend_from_slice(b"event: ");
+    frame.extend_from_slice(kind.as_bytes());
+    frame.extend_from_slice(b"\ndata: ");
+    serde_json::to_writer(&mut frame, data).expect("frames serialize to JSON");
+    frame.extend_from_slice(b"\n\n");
+    Bytes::from(frame)
+}

@@ -1,0 +1,171 @@
+//! The SSE proxy. However many browsers watch a worker, the Backend holds one upstream
+//! subscription to it (a [`Channel`]), renders each event once and fans it out. A browser that
+//! resumes from a point the channel still holds is served from its recent frames; one that
+//! resumes from further back gets a private upstream replay until it catches up, then joins.
+//! The channel closes a grace period after its last browser left.
+
+mod body;
+mod channel;
+mod client;
+mod frame;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use yoi_registry_core::{RegistryError, RuntimeHandle, RuntimeId, WorkerId, bounded};
+
+pub(crate) use body::sse_response;
+use channel::Channel;
+pub(crate) use client::ClientStream;
+
+/// A worker's place in the hub.
+type Key = (RuntimeId, WorkerId);
+
+/// Every shared subscription, by worker.
+pub(crate) struct EventHub {
+    shared: Arc<HubShared>,
+}
+
+struct HubShared {
+    entries: Mutex<HashMap<Key, Arc<Entry>>>,
+    /// How long a channel outlives its last client.
+    grace: Duration,
+    /// How many recent frames a channel keeps, which is also how far a client may fall behind.
+    buffer: usize,
+}
+
+/// One worker's slot: its clients and its channel.
+struct Entry {
+    /// Clients attached, counted under the hub's lock when they attach.
+    clients: AtomicUsize,
+    /// The channel, locked while it is being opened so that one upstream subscription serves
+    /// clients that arrive together.
+    channel: tokio::sync::Mutex<Option<Arc<Channel>>>,
+}
+
+/// A client's hold on its worker's entry; the entry (and its channel) is closed a grace period
+/// after the last hold is released.
+pub(crate) struct Attachment {
+    hub: Arc<HubShared>,
+    key: Key,
+    entry: Arc<Entry>,
+}
+
+impl EventHub {
+    /// A hub whose channels keep `buffer` recent frames and outlive their clients by `grace`.
+    pub(crate) fn new(grace: Duration, buffer: usize) -> Self {
+        Self {
+            shared: Arc::new(HubShared {
+                entries: Mutex::new(HashMap::new()),
+                grace,
+                buffer: buffer.max(1),
+            }),
+        }
+    }
+
+    /// How many workers have an entry (an open or lingering channel).
+    pub(crate) fn open_channels(&self) -> usize {
+        self.shared.lock().len()
+    }
+
+    /// A browser's stream of `worker`'s events after `position` (all retained when `None`).
+    /// Errors of opening the upstream subscription (an unknown worker, an expired or impossible
+    /// cursor, an unreachable runtime) are returned before any frame.
+    pub(crate) async fn subscribe(
+        &self,
+        handle: &Arc<dyn RuntimeHandle>,
+        worker: &WorkerId,
+        position: Option<u64>,
+    ) -> Result<ClientStream, RegistryError> {
+        let runtime_id = handle.descriptor().id.clone();
+        let attachment = self.attach((runtime_id.clone(), worker.clone()));
+        let entry = Arc::clone(&attachment.entry);
+        let mut slot = entry.channel.lock().await;
+        if let Some(channel) = slot.as_ref().filter(|channel| channel.is_live()) {
+            if let Some(joined) = channel.join(position, false) {
+                return Ok(ClientStream::shared(attachment, joined));
+            }
+            drop(slot);
+            let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+            return Ok(ClientStream::private(attachment, upstream, position));
+        }
+        let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+        let buffer = self.shared.buffer;
+        let channel = Channel::open(runtime_id, worker.clone(), position, upstream, buffer);
+        let joined = channel
+            .join(position, true)
+            .expect("a new channel covers the point it was opened at");
+        *slot = Some(channel);
+        drop(slot);
+        Ok(ClientStream::shared(attachment, joined))
+    }
+
+    fn attach(&self, key: Key) -> Attachment {
+        let mut entries = self.shared.lock();
+        let entry = Arc::clone(entries.entry(key.clone()).or_insert_with(|| {
+            Arc::new(Entry {
+                clients: AtomicUsize::new(0),
+                channel: tokio::sync::Mutex::new(None),
+            })
+        }));
+        entry.clients.fetch_add(1, Ordering::SeqCst);
+        Attachment {
+            hub: Arc::clone(&self.shared),
+            key,
+            entry,
+        }
+    }
+}
+
+impl HubShared {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Arc<Entry>>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes `entry` and closes its channel if it still has no client.
+    fn reap(&self, key: &Key, entry: &Arc<Entry>) {
+        let mut entries = self.lock();
+        let idle = entry.clients.load(Ordering::SeqCst) == 0;
+        if idle && entries.get(key).is_some_and(|held| Arc::ptr_eq(held, entry)) {
+            entries.remove(key);
+            // Nobody holds the slot: opening it needs an attachment, and there is none.
+            if let Ok(slot) = entry.channel.try_lock() {
+                if let Some(channel) = slot.as_ref() {
+                    channel.close();
+                }
+            }
+        }
+    }
+}
+
+impl Attachment {
+    /// Joins the worker's channel at `position` (which the runtime has confirmed exists), if
+    /// there is one that covers it.
+    fn join(&self, position: Option<u64>) -> Option<channel::Joined> {
+        let slot = self.entry.channel.try_lock().ok()?;
+        slot.as_ref()?.join(position, true)
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        if self.entry.clients.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.hub.reap(&self.key, &self.entry);
+            return;
+        };
+        let (hub, key, entry) = (
+            Arc::clone(&self.hub),
+            self.key.clone(),
+            Arc::clone(&self.entry),
+        );
+        runtime.spawn(async move {
+            tokio::time::sleep(hub.grace).await;
+            hub.reap(&key, &entry);
+        });
+    }
+}

@@ -1,0 +1,66 @@
+//! `GET .../events`: a worker's events as Server-Sent Events, through the shared subscription.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::events::sse_response;
+use crate::extract::{ApiQuery, PathIds, resume_point};
+use crate::state::AppState;
+
+/// `?cursor=` of an events request.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// Resume after this sequence on first connect (a reconnect's `Last-Event-ID` wins).
+    cursor: Option<u64>,
+}
+
+/// A worker's events: those retained after the resume point, then live ones. Each frame is
+/// `id: <sequence>`, `event: <kind>`, `data: {"runtime_id","worker_id","sequence","kind",...}`.
+/// `event: runtime_status` tells that the connection to the runtime was lost or is back;
+/// `event: reset` ends a stream that cannot continue without a gap (reconnect with
+/// `Last-Event-ID`); `event: error` ends a stream the runtime failed. The stream ends after
+/// `worker_stopped`. Comments keep an idle stream open.
+#[utoipa::path(
+    get,
+    path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events",
+    tag = "workers",
+    params(
+        ("runtime_id" = String, Path, description = "The runtime"),
+        ("worker_id" = String, Path, description = "The worker"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence"),
+        EventsQuery,
+    ),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_input`: a malformed id or resume point, a cursor beyond the newest event", body = ErrorBody),
+        (status = 404, description = "`unknown_runtime` or `unknown_worker`", body = ErrorBody),
+        (status = 410, description = "`cursor_expired`: the resume point is no longer retained", body = ErrorBody),
+        (status = 501, description = "`unsupported_operation`", body = ErrorBody),
+        (status = 502, description = "`runtime_auth_failed` or `runtime_protocol_error`", body = ErrorBody),
+        (status = 503, description = "`runtime_unavailable`", body = ErrorBody),
+        (status = 504, description = "`runtime_timeout`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn stream_events(
+    State(state): State<AppState>,
+    ids: PathIds,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let handle = state.runtime(&ids.runtime()?)?;
+    let worker = ids.worker()?;
+    let position = resume_point(&headers, query.cursor)?;
+    let client = state.inner.hub.subscribe(handle, &worker, position).await?;
+    let options = &state.inner.options;
+    Ok(sse_response(
+        client.frames(),
+        options.keep_alive,
+        options.shutdown.clone(),
+    ))
+}
