@@ -206,6 +206,12 @@ impl RuntimeHandle for EmbeddedHandle {
             })
             .boxed())
     }
+
+    async fn shutdown(&self) {
+        if let Some(runtime) = self.runtime.get() {
+            runtime.shutdown().await;
+        }
+    }
 }
 
 yoi_registry_core::inventory::submit! { AdapterFactory::new("embedded", build) }

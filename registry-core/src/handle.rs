@@ -281,4 +281,8 @@ pub trait RuntimeHandle: Send + Sync {
         worker: &WorkerId,
         after: Option<u64>,
     ) -> Result<EventStream, RegistryError>;
+
+    /// Called once when the Backend shuts down: a runtime it hosts ends its active runs and
+    /// records them. Remote and read-only runtimes have nothing to do.
+    async fn shutdown(&self) {}
 }

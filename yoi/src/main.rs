@@ -1,8 +1,11 @@
-//! `yoi`: the one binary of the workspace. `yoi runtime serve` runs a standalone runtime process;
-//! `yoi adapters` and `yoi config check` describe what this build can serve; `yoi serve` (the
-//! Workspace Backend) and the client commands land with later issues.
+//! `yoi`: the one binary of the workspace. `yoi serve` runs the Workspace Backend; `yoi runtime
+//! serve` runs a standalone runtime process; `yoi adapters` and `yoi config check` describe what
+//! this build can serve; `yoi runtimes`, `workers`, `create`, `send`, `transcript`, `watch`,
+//! `stop` and `cancel` are clients of a running Backend.
 
+mod client;
 mod runtime_serve;
+mod serve;
 mod shutdown;
 mod token;
 mod workspace_commands;
@@ -22,12 +25,24 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The Backend the client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "YOI_BACKEND",
+        default_value = "http://127.0.0.1:7878",
+        value_name = "URL"
+    )]
+    backend: String,
+    /// Client commands print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the Workspace Backend: one browser-facing API over every configured runtime.
-    Serve,
+    Serve(serve::Args),
     /// Commands of a standalone runtime process.
     #[command(subcommand)]
     Runtime(RuntimeCommand),
@@ -36,6 +51,8 @@ enum Command {
     /// Commands about workspace.toml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -65,11 +82,7 @@ fn print(report: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve => Err(
-            "the Workspace Backend is not in this build yet; it arrives with the browser-facing \
-             API issue. A runtime process is available: yoi runtime serve --help"
-                .to_owned(),
-        ),
+        Command::Serve(args) => serve::run(args).map_err(|error| error.to_string()),
         Command::Runtime(RuntimeCommand::Serve(args)) => {
             runtime_serve::run(args).map_err(|error| error.to_string())
         }
@@ -78,6 +91,9 @@ fn main() -> ExitCode {
             workspace_commands::check(path.as_deref())
                 .map(|report| print(&report))
                 .map_err(|errors| errors.to_string())
+        }
+        Command::Client(command) => {
+            client::run(command, &cli.backend, cli.json).map_err(|error| error.to_string())
         }
     };
     match result {

@@ -187,7 +187,7 @@ fn config_error(args: &Args, error: &ConfigError) -> ServeError {
 }
 
 /// A duration such as `15s` or `500ms`, above zero.
-fn positive_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
         Ok(duration) if duration.is_zero() => Err("must be above zero".to_owned()),
         Ok(duration) => Ok(duration),
@@ -196,7 +196,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Log lines go to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -33,16 +33,23 @@ pub(crate) fn take_from_env(name: &str) -> Result<BearerToken, TokenSourceError>
         origin: format!("environment variable {name}"),
         source,
     })?;
+    forget_variable(name);
+    Ok(token)
+}
+
+/// Removes environment variable `name` from this process's environment.
+///
+/// Must be called before any thread is started.
+pub(crate) fn forget_variable(name: &str) {
     #[expect(
         unsafe_code,
         reason = "removing a variable is unsound only with other threads"
     )]
-    // SAFETY: the process is still single-threaded here: `yoi runtime serve` reads its token
-    // before it builds the Tokio runtime, and nothing earlier starts a thread.
+    // SAFETY: the process is still single-threaded here: `yoi runtime serve` and `yoi serve` read
+    // their tokens before they build the Tokio runtime, and nothing earlier starts a thread.
     unsafe {
         std::env::remove_var(name);
     }
-    Ok(token)
 }
 
 /// The token in the file at `path` (surrounding whitespace trimmed).

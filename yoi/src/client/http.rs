@@ -1,0 +1,109 @@
+//! Requests to the Backend. The browser token, when the Backend requires one, comes from
+//! `YOI_TOKEN`.
+
+use reqwest::header::AUTHORIZATION;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
+
+/// The environment variable that holds the Backend's browser token, if it has one.
+pub(crate) const TOKEN_VARIABLE: &str = "YOI_TOKEN";
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClientError {
+    /// The Backend answered with an error of its table.
+    #[error("{code}: {message}")]
+    Api { code: String, message: String },
+    /// The Backend could not be reached or broke the connection.
+    #[error("cannot reach the backend at {backend}: {reason}")]
+    Unreachable { backend: String, reason: String },
+    /// The Backend answered something this client does not understand.
+    #[error("the backend answered something unexpected: {0}")]
+    Unexpected(String),
+}
+
+/// A Backend at a base URL.
+pub(crate) struct Backend {
+    base: String,
+    client: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Backend {
+    /// The Backend at `base` (e.g. `http://127.0.0.1:7878`).
+    pub(crate) fn new(base: &str) -> Result<Self, ClientError> {
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|error| ClientError::Unexpected(error.to_string()))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+            token: std::env::var(TOKEN_VARIABLE).ok(),
+        })
+    }
+
+    /// A request to `path` (which starts with `/api`).
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.header(AUTHORIZATION, format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
+    /// Sends `request`; a non-success answer becomes its typed error.
+    pub(crate) async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
+        let response = request.send().await.map_err(|error| self.unreachable(&error))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(api_error(response).await)
+    }
+
+    /// `GET` or `POST` with a JSON answer.
+    pub(crate) async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = self.send(request).await?;
+        response
+            .json()
+            .await
+            .map_err(|error| ClientError::Unexpected(error.without_url().to_string()))
+    }
+
+    /// A transport failure, naming the Backend (the user's own address).
+    pub(crate) fn unreachable(&self, error: &reqwest::Error) -> ClientError {
+        let mut reason = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            reason = format!("{reason}: {cause}");
+            source = cause.source();
+        }
+        ClientError::Unreachable {
+            backend: self.base.clone(),
+            reason,
+        }
+    }
+}
+
+/// The typed error of a non-success answer.
+pub(crate) async fn api_error(response: Response) -> ClientError {
+    let status = response.status();
+    let body: Option<Value> = response.json().await.ok();
+    let field = |name: &str| {
+        body.as_ref()
+            .and_then(|body| body["error"][name].as_str())
+            .map(str::to_owned)
+    };
+    match (field("code"), field("message")) {
+        (Some(code), Some(message)) => ClientError::Api { code, message },
+        _ => ClientError::Unexpected(format!("status {status} without an error body")),
+    }
+}

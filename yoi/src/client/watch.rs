@@ -1,0 +1,152 @@
+//! `yoi watch`: follows a worker's event stream, printing output as it arrives. After a lost
+//! connection or a `reset` it resumes from the last event it printed (`Last-Event-ID`), backing
+//! off up to a few seconds; it ends when the worker stops.
+
+use std::io::Write;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use reqwest::Method;
+use reqwest::header::ACCEPT;
+use serde_json::Value;
+use yoi_registry_core::{RuntimeId, WorkerId};
+
+use super::commands::{text, warn};
+use super::http::{Backend, ClientError, api_error};
+
+/// The first pause before reconnecting, doubled after each failed attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// The longest pause between reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Follows the events until the worker stops; a typed error (an unknown worker, a resume point
+/// that is gone) ends it.
+pub(crate) async fn follow(
+    backend: &Backend,
+    runtime: &RuntimeId,
+    worker: &WorkerId,
+    json: bool,
+) -> Result<(), ClientError> {
+    let path = format!("/api/runtimes/{runtime}/workers/{worker}/events");
+    let mut printer = Printer {
+        json,
+        mid_line: false,
+    };
+    let mut last: Option<u64> = None;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let mut request = backend
+            .request(Method::GET, &path)
+            .header(ACCEPT, "text/event-stream");
+        if let Some(last) = last {
+            request = request.header("last-event-id", last.to_string());
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                backoff = FIRST_BACKOFF;
+                let mut frames = response.bytes_stream().eventsource();
+                while let Some(frame) = frames.next().await {
+                    let Ok(frame) = frame else {
+                        printer.end_line();
+                        warn("the connection to the backend was lost; resuming");
+                        break;
+                    };
+                    match frame.event.as_str() {
+                        "reset" => {
+                            printer.end_line();
+                            warn("the stream was reset; resuming from the last event shown");
+                            break;
+                        }
+                        "error" => {
+                            printer.end_line();
+                            let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
+                            return Err(ClientError::Api {
+                                code: text(&body["error"], "code"),
+                                message: text(&body["error"], "message"),
+                            });
+                        }
+                        "runtime_status" => {
+                            let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
+                            printer.end_line();
+                            warn(&format!(
+                                "runtime {}: {}",
+                                text(&body, "status"),
+                                text(&body, "message")
+                            ));
+                        }
+                        kind => {
+                            let sequence = frame.id.parse::<u64>().ok();
+                            if sequence.is_some_and(|sequence| last.is_some_and(|last| sequence <= last)) {
+                                continue;
+                            }
+                            last = sequence.or(last);
+                            printer.event(kind, &frame.data);
+                            if kind == "worker_stopped" {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(response) => return Err(api_error(response).await),
+            Err(error) => {
+                printer.end_line();
+                warn(&format!("{}; retrying", backend.unreachable(&error)));
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Prints events: output on stdout as it streams, everything else as notes on stderr.
+struct Printer {
+    json: bool,
+    /// Output was printed without its final newline.
+    mid_line: bool,
+}
+
+impl Printer {
+    fn event(&mut self, kind: &str, data: &str) {
+        if self.json {
+            write_out(&format!("{data}\n"));
+            return;
+        }
+        let body: Value = serde_json::from_str(data).unwrap_or_default();
+        match kind {
+            "output_delta" => {
+                write_out(&text(&body, "text"));
+                self.mid_line = true;
+            }
+            "message" if !self.mid_line => write_out(&format!("{}\n", text(&body, "content"))),
+            "message" => self.end_line(),
+            "run_failed" => {
+                self.end_line();
+                warn(&format!("run failed: {}", text(&body, "reason")));
+            }
+            "input_accepted" => {
+                self.end_line();
+                warn(&format!("> {}", text(&body, "content")));
+            }
+            other => {
+                self.end_line();
+                warn(other);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if std::mem::take(&mut self.mid_line) {
+            write_out("\n");
+        }
+    }
+}
+
+/// Writes to stdout at once (output arrives in pieces without newlines).
+fn write_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (e.g. `yoi watch | head`) is not worth failing the watch over.
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}

@@ -1,0 +1,151 @@
+//! `yoi serve`: the Workspace Backend over every runtime of `workspace.toml` (or the default
+//! configuration: one embedded runtime, plus the legacy pod store when there is one).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use worker_runtime::http::BearerToken;
+use yoi_config::{ConfigErrors, SecretRef, WorkspaceConfig};
+use yoi_workspace_server::{AppState, AuditError, DEFAULT_BODY_LIMIT, ServerOptions, app};
+
+use crate::runtime_serve::{init_logging, positive_duration};
+
+/// Where the Backend listens unless told otherwise.
+const DEFAULT_BIND: &str = "127.0.0.1:7878";
+
+/// Options of `yoi serve`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The workspace.toml to serve (default: ./workspace.toml when present, else one embedded
+    /// runtime).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The address to listen on (default: [server] bind, else 127.0.0.1:7878).
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// Allow a non-loopback address without a browser token ([server] token_env or token_file):
+    /// anyone who reaches it controls every runtime.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+    /// How often idle event streams get a keep-alive comment (e.g. 15s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = positive_duration)]
+    keep_alive: Duration,
+}
+
+/// Why the Backend could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ServeError {
+    /// workspace.toml is malformed, or a runtime in it cannot be built.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The browser token cannot be read or used.
+    #[error("[server] token: {0}")]
+    Token(String),
+    /// A non-loopback address without a browser token and without `--insecure-no-auth`.
+    #[error(
+        "refusing to serve {0} without a browser token: set [server] token_env or token_file \
+         (or pass --insecure-no-auth to accept that anyone who reaches it controls every runtime)"
+    )]
+    NeedsToken(SocketAddr),
+    /// The audit log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The async runtime or the server failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the Backend until SIGINT or SIGTERM.
+pub(crate) fn run(args: Args) -> Result<(), ServeError> {
+    init_logging();
+    let config = match &args.config {
+        Some(path) => WorkspaceConfig::load(path)?,
+        None => WorkspaceConfig::discover(&std::env::current_dir()?)?,
+    };
+    let registry = yoi_workspace_server::build_registry(&config)?;
+    let token = config
+        .server
+        .token
+        .as_ref()
+        .map(|reference| {
+            let secret = reference
+                .resolve()
+                .map_err(|error| ServeError::Token(error.to_string()))?;
+            BearerToken::new(secret.expose()).map_err(|error| ServeError::Token(error.to_string()))
+        })
+        .transpose()?;
+    forget_secret_variables(&config);
+    let bind = args
+        .bind
+        .or(config.server.bind)
+        .unwrap_or_else(|| DEFAULT_BIND.parse().expect("the default address parses"));
+    if token.is_none() {
+        if !bind.ip().is_loopback() && !args.insecure_no_auth {
+            return Err(ServeError::NeedsToken(bind));
+        }
+        tracing::info!("no browser token is set: anyone who can reach the port can use the API");
+    }
+    let mut options = ServerOptions::new(config.data_dir.join("audit.jsonl"));
+    options.token = token;
+    options.body_limit = args.body_limit;
+    options.keep_alive = args.keep_alive;
+    let state = AppState::new(registry, options.clone())?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(state, options, bind))
+}
+
+async fn serve(state: AppState, options: ServerOptions, bind: SocketAddr) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| ServeError::Bind { addr: bind, source })?;
+    let address = listener.local_addr()?;
+    for handle in state.registry().handles() {
+        let descriptor = handle.descriptor();
+        tracing::info!(runtime = %descriptor.id, kind = ?descriptor.kind, "runtime registered");
+    }
+    crate::print(&format!("yoi: the workspace backend listens on http://{address}\n"));
+    tracing::info!("listening on http://{address}");
+    let shutdown = options.shutdown.clone();
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            crate::shutdown::signal().await;
+            tracing::info!(
+                "shutting down: ending event streams and finishing requests (signal again to exit now)"
+            );
+            crate::shutdown::exit_on_second_signal();
+            shutdown.cancel();
+        })
+        .await?;
+    for handle in state.registry().handles() {
+        handle.shutdown().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Removes every token variable the configuration names from this process's environment, once
+/// read, so that programs an embedded runtime starts for its Workers do not inherit them.
+fn forget_secret_variables(config: &WorkspaceConfig) {
+    let references = config
+        .runtimes
+        .iter()
+        .filter_map(|entry| entry.secret.as_ref())
+        .chain(config.server.token.as_ref());
+    for reference in references {
+        if let SecretRef::Env(name) = reference {
+            crate::token::forget_variable(name);
+        }
+    }
+}
