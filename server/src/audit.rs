@@ -76,7 +76,10 @@ impl AuditLog {
             path: path.clone(),
             reason: error.kind().to_string(),
         };
-        if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+        if let Some(folder) = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(folder).map_err(failed)?;
         }
         append_to(&path).map_err(failed)?;

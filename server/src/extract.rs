@@ -64,7 +64,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::try_from_uri(&parts.uri)
             .map(|Query(value)| Self(value))
             .map_err(|_| {
-                ApiError::invalid("the query string has an unknown, malformed or mistyped parameter")
+                ApiError::invalid(
+                    "the query string has an unknown, malformed or mistyped parameter",
+                )
             })
     }
 }

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use yoi_registry_core::{
-    Capabilities, CreateWorker, Diagnostic, Input, InputAck, InputKind, Role, RuntimeDescriptor, RuntimeId, RuntimeKind,
-    RuntimeOverview, RuntimeStatus, Severity, Timestamp, TranscriptEntry, TranscriptPage,
-    WorkerCounts, WorkerId, WorkerState, WorkerView,
+    Capabilities, CreateWorker, Diagnostic, Input, InputAck, InputKind, Role, RuntimeDescriptor,
+    RuntimeId, RuntimeKind, RuntimeOverview, RuntimeStatus, Severity, Timestamp, TranscriptEntry,
+    TranscriptPage, WorkerCounts, WorkerId, WorkerState, WorkerView,
 };
 
 use crate::openapi::schema;

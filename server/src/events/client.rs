@@ -9,9 +9,9 @@ use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use yoi_registry_core::{EventStream, RuntimeId, StreamItem, WorkerId};
 
+use super::Attachment;
 use super::channel::Joined;
 use super::frame::{self, Frame};
-use super::Attachment;
 
 /// A browser's stream of frames; dropping it releases its hold on the worker's channel.
 pub(crate) struct ClientStream {

@@ -5,9 +5,7 @@
 
 use axum::body::Bytes;
 use serde::Serialize;
-use yoi_registry_core::{
-    ErrorCode, Event, RegistryError, RuntimeId, RuntimeStatus, WorkerId,
-};
+use yoi_registry_core::{ErrorCode, Event, RegistryError, RuntimeId, RuntimeStatus, WorkerId};
 
 use crate::error::{ApiError, ErrorBody, public_message};
 

@@ -128,7 +128,11 @@ impl HubShared {
     fn reap(&self, key: &Key, entry: &Arc<Entry>) {
         let mut entries = self.lock();
         let idle = entry.clients.load(Ordering::SeqCst) == 0;
-        if idle && entries.get(key).is_some_and(|held| Arc::ptr_eq(held, entry)) {
+        if idle
+            && entries
+                .get(key)
+                .is_some_and(|held| Arc::ptr_eq(held, entry))
+        {
             entries.remove(key);
             // Nobody holds the slot: opening it needs an attachment, and there is none.
             if let Ok(slot) = entry.channel.try_lock() {
@@ -154,7 +158,12 @@ impl Drop for Attachment {
         if self.entry.clients.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // Without an open channel there is nothing worth keeping for a returning browser.
+        let open = self.entry.channel.try_lock().map_or(true, |slot| {
+            slot.as_ref().is_some_and(|channel| channel.is_live())
+        });
+        let runtime = tokio::runtime::Handle::try_current();
+        let (true, Ok(runtime)) = (open, runtime) else {
             self.hub.reap(&self.key, &self.entry);
             return;
         };

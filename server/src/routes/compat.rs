@@ -5,13 +5,13 @@ use axum::Json;
 use axum::extract::State;
 use futures::future::join_all;
 use worker_runtime::MAX_PAGE_LIMIT;
-use yoi_registry_core::{
-    PageRequest, RegistryError, RuntimeHandle, Severity, WorkerView, bounded,
-};
+use yoi_registry_core::{PageRequest, RegistryError, RuntimeHandle, Severity, WorkerView, bounded};
 
 use crate::error::ErrorBody;
 use crate::state::AppState;
-use crate::views::{AllWorkers, HostBody, HostList, RuntimeBody, RuntimeDiagnosticBody, WorkerBody};
+use crate::views::{
+    AllWorkers, HostBody, HostList, RuntimeBody, RuntimeDiagnosticBody, WorkerBody,
+};
 
 /// The most workers listed per runtime in the compatibility view.
 const MAX_WORKERS_PER_RUNTIME: usize = 10_000;
@@ -78,7 +78,9 @@ pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorker
 }
 
 /// Every worker of one runtime, page by page, up to the cap; `false` when the cap cut it.
-async fn every_worker(handle: &dyn RuntimeHandle) -> Result<(Vec<WorkerView>, bool), RegistryError> {
+async fn every_worker(
+    handle: &dyn RuntimeHandle,
+) -> Result<(Vec<WorkerView>, bool), RegistryError> {
     let mut workers = Vec::new();
     let mut after = None;
     loop {

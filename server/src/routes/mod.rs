@@ -31,7 +31,10 @@ pub fn app(state: AppState) -> Router {
         .route(&format!("{worker}/input"), post(mutations::send_input))
         .route(&format!("{worker}/stop"), post(mutations::stop_worker))
         .route(&format!("{worker}/cancel"), post(mutations::cancel_worker))
-        .route(&format!("{worker}/transcript"), get(workers::get_transcript))
+        .route(
+            &format!("{worker}/transcript"),
+            get(workers::get_transcript),
+        )
         .route(&format!("{worker}/events"), get(events::stream_events))
         .route("/api/workers", get(compat::all_workers))
         .route("/api/hosts", get(compat::hosts))

@@ -97,7 +97,14 @@ pub(crate) async fn create_worker(
     Extension(request_id): Extension<RequestId>,
     ids: PathIds,
     body: Body,
-) -> Result<(StatusCode, [(axum::http::HeaderName, String); 1], Json<WorkerBody>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        [(axum::http::HeaderName, String); 1],
+        Json<WorkerBody>,
+    ),
+    ApiError,
+> {
     let mut attempt = Attempt::new(&state, &request_id, Operation::CreateWorker, &ids, &body);
     let decision = ids.runtime().and_then(|id| {
         let handle = state.writable_runtime(&id)?;
