@@ -106,7 +106,11 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
         .block_on(serve(state, options, bind))
 }
 
-async fn serve(state: AppState, options: ServerOptions, bind: SocketAddr) -> Result<(), ServeError> {
+async fn serve(
+    state: AppState,
+    options: ServerOptions,
+    bind: SocketAddr,
+) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|source| ServeError::Bind { addr: bind, source })?;
@@ -115,7 +119,9 @@ async fn serve(state: AppState, options: ServerOptions, bind: SocketAddr) -> Res
         let descriptor = handle.descriptor();
         tracing::info!(runtime = %descriptor.id, kind = ?descriptor.kind, "runtime registered");
     }
-    crate::print(&format!("yoi: the workspace backend listens on http://{address}\n"));
+    crate::print(&format!(
+        "yoi: the workspace backend listens on http://{address}\n"
+    ));
     tracing::info!("listening on http://{address}");
     let shutdown = options.shutdown.clone();
     axum::serve(listener, app(state.clone()))

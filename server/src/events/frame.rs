@@ -45,8 +45,7 @@ struct StatusData<'a> {
     status: RuntimeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<ErrorCode>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
+    message: String,
 }
 
 /// The frame of `event`.
@@ -74,7 +73,10 @@ pub(crate) fn status(
             None => RuntimeStatus::Available,
         },
         code: lost.map(|error| error.code),
-        message: lost.map(|error| public_message(error).unwrap_or_else(|| error.message.clone())),
+        message: match lost {
+            Some(error) => public_message(error).unwrap_or_else(|| error.message.clone()),
+            None => format!("runtime {runtime_id} answers again"),
+        },
     };
     render(None, "runtime_status", &data)
 }

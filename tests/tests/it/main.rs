@@ -3,6 +3,9 @@
 // The adapters register themselves; naming the crate keeps the linker from dropping them.
 use yoi_adapters as _;
 
+/// The browser-facing API across adapter kinds: routing, the shared event stream of a remote
+/// runtime, its loss and recovery, and nothing of a runtime's address or token in any answer.
+mod backend;
 /// The adapters this build registers.
 mod registration;
 /// A remote runtime that misbehaves in every way the http-client adapter must survive.

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -39,6 +40,8 @@ pub(crate) fn events_only(
 /// A runtime process, served until stopped or dropped.
 pub(crate) struct ServedRuntime {
     pub(crate) address: SocketAddr,
+    /// How many event streams were requested from it.
+    pub(crate) event_streams: Arc<AtomicUsize>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -69,7 +72,11 @@ pub(crate) async fn serve(runtime: Runtime, address: SocketAddr) -> ServedRuntim
         shutdown: shutdown.clone(),
         ..HttpOptions::default()
     };
-    let app = router(runtime, options);
+    let event_streams = Arc::new(AtomicUsize::new(0));
+    let app = router(runtime, options).layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&event_streams),
+        count_event_streams,
+    ));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -79,9 +86,22 @@ pub(crate) async fn serve(runtime: Runtime, address: SocketAddr) -> ServedRuntim
     });
     ServedRuntime {
         address,
+        event_streams,
         shutdown,
         task: Some(task),
     }
+}
+
+/// Counts the requests for event streams.
+async fn count_event_streams(
+    axum::extract::State(count): axum::extract::State<Arc<AtomicUsize>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path().ends_with("/events") {
+        count.fetch_add(1, Ordering::SeqCst);
+    }
+    next.run(request).await
 }
 
 /// A fresh in-memory runtime `id`.
@@ -164,13 +184,17 @@ fn pod_store(root: &Path) {
 /// workspace.toml into a registry.
 pub(crate) struct Workspace {
     pub(crate) registry: RuntimeRegistry,
-    _dir: tempfile::TempDir,
-    _served: ServedRuntime,
+    /// The workspace's folder (holding workspace.toml, the pod store and the token file).
+    pub(crate) dir: tempfile::TempDir,
+    /// The runtime `beta` serves, and its process.
+    pub(crate) beta: Runtime,
+    pub(crate) served: ServedRuntime,
 }
 
 pub(crate) async fn workspace() -> Workspace {
     let dir = tempfile::tempdir().unwrap();
-    let served = serve_runtime("beta").await;
+    let beta = in_memory_runtime("beta");
+    let served = serve(beta.clone(), "127.0.0.1:0".parse().unwrap()).await;
     pod_store(dir.path());
     std::fs::write(dir.path().join("runtime.token"), format!("{TOKEN}\n")).unwrap();
     let mut toml = String::new();
@@ -195,7 +219,8 @@ pub(crate) async fn workspace() -> Workspace {
     let registry = yoi_workspace_server::build_registry(&config).unwrap();
     Workspace {
         registry,
-        _dir: dir,
-        _served: served,
+        dir,
+        beta,
+        served,
     }
 }

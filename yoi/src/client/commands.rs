@@ -191,7 +191,12 @@ async fn every_page(backend: &Backend, runtime: &RuntimeId) -> Result<Vec<Value>
             path.push_str(&format!("&after={after}"));
         }
         let mut page = backend.json(Method::GET, &path, None).await?;
-        workers.extend(page["workers"].as_array_mut().map(std::mem::take).unwrap_or_default());
+        workers.extend(
+            page["workers"]
+                .as_array_mut()
+                .map(std::mem::take)
+                .unwrap_or_default(),
+        );
         match page["next_after"].as_str() {
             Some(next) => after = Some(next.to_owned()),
             None => return Ok(workers),
@@ -210,7 +215,12 @@ async fn whole_transcript(
     loop {
         let path = format!("/api/runtimes/{runtime}/workers/{worker}/transcript?start={start}");
         let mut page = backend.json(Method::GET, &path, None).await?;
-        entries.extend(page["entries"].as_array_mut().map(std::mem::take).unwrap_or_default());
+        entries.extend(
+            page["entries"]
+                .as_array_mut()
+                .map(std::mem::take)
+                .unwrap_or_default(),
+        );
         match page["next_start"].as_u64() {
             Some(next) => start = next,
             None => return Ok(entries),

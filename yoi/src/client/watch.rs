@@ -78,7 +78,9 @@ pub(crate) async fn follow(
                         }
                         kind => {
                             let sequence = frame.id.parse::<u64>().ok();
-                            if sequence.is_some_and(|sequence| last.is_some_and(|last| sequence <= last)) {
+                            if sequence
+                                .is_some_and(|sequence| last.is_some_and(|last| sequence <= last))
+                            {
                                 continue;
                             }
                             last = sequence.or(last);
@@ -89,6 +91,11 @@ pub(crate) async fn follow(
                         }
                     }
                 }
+            }
+            // The runtime behind the Backend is down or slow: it may come back.
+            Ok(response) if response.status().is_server_error() => {
+                printer.end_line();
+                warn(&format!("{}; retrying", api_error(response).await));
             }
             Ok(response) => return Err(api_error(response).await),
             Err(error) => {
@@ -148,5 +155,7 @@ impl Printer {
 fn write_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. `yoi watch | head`) is not worth failing the watch over.
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }

@@ -1,0 +1,788 @@
+//! The Workspace Backend end to end: the real `yoi` binary started as a runtime process and as
+//! `yoi serve`, driven only through the client commands (`yoi runtimes`, `create`, `send`,
+//! `watch`, ...) over loopback, the way a person at a terminal would.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+/// How long any one condition may take to come true.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The variable that carries the remote runtime's token to both processes.
+const TOKEN_VAR: &str = "YOI_E2E_RUNTIME_TOKEN";
+
+/// The remote runtime's token: distinctive, so that a leak cannot hide.
+const RUNTIME_TOKEN: &str = "e2e-Zq7tR4k9Vx2Lm8Pw3Hn6Jc5D";
+
+/// The first line `yoi serve` prints on stdout, before the address.
+const LISTENS: &str = "yoi: the workspace backend listens on http://";
+
+/// Lines of one output stream, each with its line ending, as they arrive.
+type Lines = Arc<Mutex<Vec<String>>>;
+
+/// Collects the lines of `pipe` in a thread.
+fn collect(pipe: impl Read + Send + 'static) -> (Lines, JoinHandle<()>) {
+    let lines: Lines = Arc::default();
+    let sink = Arc::clone(&lines);
+    let reader = std::thread::spawn(move || {
+        let mut pipe = BufReader::new(pipe);
+        loop {
+            let mut line = String::new();
+            match pipe.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => sink.lock().unwrap().push(line),
+            }
+        }
+    });
+    (lines, reader)
+}
+
+fn text_of(lines: &Lines) -> String {
+    lines.lock().unwrap().concat()
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A child process whose stdout and stderr are collected as they come; killed when dropped.
+struct Process {
+    name: String,
+    child: Child,
+    stdout: Lines,
+    stderr: Lines,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Process {
+    fn spawn(name: &str, command: &mut Command) -> Self {
+        let mut child = command
+            .env_remove("YOI_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
+        Self {
+            name: name.to_owned(),
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    fn stdout_text(&self) -> String {
+        text_of(&self.stdout)
+    }
+
+    fn stderr_text(&self) -> String {
+        text_of(&self.stderr)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.name,
+            self.stdout_text(),
+            self.stderr_text()
+        )
+    }
+
+    /// Waits for a line of `stream` containing `needle` and returns it.
+    fn wait_for_line(&mut self, stream: Stream, needle: &str) -> String {
+        let lines = match stream {
+            Stream::Stdout => Arc::clone(&self.stdout),
+            Stream::Stderr => Arc::clone(&self.stderr),
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(line) = lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| line.contains(needle))
+            {
+                return line.trim_end().to_owned();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // The last lines may still be on their way through the pipe.
+                self.join_readers();
+                if let Some(line) = lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|line| line.contains(needle))
+                {
+                    return line.trim_end().to_owned();
+                }
+                panic!("exited ({status}) before {needle:?}: {}", self.describe());
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no {needle:?} within {DEADLINE:?}: {}",
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for a log line (stderr) containing `needle`.
+    fn wait_for_log(&mut self, needle: &str) -> String {
+        self.wait_for_line(Stream::Stderr, needle)
+    }
+
+    /// Waits for the exit, then for the output to be read to its end.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.join_readers();
+                return status;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no exit within {DEADLINE:?}: {}",
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn join_readers(&mut self) {
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+        self.wait_exit()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn yoi() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yoi"));
+    command.env_remove("YOI_BACKEND").env("RUST_LOG", "info");
+    command
+}
+
+/// The `ADDR` of the first `listening on http://ADDR` log line.
+fn listening_address(process: &mut Process) -> String {
+    let line = process.wait_for_log("listening on http://");
+    let rest = line.split("listening on http://").nth(1).unwrap();
+    rest.split_whitespace().next().unwrap().to_owned()
+}
+
+/// `yoi runtime serve --id ID` with its token in [`TOKEN_VAR`]; returns it and its address.
+fn start_runtime(id: &str, data_dir: &Path) -> (Process, String) {
+    let mut process = Process::spawn(
+        "yoi runtime serve",
+        yoi()
+            .args(["runtime", "serve", "--id", id, "--bind", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--token-env", TOKEN_VAR])
+            .env(TOKEN_VAR, RUNTIME_TOKEN),
+    );
+    let address = listening_address(&mut process);
+    (process, address)
+}
+
+/// A running `yoi serve` and the URL it printed.
+struct Backend {
+    process: Process,
+    url: String,
+}
+
+impl Backend {
+    /// `yoi serve ARGS` in `dir`, with `TOKEN_VAR` set; waits for the URL on stdout.
+    fn start(dir: &Path, args: &[&str]) -> Self {
+        let mut process = Process::spawn(
+            "yoi serve",
+            yoi()
+                .arg("serve")
+                .args(args)
+                .current_dir(dir)
+                .env(TOKEN_VAR, RUNTIME_TOKEN),
+        );
+        let line = process.wait_for_line(Stream::Stdout, LISTENS);
+        let address = line.strip_prefix(LISTENS).unwrap();
+        assert!(
+            address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+            "{line:?}"
+        );
+        assert_eq!(process.stdout_text(), format!("{line}\n"), "one line");
+        // The log says so too.
+        assert_eq!(listening_address(&mut process), address);
+        Self {
+            url: format!("http://{address}"),
+            process,
+        }
+    }
+}
+
+/// What a finished client command printed.
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// The client commands against one Backend; remembers everything they printed.
+struct Cli {
+    backend: String,
+    printed: Mutex<String>,
+}
+
+impl Cli {
+    fn new(backend: &Backend) -> Self {
+        Self {
+            backend: backend.url.clone(),
+            printed: Mutex::default(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = yoi();
+        command.args(args).env("YOI_BACKEND", &self.backend);
+        command
+    }
+
+    /// Starts a long-running client command (`watch`).
+    fn spawn(&self, args: &[&str]) -> Process {
+        Process::spawn(&format!("yoi {}", args.join(" ")), &mut self.command(args))
+    }
+
+    /// Remembers what `process` printed.
+    fn record(&self, process: &Process) {
+        let mut printed = self.printed.lock().unwrap();
+        printed.push_str(&process.stdout_text());
+        printed.push_str(&process.stderr_text());
+    }
+
+    /// Runs a client command to its end (within the deadline).
+    fn run(&self, args: &[&str]) -> Output {
+        let mut process = self.spawn(args);
+        let status = process.wait_exit();
+        self.record(&process);
+        Output {
+            status,
+            stdout: process.stdout_text(),
+            stderr: process.stderr_text(),
+        }
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "yoi {args:?}: {}\n{}{}",
+            output.status,
+            output.stdout,
+            output.stderr
+        );
+        output.stdout
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            !output.status.success(),
+            "yoi {args:?} succeeded: {}",
+            output.stdout
+        );
+        assert_eq!(output.stdout, "", "yoi {args:?}");
+        output.stderr
+    }
+
+    /// Polls `yoi transcript` until it shows `line`; returns the transcript.
+    fn wait_for_transcript_line(&self, runtime: &str, worker: &str, line: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let transcript = self.ok(&["transcript", runtime, worker]);
+            if transcript.lines().any(|shown| shown == line) {
+                return transcript;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no {line:?} in the transcript of {worker} on {runtime}: {transcript}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn printed(&self) -> String {
+        self.printed.lock().unwrap().clone()
+    }
+}
+
+/// The cells of a table's rows (the header row left out).
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The row of `table` whose first cell is `first`.
+fn row(table: &str, first: &str) -> Vec<String> {
+    rows(table)
+        .into_iter()
+        .find(|row| row.first().is_some_and(|cell| cell == first))
+        .unwrap_or_else(|| panic!("no row {first:?} in\n{table}"))
+}
+
+/// Whether `text` names socket address `address` (and not merely a longer port that starts
+/// with the same digits).
+fn names_address(text: &str, address: &str) -> bool {
+    text.match_indices(address).any(|(at, _)| {
+        !text[at + address.len()..]
+            .chars()
+            .next()
+            .is_some_and(|next| next.is_ascii_digit())
+    })
+}
+
+/// The `(runtime_id, operation, outcome)` of every line of the audit log.
+fn audit_lines(file: &Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines: Vec<(String, String, String)> = text
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let field = |name: &str| record[name].as_str().unwrap_or("-").to_owned();
+            (field("runtime_id"), field("operation"), field("outcome"))
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn the_cli_drives_embedded_remote_and_compatibility_runtimes_through_one_backend() {
+    let runtime_data = tempfile::tempdir().unwrap();
+    let (mut runtime, runtime_address) = start_runtime("gpu-box", runtime_data.path());
+
+    let workspace = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(workspace.path()).unwrap();
+    let pod = root.join(".yoi").join("pods").join("reviewer");
+    std::fs::create_dir_all(&pod).unwrap();
+    std::fs::write(
+        pod.join("metadata.json"),
+        json!({"worker_name": "reviewer", "workspace_root": root}).to_string(),
+    )
+    .unwrap();
+    let config = root.join("workspace.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[workspace]\nid = \"e2e\"\n\n\
+             [[runtime]]\nid = \"local\"\nadapter = \"embedded\"\n\n\
+             [[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
+             base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 5000\n\n\
+             [[runtime]]\nid = \"legacy\"\nadapter = \"local-pod-compat\"\n"
+        ),
+    )
+    .unwrap();
+    // Started elsewhere, so that every path of the file must be relative to the file's folder.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut backend = Backend::start(
+        elsewhere.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    let cli = Cli::new(&backend);
+
+    let runtimes = cli.ok(&["runtimes"]);
+    assert_eq!(rows(&runtimes).len(), 3, "{runtimes}");
+    for (id, kind) in [
+        ("local", "embedded"),
+        ("gpu-box", "remote_http"),
+        ("legacy", "local_compatibility"),
+    ] {
+        let row = row(&runtimes, id);
+        assert_eq!(
+            (row[1].as_str(), row[2].as_str()),
+            (kind, "available"),
+            "{runtimes}"
+        );
+    }
+
+    for runtime_id in ["local", "gpu-box"] {
+        let created = cli.ok(&["create", runtime_id, "--id", "w1"]);
+        assert!(
+            created.starts_with("created w1 (")
+                && created.ends_with(&format!(") on {runtime_id}\n")),
+            "{created}"
+        );
+        let mut watch = cli.spawn(&["watch", runtime_id, "w1"]);
+        // The stream is open before anything is sent, so the output below arrives live.
+        backend.process.wait_for_log(&format!(
+            "path=\"/api/runtimes/{runtime_id}/workers/w1/events\" status=200"
+        ));
+
+        let text = format!("hello from {runtime_id}");
+        let accepted = cli.ok(&["send", runtime_id, "w1", &text]);
+        assert!(accepted.starts_with("accepted as event "), "{accepted}");
+        let transcript =
+            cli.wait_for_transcript_line(runtime_id, "w1", &format!("[assistant] {text}"));
+        assert_eq!(transcript, format!("[user] {text}\n[assistant] {text}\n"));
+        watch.wait_for_line(Stream::Stdout, &text);
+
+        let stopped = cli.ok(&["stop", runtime_id, "w1"]);
+        assert_eq!(stopped, format!("w1 on {runtime_id}: stopped\n"));
+        let status = watch.wait_exit();
+        cli.record(&watch);
+        assert!(status.success(), "{status}: {}", watch.describe());
+        assert_eq!(
+            watch.stdout_text().matches(&text).count(),
+            1,
+            "{}",
+            watch.describe()
+        );
+        let notes = watch.stderr_text();
+        assert!(notes.contains("yoi: run_completed"), "{notes}");
+        assert!(notes.contains("yoi: worker_stopped"), "{notes}");
+    }
+
+    let workers = cli.ok(&["workers"]);
+    for runtime_id in ["local", "gpu-box"] {
+        assert!(
+            rows(&workers)
+                .iter()
+                .any(|row| row[..3] == [runtime_id, "w1", "stopped"]),
+            "{workers}"
+        );
+    }
+    assert!(
+        rows(&workers)
+            .iter()
+            .any(|row| row[0] == "legacy" && row[1].starts_with("reviewer-")),
+        "{workers}"
+    );
+    assert_eq!(rows(&workers).len(), 3, "{workers}");
+    let legacy_workers = cli.ok(&["workers", "legacy"]);
+    assert_eq!(rows(&legacy_workers).len(), 1, "{legacy_workers}");
+
+    let refused = cli.fails(&["create", "legacy"]);
+    assert!(
+        refused.starts_with("yoi: forbidden_by_policy: "),
+        "{refused}"
+    );
+    let unknown = cli.fails(&["workers", "nope"]);
+    assert_eq!(
+        unknown,
+        "yoi: unknown_runtime: runtime nope does not exist\n"
+    );
+
+    let listed: Value = serde_json::from_str(&cli.ok(&["--json", "runtimes"])).unwrap();
+    let listed: Vec<(&str, &str, &str)> = listed["runtimes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|runtime| {
+            (
+                runtime["runtime_id"].as_str().unwrap(),
+                runtime["kind"].as_str().unwrap(),
+                runtime["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("local", "embedded", "available"),
+            ("gpu-box", "remote_http", "available"),
+            ("legacy", "local_compatibility", "available"),
+        ]
+    );
+    let remote: Value = serde_json::from_str(&cli.ok(&["--json", "workers", "gpu-box"])).unwrap();
+    assert_eq!(remote["workers"][0]["worker_id"], "w1");
+    assert_eq!(remote["workers"][0]["display_ref"], "w1@gpu-box");
+
+    // One audit line per mutation attempt, the refused one included.
+    let mut expected = vec![("legacy", "create_worker", "denied")];
+    for runtime_id in ["local", "gpu-box"] {
+        for operation in ["create_worker", "send_input", "stop_worker"] {
+            expected.push((runtime_id, operation, "allowed"));
+        }
+    }
+    let mut expected: Vec<(String, String, String)> = expected
+        .into_iter()
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        audit_lines(&root.join(".yoi").join("audit.jsonl")),
+        expected
+    );
+    let denied = std::fs::read_to_string(root.join(".yoi").join("audit.jsonl")).unwrap();
+    let denied: Value = serde_json::from_str(
+        denied
+            .lines()
+            .find(|line| line.contains("\"denied\""))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(denied["error_code"], "forbidden_by_policy");
+    assert!(
+        !elsewhere.path().join(".yoi").exists(),
+        "the data folder is beside workspace.toml, not in the current folder"
+    );
+
+    let status = backend.process.terminate();
+    assert!(status.success(), "{status}: {}", backend.process.describe());
+    assert!(runtime.terminate().success(), "{}", runtime.describe());
+
+    // Neither the client commands nor the Backend's log name the remote runtime's secret or
+    // address.
+    let printed = cli.printed();
+    let log = backend.process.describe();
+    for (what, text) in [("the client commands", &printed), ("the backend", &log)] {
+        assert!(
+            !text.contains(RUNTIME_TOKEN),
+            "{what} printed the token: {text}"
+        );
+        assert!(
+            !names_address(text, &runtime_address),
+            "{what} named the runtime's address {runtime_address}: {text}"
+        );
+    }
+    assert!(printed.contains("hello from gpu-box"), "{printed}");
+}
+
+#[test]
+fn yoi_serve_without_a_file_serves_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backend = Backend::start(dir.path(), &["--bind", "127.0.0.1:0"]);
+    let cli = Cli::new(&backend);
+
+    let runtimes = cli.ok(&["runtimes"]);
+    assert_eq!(rows(&runtimes).len(), 1, "{runtimes}");
+    let row = row(&runtimes, "backend-internal");
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str()),
+        ("embedded", "available")
+    );
+
+    let created = cli.ok(&[
+        "create",
+        "backend-internal",
+        "--id",
+        "solo",
+        "--name",
+        "helper",
+    ]);
+    assert_eq!(
+        created,
+        "created solo (helper@backend-internal) on backend-internal\n"
+    );
+    cli.ok(&["send", "backend-internal", "solo", "ping"]);
+    cli.wait_for_transcript_line("backend-internal", "solo", "[assistant] ping");
+    assert!(dir.path().join(".yoi").join("audit.jsonl").is_file());
+
+    let status = backend.process.terminate();
+    assert!(status.success(), "{status}: {}", backend.process.describe());
+}
+
+#[test]
+fn yoi_serve_refuses_a_public_address_without_a_browser_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut process = Process::spawn(
+        "yoi serve --bind 0.0.0.0:0",
+        yoi()
+            .args(["serve", "--bind", "0.0.0.0:0"])
+            .current_dir(dir.path()),
+    );
+    let status = process.wait_exit();
+    assert_eq!(status.code(), Some(1), "{}", process.describe());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the refusal took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(process.stdout_text(), "", "nothing was served");
+    let message = process.stderr_text();
+    assert!(message.contains("without a browser token"), "{message}");
+    assert!(!message.contains("listening on"), "{message}");
+}
+
+#[test]
+fn sigterm_stops_the_backend_cleanly_and_watch_resumes_on_its_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backend = Backend::start(dir.path(), &["--bind", "127.0.0.1:0"]);
+    let address = backend.url.strip_prefix("http://").unwrap().to_owned();
+    let cli = Cli::new(&backend);
+    cli.ok(&["create", "backend-internal", "--id", "w1"]);
+    let mut watch = cli.spawn(&["watch", "backend-internal", "w1"]);
+    backend
+        .process
+        .wait_for_log("path=\"/api/runtimes/backend-internal/workers/w1/events\" status=200");
+    cli.ok(&["send", "backend-internal", "w1", "before the restart"]);
+    watch.wait_for_line(Stream::Stdout, "before the restart");
+
+    // SIGTERM ends the open event stream and the process, with success.
+    let status = backend.process.terminate();
+    let log = backend.process.describe();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    // The watch notices and keeps trying.
+    watch.wait_for_line(Stream::Stderr, "retrying");
+    assert!(
+        watch.child.try_wait().unwrap().is_none(),
+        "{}",
+        watch.describe()
+    );
+
+    // A successor on the same address and folder: the watch resumes where it was.
+    let mut successor = Backend::start(dir.path(), &["--bind", &address]);
+    assert_eq!(successor.url, backend.url);
+    cli.ok(&["send", "backend-internal", "w1", "after the restart"]);
+    watch.wait_for_line(Stream::Stdout, "after the restart");
+    cli.ok(&["stop", "backend-internal", "w1"]);
+    let status = watch.wait_exit();
+    assert!(status.success(), "{status}: {}", watch.describe());
+    let shown = watch.stdout_text();
+    assert_eq!(shown.matches("before the restart").count(), 1, "{shown}");
+    assert_eq!(shown.matches("after the restart").count(), 1, "{shown}");
+    let transcript = cli.ok(&["transcript", "backend-internal", "w1"]);
+    assert_eq!(
+        transcript,
+        "[user] before the restart\n[assistant] before the restart\n\
+         [user] after the restart\n[assistant] after the restart\n"
+    );
+
+    let status = successor.process.terminate();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        successor.process.describe()
+    );
+}
+
+#[test]
+fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
+    let runtime_data = tempfile::tempdir().unwrap();
+    let (mut runtime, runtime_address) = start_runtime("gpu-box", runtime_data.path());
+    let workspace = tempfile::tempdir().unwrap();
+    let config = workspace.path().join("workspace.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
+             base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 5000\n"
+        ),
+    )
+    .unwrap();
+    let mut backend = Backend::start(
+        workspace.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    let cli = Cli::new(&backend);
+    cli.ok(&["create", "gpu-box", "--id", "w1"]);
+    let mut watch = cli.spawn(&["watch", "gpu-box", "w1"]);
+    backend
+        .process
+        .wait_for_log("path=\"/api/runtimes/gpu-box/workers/w1/events\" status=200");
+    cli.ok(&["send", "gpu-box", "w1", "before the restart"]);
+    watch.wait_for_line(Stream::Stdout, "before the restart");
+
+    // The runtime goes away: the watch is told, stays open, and the listing says so.
+    assert!(runtime.terminate().success(), "{}", runtime.describe());
+    watch.wait_for_line(Stream::Stderr, "yoi: runtime unavailable");
+    assert!(
+        watch.child.try_wait().unwrap().is_none(),
+        "{}",
+        watch.describe()
+    );
+    let runtimes = cli.ok(&["runtimes"]);
+    assert_eq!(row(&runtimes, "gpu-box")[2], "unavailable", "{runtimes}");
+    let refused = cli.fails(&["send", "gpu-box", "w1", "nobody hears this"]);
+    assert!(
+        refused.starts_with("yoi: runtime_unavailable: "),
+        "{refused}"
+    );
+
+    // It comes back on the same address with the same data: the Backend reconnects upstream and
+    // the watch goes on, without repeating what it showed.
+    let mut restarted = Process::spawn(
+        "yoi runtime serve (restarted)",
+        yoi()
+            .args([
+                "runtime",
+                "serve",
+                "--id",
+                "gpu-box",
+                "--bind",
+                &runtime_address,
+            ])
+            .arg("--data-dir")
+            .arg(runtime_data.path())
+            .args(["--token-env", TOKEN_VAR])
+            .env(TOKEN_VAR, RUNTIME_TOKEN),
+    );
+    assert_eq!(listening_address(&mut restarted), runtime_address);
+    cli.ok(&["send", "gpu-box", "w1", "after the restart"]);
+    watch.wait_for_line(Stream::Stdout, "after the restart");
+    cli.ok(&["stop", "gpu-box", "w1"]);
+    let status = watch.wait_exit();
+    cli.record(&watch);
+    assert!(status.success(), "{status}: {}", watch.describe());
+    assert_eq!(
+        watch.stdout_text(),
+        "before the restart\nafter the restart\n",
+        "{}",
+        watch.describe()
+    );
+
+    let status = backend.process.terminate();
+    assert!(status.success(), "{status}: {}", backend.process.describe());
+    let printed = cli.printed();
+    let log = backend.process.describe();
+    for (what, text) in [("the client commands", &printed), ("the backend", &log)] {
+        assert!(
+            !text.contains(RUNTIME_TOKEN),
+            "{what} printed the token: {text}"
+        );
+        assert!(
+            !names_address(text, &runtime_address),
+            "{what} named the runtime's address {runtime_address}: {text}"
+        );
+    }
+}
