@@ -9,8 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
+use axum::http::Method;
 use serde::Serialize;
-use yoi_registry_core::{ErrorCode, RuntimeId, Timestamp, WorkerId};
+use yoi_registry_core::{RuntimeId, Timestamp, WorkerId};
 
 /// A mutation of the browser-facing API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,13 +27,31 @@ pub(crate) enum Operation {
     CancelWorker,
 }
 
+impl Operation {
+    /// The mutation a request attempts, if it is one (every `POST` of the API is).
+    pub(crate) fn of(method: &Method, path: &str) -> Option<Self> {
+        if method != Method::POST {
+            return None;
+        }
+        let operation = match path.rsplit('/').next()? {
+            "workers" => Self::CreateWorker,
+            "input" => Self::SendInput,
+            "stop" => Self::StopWorker,
+            "cancel" => Self::CancelWorker,
+            _ => return None,
+        };
+        Some(operation)
+    }
+}
+
 /// What became of an attempt before it reached the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Outcome {
     /// Passed on to the runtime.
     Allowed,
-    /// Refused by policy (`forbidden_by_policy`).
+    /// Refused by policy (`forbidden_by_policy`) or for want of the browser token
+    /// (`unauthorized`).
     Denied,
     /// Refused as malformed or aimed at nothing (a bad id or body, an unknown runtime).
     Rejected,
@@ -47,7 +66,7 @@ pub(crate) struct AuditRecord<'a> {
     pub(crate) worker_id: Option<&'a WorkerId>,
     pub(crate) operation: Operation,
     pub(crate) outcome: Outcome,
-    pub(crate) error_code: Option<ErrorCode>,
+    pub(crate) error_code: Option<&'static str>,
     /// The size of the request body; its content is never logged.
     pub(crate) input_bytes: u64,
 }

@@ -36,16 +36,8 @@ impl ApiError {
         Self::Registry(RegistryError::new(ErrorCode::InvalidInput, message))
     }
 
-    /// The code of the DESIGN table, when it is one of them.
-    pub(crate) fn registry_code(&self) -> Option<ErrorCode> {
-        match self {
-            Self::Registry(error) => Some(error.code),
-            Self::AuditFailed => Some(ErrorCode::Internal),
-            Self::Unauthorized | Self::NoRoute | Self::NoMethod => None,
-        }
-    }
-
-    fn code(&self) -> &'static str {
+    /// The code as written in the body.
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Self::Registry(error) => error.code.as_str(),
             Self::Unauthorized => "unauthorized",

@@ -43,6 +43,7 @@ impl Caller {
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
+            .tcp_keepalive(Duration::from_secs(30))
             .build()
             .map_err(|_| "the HTTP client cannot be built".to_owned())?;
         let authorization = secret

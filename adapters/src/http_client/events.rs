@@ -26,6 +26,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest pause between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// How long an open stream may stay silent (not even a keep-alive comment) before it counts as
+/// a lost connection and is resumed. A runtime's keep-alive interval must be shorter (its
+/// default is 15 s).
+const STREAM_IDLE_LIMIT: Duration = Duration::from_secs(60);
+
 /// SSE frames; a transport error carries nothing (reqwest's would name the URL).
 type Frames = BoxStream<'static, Result<eventsource_stream::Event, ()>>;
 
@@ -86,7 +91,15 @@ async fn connect(
     if !is_sse {
         return Err(caller.protocol("answered an event request without an event stream".into()));
     }
-    Ok(response.bytes_stream().eventsource().map_err(drop).boxed())
+    // A runtime sends keep-alives; silence this long means the connection is dead.
+    let bytes = futures::stream::unfold(response.bytes_stream(), |mut bytes| async move {
+        match tokio::time::timeout(STREAM_IDLE_LIMIT, bytes.next()).await {
+            Ok(Some(chunk)) => Some((chunk.map_err(drop), bytes)),
+            Ok(None) => None,
+            Err(_) => Some((Err(()), bytes)),
+        }
+    });
+    Ok(bytes.eventsource().map_err(drop).boxed())
 }
 
 /// Where a subscription stands.
@@ -145,7 +158,8 @@ impl Subscription {
                     .remote_error(reqwest::StatusCode::GONE, frame.data.as_bytes());
                 return Some((Err(error.for_worker(&self.worker)), self));
             }
-            let Ok(event) = serde_json::from_str::<Event>(&frame.data) else {
+            let event = serde_json::from_str::<Event>(&frame.data).ok();
+            let Some(event) = event.filter(|event| event.sequence > 0) else {
                 self.finished = true;
                 let error = self
                     .remote

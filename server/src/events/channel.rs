@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
-use yoi_registry_core::{EventStream, RuntimeId, StreamItem, WorkerId};
+use yoi_registry_core::{ErrorCode, EventStream, RegistryError, RuntimeId, StreamItem, WorkerId};
 
 use super::frame::{self, Frame};
 
@@ -54,15 +54,16 @@ pub(crate) struct Joined {
 }
 
 impl Channel {
-    /// Starts a channel over `upstream`, opened after `origin`, keeping `buffer` recent frames.
+    /// Starts a channel over `upstream`, opened after `origin`, keeping `buffer` recent frames;
+    /// answers it with its first client, the one that opened it, joined before any frame.
     pub(crate) fn open(
         runtime_id: RuntimeId,
         worker_id: WorkerId,
         origin: Option<u64>,
         upstream: EventStream,
         buffer: usize,
-    ) -> Arc<Self> {
-        let (sender, _) = broadcast::channel(buffer);
+    ) -> (Arc<Self>, Joined) {
+        let (sender, receiver) = broadcast::channel(buffer);
         let channel = Arc::new(Self {
             runtime_id,
             worker_id,
@@ -79,12 +80,17 @@ impl Channel {
             buffer,
             pump: OnceLock::new(),
         });
+        let opener = Joined {
+            backlog: VecDeque::new(),
+            receiver,
+            last: origin,
+        };
         let task = tokio::spawn(Arc::clone(&channel).pump(upstream));
         channel
             .pump
             .set(task.abort_handle())
             .expect("a channel's pump starts once");
-        channel
+        (channel, opener)
     }
 
     /// Whether it still delivers (its upstream stream has not ended).
@@ -134,6 +140,9 @@ impl Channel {
     }
 
     async fn pump(self: Arc<Self>, mut upstream: EventStream) {
+        // However the pump ends (a panic, an abort), the channel is finished, so that its clients
+        // end and new ones open a fresh channel instead of waiting on this one.
+        let _finish = FinishOnDrop(Arc::clone(&self));
         while let Some(item) = upstream.next().await {
             match item {
                 Ok(StreamItem::Event(event)) => {
@@ -171,7 +180,7 @@ impl Channel {
             return;
         }
         if state.low.is_none() {
-            state.low = Some(sequence - 1);
+            state.low = Some(sequence.saturating_sub(1));
         }
         state.latest = Some(sequence);
         state.recent.push_back((sequence, bytes.clone()));
@@ -186,8 +195,10 @@ impl Channel {
 
     fn finish(&self, last: Option<Bytes>) {
         let mut state = self.lock();
-        state.finished = true;
-        self.send(Frame::End(last));
+        if !state.finished {
+            state.finished = true;
+            self.send(Frame::End(last));
+        }
     }
 
     /// Broadcasts a frame; called with the state locked, so joining clients see each frame
@@ -199,5 +210,21 @@ impl Channel {
 
     fn lock(&self) -> MutexGuard<'_, ChannelState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Finishes a channel whose pump stopped without saying how.
+struct FinishOnDrop(Arc<Channel>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        let channel = &self.0;
+        if channel.lock().finished {
+            return;
+        }
+        let error = RegistryError::new(ErrorCode::Internal, "the event stream failed")
+            .for_runtime(&channel.runtime_id)
+            .for_worker(&channel.worker_id);
+        channel.finish(Some(frame::failure(error)));
     }
 }

@@ -1,8 +1,10 @@
 //! The SSE proxy. However many browsers watch a worker, the Backend holds one upstream
-//! subscription to it (a [`Channel`]), renders each event once and fans it out. A browser that
-//! resumes from a point the channel still holds is served from its recent frames; one that
-//! resumes from further back gets a private upstream replay until it catches up, then joins.
-//! The channel closes a grace period after its last browser left.
+//! subscription to it (a [`Channel`]), opened at the worker's newest event; it renders each event
+//! once and fans it out. A browser that resumes from a point the channel holds (e.g. the
+//! worker's `last_sequence`) joins it at once, served from its recent frames; one that resumes
+//! from further back, or asks for the whole history, gets a private upstream replay at its own
+//! pace until it catches up, then joins. The channel closes a grace period after its last
+//! browser left.
 
 mod body;
 mod channel;
@@ -14,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use yoi_registry_core::{RegistryError, RuntimeHandle, RuntimeId, WorkerId, bounded};
+use yoi_registry_core::{ErrorCode, RegistryError, RuntimeHandle, RuntimeId, WorkerId, bounded};
 
 pub(crate) use body::sse_response;
 use channel::Channel;
@@ -40,9 +42,22 @@ struct HubShared {
 struct Entry {
     /// Clients attached, counted under the hub's lock when they attach.
     clients: AtomicUsize,
-    /// The channel, locked while it is being opened so that one upstream subscription serves
-    /// clients that arrive together.
-    channel: tokio::sync::Mutex<Option<Arc<Channel>>>,
+    /// Held while the channel is being opened, so that clients that arrive together share one
+    /// upstream subscription.
+    opening: tokio::sync::Mutex<()>,
+    /// The channel, once open.
+    channel: Mutex<Option<Arc<Channel>>>,
+}
+
+impl Entry {
+    fn channel(&self) -> MutexGuard<'_, Option<Arc<Channel>>> {
+        self.channel.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The channel, if it still delivers.
+    fn live_channel(&self) -> Option<Arc<Channel>> {
+        self.channel().clone().filter(|channel| channel.is_live())
+    }
 }
 
 /// A client's hold on its worker's entry; the entry (and its channel) is closed a grace period
@@ -82,24 +97,44 @@ impl EventHub {
         let runtime_id = handle.descriptor().id.clone();
         let attachment = self.attach((runtime_id.clone(), worker.clone()));
         let entry = Arc::clone(&attachment.entry);
-        let mut slot = entry.channel.lock().await;
-        if let Some(channel) = slot.as_ref().filter(|channel| channel.is_live()) {
+        let opening = entry.opening.lock().await;
+        if let Some(channel) = entry.live_channel() {
             if let Some(joined) = channel.join(position, false) {
                 return Ok(ClientStream::shared(attachment, joined));
             }
-            drop(slot);
+            drop(opening);
             let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
             return Ok(ClientStream::private(attachment, upstream, position));
         }
-        let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+        // The shared subscription starts at the newest event, so that the history (which may be
+        // longer than the channel's buffer) is replayed to each browser at its own pace, never
+        // pushed through the broadcast.
+        let newest = bounded(handle.as_ref(), handle.get_worker(worker))
+            .await??
+            .last_sequence;
+        if let (Some(position), Some(newest)) = (position, newest) {
+            if position > newest {
+                return Err(RegistryError::new(
+                    ErrorCode::InvalidInput,
+                    format!("cursor {position} is beyond the newest event ({newest})"),
+                )
+                .for_runtime(&runtime_id)
+                .for_worker(worker));
+            }
+        }
+        let origin = newest.or(position);
+        let upstream = bounded(handle.as_ref(), handle.subscribe(worker, origin)).await??;
         let buffer = self.shared.buffer;
-        let channel = Channel::open(runtime_id, worker.clone(), position, upstream, buffer);
-        let joined = channel
-            .join(position, true)
-            .expect("a new channel covers the point it was opened at");
-        *slot = Some(channel);
-        drop(slot);
-        Ok(ClientStream::shared(attachment, joined))
+        let (channel, joined) = Channel::open(runtime_id, worker.clone(), origin, upstream, buffer);
+        if let Some(finished) = entry.channel().replace(channel) {
+            finished.close();
+        }
+        drop(opening);
+        if position == origin {
+            return Ok(ClientStream::shared(attachment, joined));
+        }
+        let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+        Ok(ClientStream::private(attachment, upstream, position))
     }
 
     fn attach(&self, key: Key) -> Attachment {
@@ -107,7 +142,8 @@ impl EventHub {
         let entry = Arc::clone(entries.entry(key.clone()).or_insert_with(|| {
             Arc::new(Entry {
                 clients: AtomicUsize::new(0),
-                channel: tokio::sync::Mutex::new(None),
+                opening: tokio::sync::Mutex::new(()),
+                channel: Mutex::new(None),
             })
         }));
         entry.clients.fetch_add(1, Ordering::SeqCst);
@@ -134,11 +170,8 @@ impl HubShared {
                 .is_some_and(|held| Arc::ptr_eq(held, entry))
         {
             entries.remove(key);
-            // Nobody holds the slot: opening it needs an attachment, and there is none.
-            if let Ok(slot) = entry.channel.try_lock() {
-                if let Some(channel) = slot.as_ref() {
-                    channel.close();
-                }
+            if let Some(channel) = entry.channel().take() {
+                channel.close();
             }
         }
     }
@@ -148,8 +181,7 @@ impl Attachment {
     /// Joins the worker's channel at `position` (which the runtime has confirmed exists), if
     /// there is one that covers it.
     fn join(&self, position: Option<u64>) -> Option<channel::Joined> {
-        let slot = self.entry.channel.try_lock().ok()?;
-        slot.as_ref()?.join(position, true)
+        self.entry.live_channel()?.join(position, true)
     }
 }
 
@@ -159,9 +191,7 @@ impl Drop for Attachment {
             return;
         }
         // Without an open channel there is nothing worth keeping for a returning browser.
-        let open = self.entry.channel.try_lock().map_or(true, |slot| {
-            slot.as_ref().is_some_and(|channel| channel.is_live())
-        });
+        let open = self.entry.live_channel().is_some();
         let runtime = tokio::runtime::Handle::try_current();
         let (true, Ok(runtime)) = (open, runtime) else {
             self.hub.reap(&self.key, &self.entry);

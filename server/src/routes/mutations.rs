@@ -16,13 +16,13 @@ use crate::state::AppState;
 use crate::views::{CreateWorkerRequest, InputAccepted, InputRequest, WorkerBody};
 
 /// One mutation attempt, as the audit log records it.
-struct Attempt<'a> {
-    state: &'a AppState,
-    request_id: &'a str,
-    operation: Operation,
-    runtime_id: Option<RuntimeId>,
-    worker_id: Option<WorkerId>,
-    input_bytes: u64,
+pub(crate) struct Attempt<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) request_id: &'a str,
+    pub(crate) operation: Operation,
+    pub(crate) runtime_id: Option<RuntimeId>,
+    pub(crate) worker_id: Option<WorkerId>,
+    pub(crate) input_bytes: u64,
 }
 
 impl<'a> Attempt<'a> {
@@ -45,12 +45,13 @@ impl<'a> Attempt<'a> {
 
     /// Audits `decision`, then answers it; an allowed attempt whose line cannot be written is
     /// refused instead.
-    fn audit<T>(&self, decision: Result<T, ApiError>) -> Result<T, ApiError> {
-        let error_code = decision.as_ref().err().and_then(ApiError::registry_code);
-        let outcome = match (&decision, error_code) {
-            (Ok(_), _) => Outcome::Allowed,
-            (Err(_), Some(ErrorCode::ForbiddenByPolicy)) => Outcome::Denied,
-            (Err(_), _) => Outcome::Rejected,
+    pub(crate) fn audit<T>(&self, decision: Result<T, ApiError>) -> Result<T, ApiError> {
+        let error_code = decision.as_ref().err().map(ApiError::code);
+        let outcome = match error_code {
+            None => Outcome::Allowed,
+            Some(code) if code == ErrorCode::ForbiddenByPolicy.as_str() => Outcome::Denied,
+            Some("unauthorized") => Outcome::Denied,
+            Some(_) => Outcome::Rejected,
         };
         let record = AuditRecord {
             at: Timestamp::now(),

@@ -274,6 +274,32 @@ async fn the_browser_token_guards_every_api_route_but_not_health() {
             .unwrap();
         assert_eq!(right.status(), 200, "{path}");
     }
+    // A mutation refused for want of the token is audited like any other attempt.
+    let refused = backend
+        .client
+        .post(backend.url("/api/runtimes/alpha/workers/w1/stop"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let lines = backend.audit_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (
+            &lines[0]["operation"],
+            &lines[0]["outcome"],
+            &lines[0]["error_code"]
+        ),
+        (
+            &json!("stop_worker"),
+            &json!("denied"),
+            &json!("unauthorized")
+        )
+    );
+    assert_eq!(
+        (&lines[0]["runtime_id"], &lines[0]["worker_id"]),
+        (&json!("alpha"), &json!("w1"))
+    );
     let (status, health) = backend.get("/healthz").await;
     assert_eq!((status, health), (200, json!({ "status": "ok" })));
 }

@@ -63,28 +63,10 @@ fn sequences(frames: &[eventsource_stream::Event]) -> Vec<u64> {
 async fn many_browsers_share_one_upstream_subscription_and_see_the_same_events() {
     let backend = backend().await;
     backend.create("alpha", "w1", "default").await;
+    // Browsers resume from the worker's last_sequence, as its detail gives it.
     let mut browsers = Vec::new();
     for _ in 0..3 {
-        browsers.push(open(&backend, "w1", None).await);
-    }
-    for browser in &mut browsers {
-        let created = until(browser, "worker_created").await;
-        let data: Value = serde_json::from_str(&created[0].data).unwrap();
-        assert_eq!(
-            (
-                &data["runtime_id"],
-                &data["worker_id"],
-                &data["sequence"],
-                &data["kind"]
-            ),
-            (
-                &json!("alpha"),
-                &json!("w1"),
-                &json!(1),
-                &json!("worker_created")
-            )
-        );
-        assert_eq!(created[0].id, "1");
+        browsers.push(open(&backend, "w1", Some(1)).await);
     }
     assert_eq!(backend.upstream.load(Ordering::SeqCst), 1);
     assert_eq!(backend.state.shared_streams(), 1);
@@ -96,6 +78,23 @@ async fn many_browsers_share_one_upstream_subscription_and_see_the_same_events()
     for browser in &mut browsers {
         let seen = until(browser, "run_completed").await;
         assert_eq!(sequences(&seen), (2..=last).collect::<Vec<_>>());
+        assert_eq!(seen[0].id, "2");
+        let data: Value = serde_json::from_str(&seen[0].data).unwrap();
+        let identity = [
+            &data["runtime_id"],
+            &data["worker_id"],
+            &data["sequence"],
+            &data["kind"],
+        ];
+        assert_eq!(
+            identity,
+            [
+                &json!("alpha"),
+                &json!("w1"),
+                &json!(2),
+                &json!("input_accepted")
+            ]
+        );
     }
     assert_eq!(backend.upstream.load(Ordering::SeqCst), 1);
 }
@@ -140,8 +139,7 @@ async fn the_upstream_subscription_closes_a_grace_period_after_the_last_browser(
     })
     .await;
     backend.create("alpha", "w1", "default").await;
-    let mut browser = open(&backend, "w1", None).await;
-    until(&mut browser, "worker_created").await;
+    let browser = open(&backend, "w1", Some(1)).await;
     drop(browser);
     // A browser that comes back within the grace period finds it open.
     let mut again = open(&backend, "w1", Some(1)).await;
@@ -276,4 +274,37 @@ async fn streams_are_refused_before_they_start() {
     );
     assert_eq!(backend.upstream.load(Ordering::SeqCst), 0);
     assert_eq!(backend.state.shared_streams(), 0);
+}
+
+#[tokio::test]
+async fn the_opening_browser_gets_every_retained_event_even_beyond_the_buffer() {
+    let backend = backend_with(WORKSPACE, |options| options.stream_buffer = 4).await;
+    backend.create("alpha", "w1", "default").await;
+    backend
+        .send("alpha", "w1", "more events than the buffer holds")
+        .await;
+    let last = backend.wait_idle("alpha", "w1").await["last_sequence"]
+        .as_u64()
+        .unwrap();
+    assert!(last > 4);
+    let mut browser = open(&backend, "w1", None).await;
+    let seen = until(&mut browser, "run_completed").await;
+    assert_eq!(sequences(&seen), (1..=last).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_browser_reconnecting_after_worker_stopped_gets_an_empty_ended_stream() {
+    let backend = backend().await;
+    backend.create("alpha", "w1", "default").await;
+    let (_, stopped) = backend
+        .post("/api/runtimes/alpha/workers/w1/stop", Value::Null)
+        .await;
+    let last = stopped["last_sequence"].as_u64().unwrap();
+    for _ in 0..3 {
+        let mut browser = open(&backend, "w1", Some(last)).await;
+        let end = tokio::time::timeout(DEADLINE, browser.next())
+            .await
+            .unwrap();
+        assert!(end.is_none(), "{end:?}");
+    }
 }

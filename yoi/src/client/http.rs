@@ -1,12 +1,21 @@
 //! Requests to the Backend. The browser token, when the Backend requires one, comes from
 //! `YOI_TOKEN`.
 
+use std::time::Duration;
+
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
 /// The environment variable that holds the Backend's browser token, if it has one.
 pub(crate) const TOKEN_VARIABLE: &str = "YOI_TOKEN";
+
+/// How long connecting to the Backend may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a command (not `watch`) waits for the Backend's answer; the Backend bounds every
+/// runtime call by that runtime's timeout, so this is only reached when the Backend hangs.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +42,7 @@ impl Backend {
     /// The Backend at `base` (e.g. `http://127.0.0.1:7878`).
     pub(crate) fn new(base: &str) -> Result<Self, ClientError> {
         let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|error| ClientError::Unexpected(error.to_string()))?;
         Ok(Self {
@@ -70,7 +80,7 @@ impl Backend {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ClientError> {
-        let mut request = self.request(method, path);
+        let mut request = self.request(method, path).timeout(ANSWER_TIMEOUT);
         if let Some(body) = body {
             request = request.json(&body);
         }
