@@ -26,7 +26,7 @@ pub use handle::{
     EventStream, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
     RuntimeStatus, StreamItem, WorkerState, WorkerView, WorkerViewPage,
 };
-pub use registry::{DuplicateRuntime, RuntimeRegistry, bounded};
+pub use registry::{DuplicateRuntime, RuntimeRegistry, bounded, overview_of};
 
 /// The shapes and ids the registry shares with `worker-runtime`.
 pub use worker_runtime::{

@@ -67,16 +67,19 @@ impl RuntimeRegistry {
     /// for its runtime's timeout, so one slow or dead runtime costs the listing at most that long
     /// and shows as `unavailable` instead of failing it.
     pub async fn overviews(&self) -> Vec<(&Arc<dyn RuntimeHandle>, RuntimeOverview)> {
-        join_all(self.visible().map(|handle| async move {
-            let overview = bounded(handle.as_ref(), handle.overview())
-                .await
-                .unwrap_or_else(|error| {
-                    RuntimeOverview::unavailable(error.code.as_str(), error.message)
-                });
-            (handle, overview)
-        }))
+        join_all(
+            self.visible()
+                .map(|handle| async move { (handle, overview_of(handle.as_ref()).await) }),
+        )
         .await
     }
+}
+
+/// `handle`'s overview, awaited at most for its timeout; `unavailable` when it takes longer.
+pub async fn overview_of(handle: &dyn RuntimeHandle) -> RuntimeOverview {
+    bounded(handle, handle.overview())
+        .await
+        .unwrap_or_else(|error| RuntimeOverview::unavailable(error.code.as_str(), error.message))
 }
 
 /// A little more than a runtime's timeout, so an adapter that bounds its own calls by it records

@@ -129,15 +129,7 @@ async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Resu
         shutdown: shutdown.clone(),
     };
     tracing::info!(runtime = %runtime.id(), "listening on http://{address}");
-    axum::serve(listener, router(runtime.clone(), options))
-        .with_graceful_shutdown(async move {
-            crate::shutdown::signal().await;
-            tracing::info!(
-                "shutting down: ending event streams and finishing requests (signal again to exit now)"
-            );
-            crate::shutdown::exit_on_second_signal();
-            shutdown.cancel();
-        })
+    crate::shutdown::serve_until_signal(listener, router(runtime.clone(), options), shutdown)
         .await?;
     runtime.shutdown().await;
     tracing::info!("stopped");

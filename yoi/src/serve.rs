@@ -124,16 +124,7 @@ async fn serve(
     ));
     tracing::info!("listening on http://{address}");
     let shutdown = options.shutdown.clone();
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            crate::shutdown::signal().await;
-            tracing::info!(
-                "shutting down: ending event streams and finishing requests (signal again to exit now)"
-            );
-            crate::shutdown::exit_on_second_signal();
-            shutdown.cancel();
-        })
-        .await?;
+    crate::shutdown::serve_until_signal(listener, app(state.clone()), shutdown).await?;
     for handle in state.registry().handles() {
         handle.shutdown().await;
     }

@@ -1,8 +1,29 @@
 //! Waiting for SIGINT or SIGTERM: the first starts a graceful shutdown, a second one ends the
 //! process at once.
 
+use tokio_util::sync::CancellationToken;
+
+/// Serves `router` on `listener` until the first signal, which cancels `shutdown` (ending open
+/// event streams) and lets requests in flight finish.
+pub(crate) async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            signal().await;
+            tracing::info!(
+                "shutting down: ending event streams and finishing requests (signal again to exit now)"
+            );
+            exit_on_second_signal();
+            shutdown.cancel();
+        })
+        .await
+}
+
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub(crate) async fn signal() {
+async fn signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let terminate = async {
         match signal(SignalKind::terminate()) {
@@ -21,7 +42,7 @@ pub(crate) async fn signal() {
 
 /// After the first signal: exits the process on the next one, for an operator who will not wait
 /// for a graceful shutdown.
-pub(crate) fn exit_on_second_signal() {
+fn exit_on_second_signal() {
     tokio::spawn(async {
         signal().await;
         tracing::warn!("second signal: exiting without waiting");

@@ -9,9 +9,7 @@ use yoi_registry_core::{PageRequest, RegistryError, RuntimeHandle, Severity, Wor
 
 use crate::error::ErrorBody;
 use crate::state::AppState;
-use crate::views::{
-    AllWorkers, HostBody, HostList, RuntimeBody, RuntimeDiagnosticBody, WorkerBody,
-};
+use crate::views::{AllWorkers, HostBody, HostList, RuntimeDiagnosticBody, WorkerBody};
 
 /// The most workers listed per runtime in the compatibility view.
 const MAX_WORKERS_PER_RUNTIME: usize = 10_000;
@@ -113,12 +111,8 @@ async fn every_worker(
     )
 )]
 pub(crate) async fn hosts(State(state): State<AppState>) -> Json<HostList> {
-    let hosts = state
-        .registry()
-        .overviews()
-        .await
-        .into_iter()
-        .map(|(handle, overview)| HostBody::from(RuntimeBody::new(handle.descriptor(), overview)))
-        .collect();
-    Json(HostList { hosts })
+    let runtimes = super::runtimes::visible_runtimes(&state).await;
+    Json(HostList {
+        hosts: runtimes.into_iter().map(HostBody::from).collect(),
+    })
 }

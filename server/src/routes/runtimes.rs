@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use yoi_registry_core::{RuntimeOverview, bounded};
+use yoi_registry_core::overview_of;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::PathIds;
@@ -21,14 +21,20 @@ use crate::views::{RuntimeBody, RuntimeList};
     )
 )]
 pub(crate) async fn list_runtimes(State(state): State<AppState>) -> Json<RuntimeList> {
-    let runtimes = state
+    Json(RuntimeList {
+        runtimes: visible_runtimes(&state).await,
+    })
+}
+
+/// Every visible runtime's body, its overview asked concurrently.
+pub(crate) async fn visible_runtimes(state: &AppState) -> Vec<RuntimeBody> {
+    state
         .registry()
         .overviews()
         .await
         .into_iter()
         .map(|(handle, overview)| RuntimeBody::new(handle.descriptor(), overview))
-        .collect();
-    Json(RuntimeList { runtimes })
+        .collect()
 }
 
 /// One runtime with its status and diagnostics.
@@ -48,8 +54,6 @@ pub(crate) async fn get_runtime(
     ids: PathIds,
 ) -> Result<Json<RuntimeBody>, ApiError> {
     let handle = state.runtime(&ids.runtime()?)?;
-    let overview = bounded(handle.as_ref(), handle.overview())
-        .await
-        .unwrap_or_else(|error| RuntimeOverview::unavailable(error.code.as_str(), error.message));
+    let overview = overview_of(handle.as_ref()).await;
     Ok(Json(RuntimeBody::new(handle.descriptor(), overview)))
 }

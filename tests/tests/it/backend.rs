@@ -11,33 +11,7 @@ use tokio_util::sync::CancellationToken;
 use worker_runtime::Runtime;
 use yoi_workspace_server::{AppState, ServerOptions, app};
 
-use crate::support::{DEADLINE, POD_WORKER, ServedRuntime, workspace};
-
-/// The adapter kinds, each with the runtime the fixture workspace gives it.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Embedded,
-    HttpClient,
-    LocalPodCompat,
-}
-
-impl Kind {
-    fn runtime(self) -> &'static str {
-        match self {
-            Self::Embedded => "alpha",
-            Self::HttpClient => "beta",
-            Self::LocalPodCompat => "legacy",
-        }
-    }
-
-    fn json_kind(self) -> &'static str {
-        match self {
-            Self::Embedded => "embedded",
-            Self::HttpClient => "remote_http",
-            Self::LocalPodCompat => "local_compatibility",
-        }
-    }
-}
+use crate::support::{DEADLINE, Kind, POD_WORKER, ServedRuntime, workspace};
 
 /// The Backend over the fixture workspace, served on 127.0.0.1, with everything it answered.
 struct Backend {

@@ -1,36 +1,10 @@
 use futures::StreamExt;
 use rstest::rstest;
 use yoi_registry_core::{
-    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeKind, RuntimeStatus, WorkerState,
+    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeStatus, WorkerState,
 };
 
-use crate::support::{DEADLINE, POD_WORKER, events_only, rid, wid, workspace};
-
-/// The adapter kinds, each with the runtime the fixture workspace gives it.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Embedded,
-    HttpClient,
-    LocalPodCompat,
-}
-
-impl Kind {
-    fn runtime(self) -> &'static str {
-        match self {
-            Self::Embedded => "alpha",
-            Self::HttpClient => "beta",
-            Self::LocalPodCompat => "legacy",
-        }
-    }
-
-    fn expected(self) -> RuntimeKind {
-        match self {
-            Self::Embedded => RuntimeKind::Embedded,
-            Self::HttpClient => RuntimeKind::RemoteHttp,
-            Self::LocalPodCompat => RuntimeKind::LocalCompatibility,
-        }
-    }
-}
+use crate::support::{DEADLINE, Kind, POD_WORKER, events_only, rid, wid, workspace};
 
 #[rstest]
 #[cfg_attr(feature = "embedded", case::embedded(Kind::Embedded))]

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, HttpOptions, router};
 use worker_runtime::{Runtime, RuntimeConfig};
 use yoi_registry_core::{
-    Event, EventStream, RegistryError, RuntimeHandle, RuntimeId, RuntimeRegistry, StreamItem,
-    WorkerId,
+    Event, EventStream, RegistryError, RuntimeHandle, RuntimeId, RuntimeKind, RuntimeRegistry,
+    StreamItem, WorkerId,
 };
 
 /// The token the Backend and the served runtime share.
@@ -161,6 +161,40 @@ pub(crate) fn assert_error(
         TOKEN.to_owned(),
     ] {
         assert!(!error.message.contains(&leak), "{leak} in {error}");
+    }
+}
+
+/// The adapter kinds, each with the runtime the fixture workspace gives it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Embedded,
+    HttpClient,
+    LocalPodCompat,
+}
+
+impl Kind {
+    pub(crate) fn runtime(self) -> &'static str {
+        match self {
+            Self::Embedded => "alpha",
+            Self::HttpClient => "beta",
+            Self::LocalPodCompat => "legacy",
+        }
+    }
+
+    pub(crate) fn expected(self) -> RuntimeKind {
+        match self {
+            Self::Embedded => RuntimeKind::Embedded,
+            Self::HttpClient => RuntimeKind::RemoteHttp,
+            Self::LocalPodCompat => RuntimeKind::LocalCompatibility,
+        }
+    }
+
+    pub(crate) fn json_kind(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::HttpClient => "remote_http",
+            Self::LocalPodCompat => "local_compatibility",
+        }
     }
 }
 
