@@ -1,6 +1,8 @@
 //! Fixtures: a runtime process served on 127.0.0.1:0, a legacy pod store, and a workspace whose
 //! workspace.toml names one runtime of each enabled adapter kind.
 
+pub(crate) mod backend;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
