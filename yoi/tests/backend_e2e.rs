@@ -197,17 +197,23 @@ fn listening_address(process: &mut Process) -> String {
 
 /// `yoi runtime serve --id ID` with its token in [`TOKEN_VAR`]; returns it and its address.
 fn start_runtime(id: &str, data_dir: &Path) -> (Process, String) {
-    let mut process = Process::spawn(
+    let mut process = serve_runtime(id, data_dir, &["--bind", "127.0.0.1:0"]);
+    let address = listening_address(&mut process);
+    (process, address)
+}
+
+/// `yoi runtime serve --id ID --data-dir DATA_DIR ARGS` with its token in [`TOKEN_VAR`].
+fn serve_runtime(id: &str, data_dir: &Path, args: &[&str]) -> Process {
+    Process::spawn(
         "yoi runtime serve",
         yoi()
-            .args(["runtime", "serve", "--id", id, "--bind", "127.0.0.1:0"])
+            .args(["runtime", "serve", "--id", id])
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--token-env", TOKEN_VAR])
             .env(TOKEN_VAR, RUNTIME_TOKEN),
-    );
-    let address = listening_address(&mut process);
-    (process, address)
+    )
 }
 
 /// A running `yoi serve` and the URL it printed.
@@ -741,21 +747,10 @@ fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
 
     // It comes back on the same address with the same data: the Backend reconnects upstream and
     // the watch goes on, without repeating what it showed.
-    let mut restarted = Process::spawn(
-        "yoi runtime serve (restarted)",
-        yoi()
-            .args([
-                "runtime",
-                "serve",
-                "--id",
-                "gpu-box",
-                "--bind",
-                &runtime_address,
-            ])
-            .arg("--data-dir")
-            .arg(runtime_data.path())
-            .args(["--token-env", TOKEN_VAR])
-            .env(TOKEN_VAR, RUNTIME_TOKEN),
+    let mut restarted = serve_runtime(
+        "gpu-box",
+        runtime_data.path(),
+        &["--bind", &runtime_address],
     );
     assert_eq!(listening_address(&mut restarted), runtime_address);
     cli.ok(&["send", "gpu-box", "w1", "after the restart"]);
@@ -785,4 +780,211 @@ fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
             "{what} named the runtime's address {runtime_address}: {text}"
         );
     }
+}
+
+/// A runtime profile whose runs echo the input, then print a tick every 20 ms for 4 s, so that
+/// a run is streaming when the runtime is killed.
+const TICKING_PROFILE: &str = r#"[profiles.default]
+engine = "command"
+program = "sh"
+args = ["-c", "cat; i=0; while [ $i -lt 200 ]; do echo tick $i; i=$((i+1)); sleep 0.02; done"]
+"#;
+
+/// An event stream, frame by frame.
+type Frames = futures::stream::BoxStream<'static, eventsource_stream::Event>;
+
+/// Opens an event stream at `url` (resuming after `last`), sending `token` if given.
+async fn open_events(url: &str, last: Option<&str>, token: Option<&str>) -> Frames {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(last) = last {
+        request = request.header("last-event-id", last);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response
+        .bytes_stream()
+        .eventsource()
+        .map(Result::unwrap)
+        .boxed()
+}
+
+/// Reads frames into `seen` until `done(seen)` holds, or (`done` = `None`) until the stream ends.
+async fn read_frames(
+    frames: &mut Frames,
+    seen: &mut Vec<eventsource_stream::Event>,
+    done: Option<&dyn Fn(&[eventsource_stream::Event]) -> bool>,
+) {
+    use futures::StreamExt;
+    loop {
+        if done.is_some_and(|done| done(seen)) {
+            return;
+        }
+        let next = tokio::time::timeout(DEADLINE, frames.next()).await;
+        match next.unwrap_or_else(|_| panic!("stuck after {seen:#?}")) {
+            Some(frame) => seen.push(frame),
+            None if done.is_none() => return,
+            None => panic!("the stream ended early: {seen:#?}"),
+        }
+    }
+}
+
+/// The events of `frames` as `(sequence, kind, data)`, without the Backend's envelope fields and
+/// connection notices, for comparison with the runtime's own record.
+fn events_of(frames: &[eventsource_stream::Event]) -> Vec<(u64, String, Value)> {
+    frames
+        .iter()
+        .filter(|frame| !frame.id.is_empty() && frame.event != "runtime_status")
+        .map(|frame| {
+            let mut data: Value = serde_json::from_str(&frame.data).unwrap();
+            if let Some(data) = data.as_object_mut() {
+                data.remove("runtime_id");
+                data.remove("worker_id");
+            }
+            (frame.id.parse().unwrap(), frame.event.clone(), data)
+        })
+        .collect()
+}
+
+fn count_of(frames: &[eventsource_stream::Event], kind: &str) -> usize {
+    frames.iter().filter(|frame| frame.event == kind).count()
+}
+
+#[test]
+fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_event() {
+    let runtime_data = tempfile::tempdir().unwrap();
+    let runtime_config = runtime_data.path().join("runtime.toml");
+    std::fs::write(&runtime_config, TICKING_PROFILE).unwrap();
+    let runtime_args = ["--config", runtime_config.to_str().unwrap()];
+    let mut runtime = serve_runtime(
+        "gpu-box",
+        runtime_data.path(),
+        &[&runtime_args[..], &["--bind", "127.0.0.1:0"]].concat(),
+    );
+    let runtime_address = listening_address(&mut runtime);
+    let workspace = tempfile::tempdir().unwrap();
+    let config = workspace.path().join("workspace.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
+             base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 2000\n"
+        ),
+    )
+    .unwrap();
+    let backend = Backend::start(
+        workspace.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    let workers = format!("{}/api/runtimes/gpu-box/workers", backend.url);
+    let events = format!("{workers}/w1/events");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let post = |url: String, body: Value| {
+        let request = client.post(url).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+
+    // Two browsers watch a run that streams; the runtime is killed in the middle of it.
+    let (mut kept, mut kept_seen, mut left_seen) = tokio.block_on(async {
+        let (status, body) = post(workers.clone(), json!({ "worker_id": "w1" })).await;
+        assert_eq!(status, 201, "{body}");
+        let mut kept = open_events(&events, None, None).await;
+        let mut left = open_events(&events, None, None).await;
+        let (status, body) = post(
+            format!("{workers}/w1/input"),
+            json!({ "kind": "user", "content": "go" }),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        let (mut kept_seen, mut left_seen) = (Vec::new(), Vec::new());
+        let ticking: &dyn Fn(&[eventsource_stream::Event]) -> bool =
+            &|seen| count_of(seen, "output_delta") >= 5;
+        read_frames(&mut kept, &mut kept_seen, Some(ticking)).await;
+        read_frames(&mut left, &mut left_seen, Some(ticking)).await;
+        (kept, kept_seen, left_seen)
+    });
+    let pid = i32::try_from(runtime.child.id()).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    runtime.wait_exit();
+
+    // The browser that stays is told; the other leaves with what it has.
+    tokio.block_on(async {
+        let lost: &dyn Fn(&[eventsource_stream::Event]) -> bool =
+            &|seen| count_of(seen, "runtime_status") == 1;
+        read_frames(&mut kept, &mut kept_seen, Some(lost)).await;
+    });
+    let left_at = left_seen.last().unwrap().id.clone();
+
+    // Back on the same address and data: the interrupted run is recorded as failed, and the
+    // worker goes on.
+    let mut restarted = serve_runtime(
+        "gpu-box",
+        runtime_data.path(),
+        &[&runtime_args[..], &["--bind", &runtime_address]].concat(),
+    );
+    assert_eq!(listening_address(&mut restarted), runtime_address);
+    let runtime_history = tokio.block_on(async {
+        let failed: &dyn Fn(&[eventsource_stream::Event]) -> bool =
+            &|seen| count_of(seen, "run_failed") == 1;
+        read_frames(&mut kept, &mut kept_seen, Some(failed)).await;
+        let (status, body) = post(format!("{workers}/w1/stop"), Value::Null).await;
+        assert_eq!(status, 200, "{body}");
+        read_frames(&mut kept, &mut kept_seen, None).await;
+        let mut left = open_events(&events, Some(&left_at), None).await;
+        read_frames(&mut left, &mut left_seen, None).await;
+        // A browser that has everything is told that nothing more will come.
+        let last = kept_seen.last().unwrap().id.clone();
+        let response = client
+            .get(&events)
+            .header("last-event-id", &last)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+
+        let direct = format!("http://{runtime_address}/v1/workers/w1/events");
+        let mut history = open_events(&direct, None, Some(RUNTIME_TOKEN)).await;
+        let mut record = Vec::new();
+        read_frames(&mut history, &mut record, None).await;
+        record
+    });
+
+    let truth = events_of(&runtime_history);
+    assert_eq!(
+        truth.iter().map(|event| event.0).collect::<Vec<_>>(),
+        (1..=truth.len() as u64).collect::<Vec<_>>(),
+        "the runtime's own record has no gap"
+    );
+    assert_eq!(truth.last().unwrap().1, "worker_stopped");
+    let failed = truth.iter().find(|event| event.1 == "run_failed").unwrap();
+    assert!(
+        failed.2.to_string().contains("runtime restarted"),
+        "{failed:?}"
+    );
+    assert_eq!(events_of(&kept_seen), truth, "the browser that stayed");
+    assert_eq!(events_of(&left_seen), truth, "the browser that came back");
+    let statuses: Vec<Value> = kept_seen
+        .iter()
+        .filter(|frame| frame.event == "runtime_status")
+        .map(|frame| serde_json::from_str::<Value>(&frame.data).unwrap()["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("unavailable"), json!("available")]);
+    drop(backend);
 }

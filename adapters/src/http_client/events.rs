@@ -1,12 +1,13 @@
 //! Event subscription over SSE. The stream resumes after a lost connection from the last sequence
-//! it delivered (`Last-Event-ID`), backing off exponentially up to a cap, and drops duplicates.
-//! It ends after `worker_stopped`, and with an error on `reset` (the resume point is gone) or when
-//! reconnecting cannot help (`unknown_worker`, `cursor_expired`, a rejected credential, a
-//! malformed answer). Only the response head is bounded by the runtime's timeout; the stream
+//! it delivered (`Last-Event-ID`), backing off exponentially (with jitter) up to a cap, and drops
+//! duplicates. It ends after `worker_stopped`, and with an error on `reset` (the resume point is
+//! gone) or when reconnecting cannot help (`unknown_worker`, `cursor_expired`, a rejected
+//! credential, a malformed answer). Only the response head is bounded by the runtime's timeout; the stream
 //! itself may stay idle as long as the runtime sends keep-alives. When a reconnect attempt fails,
 //! the stream says so once ([`StreamItem::Lost`]) and again when it is back
 //! ([`StreamItem::Recovered`]).
 
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,7 +181,7 @@ impl Subscription {
     /// Waits out the backoff and reconnects. Answers the notice to pass on when the connection
     /// is first found lost or is back; fails only when retrying cannot help.
     async fn reconnect(&mut self) -> Result<Option<StreamItem>, RegistryError> {
-        tokio::time::sleep(self.backoff).await;
+        tokio::time::sleep(jittered(self.backoff)).await;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         match connect(&self.remote, &self.worker, self.cursor).await {
             Ok(frames) => {
@@ -201,6 +202,14 @@ impl Subscription {
             Err(error) => Err(error),
         }
     }
+}
+
+/// Half of `backoff` plus a random part of the other half, so that the streams of a runtime that
+/// comes back do not all reconnect at the same instant.
+fn jittered(backoff: Duration) -> Duration {
+    let random = RandomState::new().build_hasher().finish();
+    let half = backoff / 2;
+    half + half.mul_f64((random % 1024) as f64 / 1024.0)
 }
 
 /// Whether the Worker is stopped with nothing after `cursor`: its stream is complete.

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use yoi_registry_core::{ErrorCode, RegistryError, RuntimeHandle, RuntimeId, WorkerId, bounded};
+use yoi_registry_core::{
+    ErrorCode, RegistryError, RuntimeHandle, RuntimeId, WorkerId, WorkerState, bounded,
+};
 
 pub(crate) use body::sse_response;
 use channel::Channel;
@@ -85,33 +87,33 @@ impl EventHub {
         self.shared.lock().len()
     }
 
-    /// A browser's stream of `worker`'s events after `position` (all retained when `None`).
-    /// Errors of opening the upstream subscription (an unknown worker, an expired or impossible
-    /// cursor, an unreachable runtime) are returned before any frame.
+    /// A browser's stream of `worker`'s events after `position` (all retained when `None`);
+    /// `None` when the worker is stopped and the browser already has every event. Errors of
+    /// opening the upstream subscription (an unknown worker, an expired or impossible cursor, an
+    /// unreachable runtime) are returned before any frame.
     pub(crate) async fn subscribe(
         &self,
         handle: &Arc<dyn RuntimeHandle>,
         worker: &WorkerId,
         position: Option<u64>,
-    ) -> Result<ClientStream, RegistryError> {
+    ) -> Result<Option<ClientStream>, RegistryError> {
         let runtime_id = handle.descriptor().id.clone();
         let attachment = self.attach((runtime_id.clone(), worker.clone()));
         let entry = Arc::clone(&attachment.entry);
         let opening = entry.opening.lock().await;
         if let Some(channel) = entry.live_channel() {
             if let Some(joined) = channel.join(position, false) {
-                return Ok(ClientStream::shared(attachment, joined));
+                return Ok(Some(ClientStream::shared(attachment, joined)));
             }
             drop(opening);
             let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
-            return Ok(ClientStream::private(attachment, upstream, position));
+            return Ok(Some(ClientStream::private(attachment, upstream, position)));
         }
         // The shared subscription starts at the newest event, so that the history (which may be
         // longer than the channel's buffer) is replayed to each browser at its own pace, never
         // pushed through the broadcast.
-        let newest = bounded(handle.as_ref(), handle.get_worker(worker))
-            .await??
-            .last_sequence;
+        let detail = bounded(handle.as_ref(), handle.get_worker(worker)).await??;
+        let newest = detail.last_sequence;
         if let (Some(position), Some(newest)) = (position, newest) {
             if position > newest {
                 return Err(RegistryError::new(
@@ -122,6 +124,15 @@ impl EventHub {
                 .for_worker(worker));
             }
         }
+        if detail.status == WorkerState::Stopped {
+            // Nothing new will come: no channel, only what the browser has not seen yet.
+            drop(opening);
+            if position.is_some() && position >= newest {
+                return Ok(None);
+            }
+            let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+            return Ok(Some(ClientStream::private(attachment, upstream, position)));
+        }
         let origin = newest.or(position);
         let upstream = bounded(handle.as_ref(), handle.subscribe(worker, origin)).await??;
         let buffer = self.shared.buffer;
@@ -131,10 +142,10 @@ impl EventHub {
         }
         drop(opening);
         if position == origin {
-            return Ok(ClientStream::shared(attachment, joined));
+            return Ok(Some(ClientStream::shared(attachment, joined)));
         }
         let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
-        Ok(ClientStream::private(attachment, upstream, position))
+        Ok(Some(ClientStream::private(attachment, upstream, position)))
     }
 
     fn attach(&self, key: Key) -> Attachment {

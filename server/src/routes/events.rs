@@ -1,8 +1,8 @@
 //! `GET .../events`: a worker's events as Server-Sent Events, through the shared subscription.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -25,7 +25,8 @@ pub(crate) struct EventsQuery {
 /// `event: runtime_status` tells that the connection to the runtime was lost or is back;
 /// `event: reset` ends a stream that cannot continue without a gap (reconnect with
 /// `Last-Event-ID`); `event: error` ends a stream the runtime failed. The stream ends after
-/// `worker_stopped`. Comments keep an idle stream open.
+/// `worker_stopped`; resuming a stopped worker's stream after its last event answers 204, which
+/// tells an `EventSource` to stop reconnecting. Comments keep an idle stream open.
 #[utoipa::path(
     get,
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events",
@@ -38,6 +39,7 @@ pub(crate) struct EventsQuery {
     ),
     responses(
         (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The worker is stopped and the resume point is its last event: nothing more will come"),
         (status = 400, description = "`invalid_input`: a malformed id or resume point, a cursor beyond the newest event", body = ErrorBody),
         (status = 404, description = "`unknown_runtime` or `unknown_worker`", body = ErrorBody),
         (status = 410, description = "`cursor_expired`: the resume point is no longer retained", body = ErrorBody),
@@ -56,7 +58,9 @@ pub(crate) async fn stream_events(
     let handle = state.runtime(&ids.runtime()?)?;
     let worker = ids.worker()?;
     let position = resume_point(&headers, query.cursor)?;
-    let client = state.inner.hub.subscribe(handle, &worker, position).await?;
+    let Some(client) = state.inner.hub.subscribe(handle, &worker, position).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
     let options = &state.inner.options;
     Ok(sse_response(
         client.frames(),

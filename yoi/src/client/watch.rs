@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use reqwest::Method;
 use reqwest::header::ACCEPT;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use yoi_registry_core::{RuntimeId, WorkerId};
 
@@ -44,6 +44,8 @@ pub(crate) async fn follow(
             request = request.header("last-event-id", last.to_string());
         }
         match request.send().await {
+            // The worker is stopped and everything was shown.
+            Ok(response) if response.status() == StatusCode::NO_CONTENT => return Ok(()),
             Ok(response) if response.status().is_success() => {
                 backoff = FIRST_BACKOFF;
                 let mut frames = response.bytes_stream().eventsource();
