@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,6 +19,8 @@ use crate::error::ApiError;
 pub(crate) struct PathIds {
     runtime: Option<String>,
     worker: Option<String>,
+    /// A segment of the path did not decode to UTF-8 (the router then gives none of them).
+    undecodable: bool,
 }
 
 impl PathIds {
@@ -26,7 +29,7 @@ impl PathIds {
         self.runtime
             .as_deref()
             .and_then(|id| RuntimeId::new(id).ok())
-            .ok_or_else(|| ApiError::invalid("the runtime id in the path is not a valid id"))
+            .ok_or_else(|| self.invalid("runtime"))
     }
 
     /// The worker id, or `invalid_input`.
@@ -34,7 +37,15 @@ impl PathIds {
         self.worker
             .as_deref()
             .and_then(|id| WorkerId::new(id).ok())
-            .ok_or_else(|| ApiError::invalid("the worker id in the path is not a valid id"))
+            .ok_or_else(|| self.invalid("worker"))
+    }
+
+    fn invalid(&self, which: &str) -> ApiError {
+        if self.undecodable {
+            ApiError::invalid("an id in the path is not valid UTF-8")
+        } else {
+            ApiError::invalid(format!("the {which} id in the path is not a valid id"))
+        }
     }
 }
 
@@ -42,14 +53,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        // A segment that does not decode to UTF-8 is as invalid as any other bad id.
-        let mut params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map(|Path(params)| params)
-            .unwrap_or_default();
+        let params = Path::<HashMap<String, String>>::from_request_parts(parts, state).await;
+        let undecodable = matches!(params, Err(PathRejection::FailedToDeserializePathParams(_)));
+        let mut params = params.map(|Path(params)| params).unwrap_or_default();
         Ok(Self {
             runtime: params.remove("runtime_id"),
             worker: params.remove("worker_id"),
+            undecodable,
         })
     }
 }

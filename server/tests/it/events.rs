@@ -293,18 +293,34 @@ async fn the_opening_browser_gets_every_retained_event_even_beyond_the_buffer() 
 }
 
 #[tokio::test]
-async fn a_browser_reconnecting_after_worker_stopped_gets_an_empty_ended_stream() {
+async fn a_browser_reconnecting_after_worker_stopped_is_told_there_is_nothing_more() {
     let backend = backend().await;
     backend.create("alpha", "w1", "default").await;
     let (_, stopped) = backend
         .post("/api/runtimes/alpha/workers/w1/stop", Value::Null)
         .await;
     let last = stopped["last_sequence"].as_u64().unwrap();
+    let url = backend.url("/api/runtimes/alpha/workers/w1/events");
     for _ in 0..3 {
-        let mut browser = open(&backend, "w1", Some(last)).await;
-        let end = tokio::time::timeout(DEADLINE, browser.next())
+        // 204 is what makes an EventSource stop reconnecting.
+        let response = backend
+            .client
+            .get(&url)
+            .header("last-event-id", last.to_string())
+            .send()
             .await
             .unwrap();
-        assert!(end.is_none(), "{end:?}");
+        assert_eq!(response.status(), 204);
+        assert!(response.bytes().await.unwrap().is_empty());
     }
+    // A stopped worker gets no shared subscription.
+    assert_eq!(backend.state.shared_streams(), 0);
+    // One that has not seen the end gets it, and the stream ends.
+    let mut browser = open(&backend, "w1", Some(last - 1)).await;
+    let seen = until(&mut browser, "worker_stopped").await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let end = tokio::time::timeout(DEADLINE, browser.next())
+        .await
+        .unwrap();
+    assert!(end.is_none(), "{end:?}");
 }

@@ -1,6 +1,7 @@
 //! The Backend over the fixture workspace, served on 127.0.0.1, as a browser sees it; and the
 //! log of the test binary, captured in memory.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use worker_runtime::Runtime;
+use yoi_registry_core::RuntimeRegistry;
 use yoi_workspace_server::{AppState, ServerOptions, app};
 
 use super::{DEADLINE, ServedRuntime, workspace};
@@ -35,11 +37,28 @@ impl Drop for Backend {
 /// Serves the Backend over a fresh fixture workspace.
 pub(crate) async fn backend() -> Backend {
     let workspace = workspace().await;
-    let config_dir = workspace.dir.path().to_owned();
-    let mut options = ServerOptions::new(config_dir.join(".yoi/audit.jsonl"));
+    let (base, shutdown) = serve_backend(workspace.registry, workspace.dir.path()).await;
+    Backend {
+        base,
+        client: reqwest::Client::new(),
+        answers: Mutex::new(Vec::new()),
+        dir: workspace.dir,
+        beta: workspace.beta,
+        served: Some(workspace.served),
+        shutdown,
+    }
+}
+
+/// Serves the Backend over `registry` on 127.0.0.1, auditing to `<dir>/.yoi/audit.jsonl`;
+/// answers its URL and the token that shuts it down.
+pub(crate) async fn serve_backend(
+    registry: RuntimeRegistry,
+    dir: &Path,
+) -> (String, CancellationToken) {
+    let mut options = ServerOptions::new(dir.join(".yoi/audit.jsonl"));
     options.stream_grace = Duration::from_millis(200);
     let shutdown = options.shutdown.clone();
-    let state = AppState::new(workspace.registry, options).unwrap();
+    let state = AppState::new(registry, options).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let stop = shutdown.clone();
@@ -49,15 +68,7 @@ pub(crate) async fn backend() -> Backend {
             .await
             .unwrap();
     });
-    Backend {
-        base: format!("http://{address}"),
-        client: reqwest::Client::new(),
-        answers: Mutex::new(Vec::new()),
-        dir: workspace.dir,
-        beta: workspace.beta,
-        served: Some(workspace.served),
-        shutdown,
-    }
+    (format!("http://{address}"), shutdown)
 }
 
 impl Backend {

@@ -1,0 +1,660 @@
+//! Faults through the Backend's HTTP API: a runtime that is gone, one that never answers, one that
+//! answers nonsense or refuses the token, and a worker stopped under its watchers. Each time the
+//! browser gets a typed answer in bounded time, nothing is lost or repeated, and everything else
+//! goes on. (A runtime process killed and restarted on its data folder is in the `yoi` crate's
+//! end-to-end tests; an unwritable audit file in the server's `audit` tests.)
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use rstest::rstest;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+use worker_runtime::http::{BearerToken, HttpOptions, router};
+use worker_runtime::{CreateWorker, Runtime};
+
+use crate::support::backend::{Frames, backend, sequences, serve_backend, until};
+use crate::support::{DEADLINE, Kind, TOKEN, in_memory_runtime, wid};
+
+/// A Backend over a workspace.toml of our own, and what it answered.
+struct Workspace {
+    base: String,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Workspace {
+    /// Serves the Backend over `toml`, in a folder holding the shared token in `runtime.token`
+    /// and a wrong one in `wrong.token`.
+    async fn serve(toml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("runtime.token"), TOKEN).unwrap();
+        std::fs::write(dir.path().join("wrong.token"), "not-the-token").unwrap();
+        let file = dir.path().join("workspace.toml");
+        std::fs::write(&file, toml).unwrap();
+        let config = yoi_config::WorkspaceConfig::load(&file).unwrap();
+        let registry = yoi_workspace_server::build_registry(&config).unwrap();
+        let (base, shutdown) = serve_backend(registry, dir.path()).await;
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request; answers its status, its JSON body (`null` when there is none) and how
+    /// long the answer took.
+    async fn call(&self, method: &str, path: &str, body: Value) -> (u16, Value, Duration) {
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "GET" => self.client.get(url),
+            _ => self.client.post(url).json(&body),
+        };
+        let started = Instant::now();
+        let response = tokio::time::timeout(DEADLINE, request.send())
+            .await
+            .expect("an answer within the deadline")
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let elapsed = started.elapsed();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            elapsed,
+        )
+    }
+
+    /// Opens a worker's event stream, resuming after `last`.
+    async fn events(&self, runtime: &str, worker: &str, last: Option<u64>) -> Frames {
+        use eventsource_stream::Eventsource;
+        let url = format!(
+            "{}/api/runtimes/{runtime}/workers/{worker}/events",
+            self.base
+        );
+        let mut request = self.client.get(url);
+        if let Some(last) = last {
+            request = request.header("last-event-id", last.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response
+            .bytes_stream()
+            .eventsource()
+            .map(Result::unwrap)
+            .boxed()
+    }
+}
+
+/// The `[[runtime]]` table of an http-client runtime at `address`.
+fn remote_table(id: &str, address: SocketAddr, token_file: &str, timeout_ms: u64) -> String {
+    format!(
+        "[[runtime]]\nid = \"{id}\"\nadapter = \"http-client\"\nbase_url = \"http://{address}\"\n\
+         token_file = \"{token_file}\"\ntimeout_ms = {timeout_ms}\n\n"
+    )
+}
+
+const EMBEDDED: &str = "[[runtime]]\nid = \"alpha\"\nadapter = \"embedded\"\n\n";
+
+/// The error code of an error body.
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// The entry of `id` in a `GET /api/runtimes` answer.
+fn runtime_entry<'a>(listing: &'a Value, id: &str) -> &'a Value {
+    listing["runtimes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|runtime| runtime["runtime_id"] == id)
+        .unwrap()
+}
+
+/// The `data` of a frame as JSON.
+fn data(frame: &eventsource_stream::Event) -> Value {
+    serde_json::from_str(&frame.data).unwrap()
+}
+
+/// Waits until the stream ends; fails if anything but its end comes.
+async fn ended(frames: &mut Frames) {
+    let next = tokio::time::timeout(DEADLINE, frames.next()).await;
+    let next = next.expect("the stream ends within the deadline");
+    assert!(next.is_none(), "a frame after the end: {next:?}");
+}
+
+/// A listener in place of a dead runtime: it accepts connections and closes each as soon as it
+/// has read the request's head, counting requests by path.
+struct Knocks {
+    paths: Arc<Mutex<HashMap<String, usize>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Knocks {
+    async fn listen(address: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        let paths: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let counts = Arc::clone(&paths);
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => head.extend_from_slice(&chunk[..read]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                *counts.lock().unwrap().entry(path).or_default() += 1;
+            }
+        });
+        Self { paths, task }
+    }
+
+    fn count(&self, path: &str) -> usize {
+        self.paths.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Knocks {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How many reconnect attempts one stream may make in `window` after its connection was lost:
+/// the pauses start at 100 ms and double up to 10 s, each at least half its nominal length
+/// (jitter), so attempts start no earlier than 50, 150, 350, 750, 1550, 3150 ms ... after the
+/// loss. A minute allows at most 17 (7 before the cap, then one per 5 s at least).
+fn attempts_allowed(window: Duration) -> usize {
+    let mut at = Duration::ZERO;
+    let mut pause = Duration::from_millis(100);
+    let mut attempts = 0;
+    loop {
+        at += pause / 2;
+        if at > window {
+            return attempts;
+        }
+        attempts += 1;
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}
+
+#[cfg(feature = "http-client")]
+#[tokio::test]
+async fn a_dead_runtime_is_refused_fast_listed_at_once_and_retried_with_backoff() {
+    const WINDOW: Duration = Duration::from_secs(3);
+    let mut backend = backend().await;
+    let served = backend.served.take().unwrap();
+    let address = served.address;
+    let mut browsers = Vec::new();
+    for (worker, watchers) in [("w1", 3), ("w2", 2)] {
+        backend
+            .post("/api/runtimes/beta/workers", json!({ "worker_id": worker }))
+            .await;
+        for _ in 0..watchers {
+            browsers.push(backend.events("beta", worker, Some(1)).await);
+        }
+    }
+
+    served.stop().await;
+    let knocks = Knocks::listen(address).await;
+    let lost_at = Instant::now();
+    for browser in &mut browsers {
+        let lost = until(browser, "runtime_status").await;
+        let notice = data(lost.last().unwrap());
+        assert_eq!(
+            (&notice["status"], &notice["code"]),
+            (&json!("unavailable"), &json!("runtime_unavailable"))
+        );
+    }
+
+    // Commands are refused within the runtime's timeout (2 s); the listing answers at once.
+    let started = Instant::now();
+    let (status, refused) = backend
+        .post(
+            "/api/runtimes/beta/workers/w1/input",
+            json!({ "kind": "user", "content": "lost" }),
+        )
+        .await;
+    assert_eq!((status, code(&refused)), (503, "runtime_unavailable"));
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    let started = Instant::now();
+    let (status, listing) = backend.get("/api/runtimes").await;
+    let listed_in = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(listed_in < Duration::from_millis(500), "{listed_in:?}");
+    assert_eq!(runtime_entry(&listing, "beta")["status"], "unavailable");
+    assert_eq!(runtime_entry(&listing, "alpha")["status"], "available");
+
+    // The other runtime works as before.
+    let (status, _) = backend
+        .post("/api/runtimes/alpha/workers", json!({ "worker_id": "a1" }))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = backend
+        .post(
+            "/api/runtimes/alpha/workers/a1/input",
+            json!({ "kind": "user", "content": "still here" }),
+        )
+        .await;
+    assert_eq!(status, 202);
+    backend.wait_idle("alpha", "a1").await;
+
+    // Reconnect attempts back off, one stream per worker however many browsers watch it.
+    tokio::time::sleep_until((lost_at + WINDOW).into()).await;
+    let allowed = attempts_allowed(WINDOW) + 1;
+    for worker in ["w1", "w2"] {
+        let attempts = knocks.count(&format!("/v1/workers/{worker}/events"));
+        println!("{worker}: {attempts} reconnect attempts in {WINDOW:?} (at most {allowed})");
+        assert!((1..=allowed).contains(&attempts), "{worker}: {attempts}");
+    }
+}
+
+/// A listener that accepts connections and never answers.
+async fn silent_listener() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (address, task)
+}
+
+#[cfg(all(feature = "embedded", feature = "http-client"))]
+#[tokio::test]
+async fn a_runtime_that_never_answers_times_out_without_delaying_the_others() {
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    const SLACK: Duration = Duration::from_millis(500);
+    let (address, silent) = silent_listener().await;
+    let toml = format!(
+        "{EMBEDDED}{}",
+        remote_table("hung", address, "runtime.token", 500)
+    );
+    let workspace = Workspace::serve(&toml).await;
+    let (status, _, _) = workspace
+        .call(
+            "POST",
+            "/api/runtimes/alpha/workers",
+            json!({ "worker_id": "a1" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    // The first listing waits for the silent runtime no longer than its timeout, while the
+    // other runtime answers every request promptly.
+    let others = async {
+        let mut slowest = Duration::ZERO;
+        for _ in 0..10 {
+            let (status, _, took) = workspace
+                .call("GET", "/api/runtimes/alpha/workers/a1", Value::Null)
+                .await;
+            assert_eq!(status, 200);
+            slowest = slowest.max(took);
+        }
+        slowest
+    };
+    let ((status, listing, listed_in), slowest) =
+        tokio::join!(workspace.call("GET", "/api/runtimes", Value::Null), others);
+    assert_eq!(status, 200);
+    assert!(listed_in <= TIMEOUT + SLACK, "{listed_in:?}");
+    assert_eq!(runtime_entry(&listing, "hung")["status"], "unavailable");
+    assert_eq!(runtime_entry(&listing, "alpha")["status"], "available");
+    assert!(slowest < TIMEOUT, "alpha took {slowest:?} while hung hung");
+    println!("listing with a silent runtime: {listed_in:?}; slowest other request: {slowest:?}");
+
+    // Commands to it time out, concurrently with prompt answers from the other runtime.
+    let hung = async {
+        let mut answers = Vec::new();
+        for (method, path, body) in [
+            ("GET", "/api/runtimes/hung/workers/w1", Value::Null),
+            (
+                "POST",
+                "/api/runtimes/hung/workers",
+                json!({ "worker_id": "w1" }),
+            ),
+            ("GET", "/api/runtimes/hung/workers/w1/events", Value::Null),
+        ] {
+            answers.push(workspace.call(method, path, body).await);
+        }
+        answers
+    };
+    let other = workspace.call("GET", "/api/runtimes/alpha/workers", Value::Null);
+    let (answers, (status, _, other_took)) = tokio::join!(hung, other);
+    assert_eq!(status, 200);
+    assert!(other_took < TIMEOUT, "{other_took:?}");
+    for (status, body, took) in answers {
+        assert!(
+            matches!(
+                (status, code(&body)),
+                (504, "runtime_timeout") | (503, "runtime_unavailable")
+            ),
+            "{status} {body}"
+        );
+        assert!(took <= TIMEOUT + SLACK, "{took:?}");
+    }
+    let (_, all, took) = workspace.call("GET", "/api/workers", Value::Null).await;
+    assert_eq!(all["partial"], true);
+    assert_eq!(all["workers"][0]["worker_id"], "a1");
+    assert!(took <= TIMEOUT + SLACK, "{took:?}");
+    silent.abort();
+}
+
+/// How the misbehaving runtime answers a worker's requests, by the worker's id.
+fn misbehaviour(path: &str) -> Option<Response> {
+    let head = |content_type: &'static str, body: &'static str| {
+        ([("content-type", content_type)], body).into_response()
+    };
+    if path.starts_with("/v1/workers/garbled") {
+        return Some(head("application/json", r#"{"worker_id":"#));
+    }
+    if path.starts_with("/v1/workers/html") {
+        return Some(head("text/html", "<html></html>"));
+    }
+    if path == "/v1/workers/badframe/events" {
+        return Some(head(
+            "text/event-stream",
+            "id: 2\nevent: message\ndata: {\"seq\n\n",
+        ));
+    }
+    None
+}
+
+/// A runtime that answers some workers with nonsense (see [`misbehaviour`]), cuts the first
+/// event stream of worker `cut` in the middle of its second frame, and records the
+/// `Last-Event-ID` of every event request.
+struct Misbehaving {
+    runtime: Runtime,
+    address: SocketAddr,
+    resumed_from: Arc<Mutex<Vec<Option<String>>>>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Misbehaving {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Misbehaving {
+    async fn serve() -> Self {
+        let runtime = in_memory_runtime("odd");
+        let shutdown = CancellationToken::new();
+        let options = HttpOptions {
+            token: Some(BearerToken::new(TOKEN).unwrap()),
+            shutdown: shutdown.clone(),
+            ..HttpOptions::default()
+        };
+        let resumed_from: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let record = Arc::clone(&resumed_from);
+        let app = router(runtime.clone(), options).layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let record = Arc::clone(&record);
+                async move {
+                    let path = request.uri().path().to_owned();
+                    if let Some(answer) = misbehaviour(&path) {
+                        return answer;
+                    }
+                    if path != "/v1/workers/cut/events" {
+                        return next.run(request).await;
+                    }
+                    let resume = request
+                        .headers()
+                        .get("last-event-id")
+                        .map(|value| value.to_str().unwrap().to_owned());
+                    let first = {
+                        let mut record = record.lock().unwrap();
+                        record.push(resume);
+                        record.len() == 1
+                    };
+                    let response = next.run(request).await;
+                    if !first {
+                        return response;
+                    }
+                    let (parts, body) = response.into_parts();
+                    Response::from_parts(parts, cut_in_second_frame(body))
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .unwrap();
+        });
+        Self {
+            runtime,
+            address,
+            resumed_from,
+            shutdown,
+        }
+    }
+}
+
+/// `body` up to the middle of its second SSE frame, then a clean end.
+fn cut_in_second_frame(body: Body) -> Body {
+    let chunks = body.into_data_stream();
+    let cut = futures::stream::unfold(
+        (chunks, Cutter::default()),
+        |(mut chunks, mut cutter)| async move {
+            if cutter.done {
+                return None;
+            }
+            let chunk = chunks.next().await?.ok()?;
+            let passed = cutter.pass(&chunk);
+            Some((
+                Ok::<_, std::convert::Infallible>(chunk.slice(..passed)),
+                (chunks, cutter),
+            ))
+        },
+    );
+    Body::from_stream(cut)
+}
+
+/// Finds where to cut an event stream: after the first frame's blank line, half of what follows.
+#[derive(Default)]
+struct Cutter {
+    previous: u8,
+    first_frame_complete: bool,
+    done: bool,
+}
+
+impl Cutter {
+    /// How much of `chunk` to pass on.
+    fn pass(&mut self, chunk: &Bytes) -> usize {
+        if self.first_frame_complete {
+            self.done = true;
+            return chunk.len() / 2;
+        }
+        for (index, &byte) in chunk.iter().enumerate() {
+            if byte == b'\n' && self.previous == b'\n' {
+                self.first_frame_complete = true;
+                let rest = chunk.len() - index - 1;
+                if rest > 0 {
+                    self.done = true;
+                }
+                return index + 1 + rest / 2;
+            }
+            self.previous = byte;
+        }
+        chunk.len()
+    }
+}
+
+#[cfg(all(feature = "embedded", feature = "http-client"))]
+#[tokio::test]
+async fn nonsense_and_refused_tokens_are_typed_errors_and_the_backend_goes_on() {
+    let odd = Misbehaving::serve().await;
+    for worker in ["badframe", "cut"] {
+        odd.runtime
+            .create_worker(CreateWorker {
+                worker_id: Some(wid(worker)),
+                ..CreateWorker::default()
+            })
+            .unwrap();
+    }
+    let toml = format!(
+        "{EMBEDDED}{}{}",
+        remote_table("odd", odd.address, "runtime.token", 2000),
+        remote_table("locked", odd.address, "wrong.token", 2000),
+    );
+    let workspace = Workspace::serve(&toml).await;
+
+    for (method, path, expected) in [
+        (
+            "GET",
+            "/api/runtimes/odd/workers/garbled",
+            "runtime_protocol_error",
+        ),
+        (
+            "POST",
+            "/api/runtimes/odd/workers/garbled/stop",
+            "runtime_protocol_error",
+        ),
+        (
+            "GET",
+            "/api/runtimes/odd/workers/html",
+            "runtime_protocol_error",
+        ),
+        (
+            "GET",
+            "/api/runtimes/odd/workers/html/transcript",
+            "runtime_protocol_error",
+        ),
+        ("GET", "/api/runtimes/locked/workers", "runtime_auth_failed"),
+        (
+            "POST",
+            "/api/runtimes/locked/workers/cut/cancel",
+            "runtime_auth_failed",
+        ),
+    ] {
+        let (status, body, _) = workspace.call(method, path, Value::Null).await;
+        assert_eq!((status, code(&body)), (502, expected), "{method} {path}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains(&odd.address.port().to_string()),
+            "{message}"
+        );
+    }
+
+    // A frame whose JSON is cut short ends the stream with a typed error, never as an event.
+    let mut badframe = workspace.events("odd", "badframe", Some(1)).await;
+    let seen = until(&mut badframe, "error").await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(data(&seen[0])["error"]["code"], "runtime_protocol_error");
+    ended(&mut badframe).await;
+
+    // A connection cut in the middle of a frame: the half frame is never delivered; the stream
+    // resumes after the last whole one, and every event arrives once.
+    let mut cut = workspace.events("odd", "cut", Some(1)).await;
+    let (status, _, _) = workspace
+        .call(
+            "POST",
+            "/api/runtimes/odd/workers/cut/input",
+            json!({ "kind": "user", "content": "through a cut" }),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let seen = until(&mut cut, "run_completed").await;
+    let last = odd.runtime.get_worker(&wid("cut")).unwrap().last_sequence;
+    assert_eq!(sequences(&seen), (2..=last).collect::<Vec<_>>());
+    assert!(seen.iter().all(|frame| frame.event != "runtime_status"));
+    assert_eq!(
+        *odd.resumed_from.lock().unwrap(),
+        [Some("1".to_owned()), Some("2".to_owned())]
+    );
+
+    // Through all of it the Backend serves, and the runtimes it can reach answer.
+    let (status, _, _) = workspace.call("GET", "/healthz", Value::Null).await;
+    assert_eq!(status, 200);
+    let (status, listing, _) = workspace.call("GET", "/api/runtimes", Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(runtime_entry(&listing, "odd")["status"], "available");
+    let (status, _, _) = workspace
+        .call(
+            "POST",
+            "/api/runtimes/alpha/workers",
+            json!({ "worker_id": "a1" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[rstest]
+#[cfg_attr(feature = "embedded", case::embedded(Kind::Embedded))]
+#[cfg_attr(feature = "http-client", case::http_client(Kind::HttpClient))]
+#[tokio::test]
+async fn browsers_watching_a_worker_that_stops_see_their_streams_end(#[case] kind: Kind) {
+    let backend = backend().await;
+    let runtime = kind.runtime();
+    let workers = format!("/api/runtimes/{runtime}/workers");
+    backend.post(&workers, json!({ "worker_id": "w1" })).await;
+    backend
+        .post(
+            &format!("{workers}/w1/input"),
+            json!({ "kind": "user", "content": "before the end" }),
+        )
+        .await;
+    let last = backend.wait_idle(runtime, "w1").await;
+    // Two browsers share the live stream, two replay history first.
+    let positions = [Some(last), Some(last), None, Some(1)];
+    let mut browsers = Vec::new();
+    for position in positions {
+        browsers.push(backend.events(runtime, "w1", position).await);
+    }
+    let (status, stopped) = backend
+        .post(&format!("{workers}/w1/stop"), json!(null))
+        .await;
+    assert_eq!(status, 200, "{stopped}");
+    let stopped = stopped["last_sequence"].as_u64().unwrap();
+    for (browser, position) in browsers.iter_mut().zip(positions) {
+        let seen = until(browser, "worker_stopped").await;
+        let first = position.unwrap_or(0) + 1;
+        assert_eq!(sequences(&seen), (first..=stopped).collect::<Vec<_>>());
+        ended(browser).await;
+    }
+
+    // Coming back: with everything, 204 (an EventSource stops reconnecting); with less, the rest
+    // and the end.
+    let url = format!("{}{workers}/w1/events", backend.base);
+    let complete = backend
+        .client
+        .get(&url)
+        .header("last-event-id", stopped.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(complete.status(), 204);
+    assert!(complete.bytes().await.unwrap().is_empty());
+    for position in [Some(stopped - 1), None] {
+        let mut browser = backend.events(runtime, "w1", position).await;
+        let seen = until(&mut browser, "worker_stopped").await;
+        let first = position.unwrap_or(0) + 1;
+        assert_eq!(sequences(&seen), (first..=stopped).collect::<Vec<_>>());
+        ended(&mut browser).await;
+    }
+}
