@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
-use yoi_registry_core::{
-    AdapterConfigError, AdapterInput, Policy, RuntimeId, Secret, serde_error_key, validate_id,
-};
+use yoi_registry_core::{AdapterConfigError, AdapterInput, Policy, RuntimeId, Secret, validate_id};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::location::Location;
 use crate::secret::SecretRef;
+use crate::toml_file;
 
 /// The file a workspace is configured by, looked for in the working directory.
 pub const FILE_NAME: &str = "workspace.toml";
@@ -175,15 +175,7 @@ impl WorkspaceConfig {
 
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            ConfigErrors(vec![ConfigError {
-                file: path.to_owned(),
-                location: None,
-                key: None,
-                message: format!("cannot read the file: {error}"),
-            }])
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&toml_file::read(path)?, path)
     }
 
     /// Checks `text`, the content of the file at `path` (which anchors relative paths).
@@ -228,8 +220,34 @@ struct RawFile {
     workspace: Option<RawWorkspace>,
     #[serde(default)]
     server: Option<RawServer>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "runtime_tables")]
     runtime: Vec<Spanned<RawTable>>,
+}
+
+/// The `[[runtime]]` tables. Anything else (a single `[runtime]` table, a value) is refused
+/// with a hint at the double brackets instead of serde's "expected a sequence".
+fn runtime_tables<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Spanned<RawTable>>, D::Error> {
+    struct Tables;
+
+    impl<'de> Visitor<'de> for Tables {
+        type Value = Vec<Spanned<RawTable>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("[[runtime]] tables, with double brackets")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut tables = Vec::new();
+            while let Some(table) = seq.next_element()? {
+                tables.push(table);
+            }
+            Ok(tables)
+        }
+    }
+
+    deserializer.deserialize_seq(Tables)
 }
 
 #[derive(Deserialize)]
@@ -259,22 +277,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn parse(mut self) -> Result<WorkspaceConfig, ConfigErrors> {
-        let raw: RawFile = match toml::Deserializer::parse(self.text) {
-            Ok(document) => match serde_path_to_error::deserialize(document) {
-                Ok(raw) => raw,
-                Err(error) => {
-                    // `Spanned` fields show in the path as an internal segment; drop it.
-                    let path = error.path().to_string();
-                    let path: Vec<&str> = path
-                        .split('.')
-                        .filter(|segment| !segment.starts_with("$__serde_spanned"))
-                        .collect();
-                    let key = serde_error_key(&path.join("."), error.inner().message());
-                    return Err(self.toml_error(error.inner(), key));
-                }
-            },
-            Err(error) => return Err(self.toml_error(&error, None)),
-        };
+        let raw: RawFile = toml_file::deserialize(self.text, self.file)?;
         // A bare file name has an empty parent: the working directory.
         let folder = match self.file.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -495,6 +498,24 @@ impl Parser<'_> {
                 );
                 None
             }
+            (Some(env), None)
+                if env.get_ref().is_empty() || env.get_ref().contains(['=', '\0']) =>
+            {
+                self.error_at(
+                    Some(self.location(env.span().start)),
+                    format!("{table}.token_env"),
+                    "expected the name of an environment variable, such as YOI_TOKEN".into(),
+                );
+                None
+            }
+            (None, Some(file)) if file.get_ref().is_empty() => {
+                self.error_at(
+                    Some(self.location(file.span().start)),
+                    format!("{table}.token_file"),
+                    "expected the path of the file that holds the token".into(),
+                );
+                None
+            }
             (Some(env), None) => Some(SecretRef::Env(env.into_inner())),
             (None, Some(file)) => Some(SecretRef::File(folder.join(file.into_inner()))),
             (None, None) => None,
@@ -565,16 +586,6 @@ impl Parser<'_> {
             key.to_owned(),
             format!("expected {expected}, found {found}"),
         );
-    }
-
-    /// A toml error (syntax, or a value of the wrong type) as the one error of the file.
-    fn toml_error(&self, error: &toml::de::Error, key: Option<String>) -> ConfigErrors {
-        ConfigErrors(vec![ConfigError {
-            file: self.file.to_owned(),
-            location: error.span().map(|span| Location::of(self.text, span.start)),
-            key,
-            message: error.message().trim().to_owned(),
-        }])
     }
 
     fn location(&self, offset: usize) -> Location {

@@ -2,12 +2,13 @@
 //! another host to reach.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, DEFAULT_BODY_LIMIT, HttpOptions, router};
 use worker_runtime::{ConfigError, OpenError, Runtime, RuntimeConfig, RuntimeId};
+use yoi_config::{ConfigErrors, load_runtime_file};
 
 use crate::token::{self, TokenSourceError};
 
@@ -47,15 +48,12 @@ pub(crate) struct Args {
 /// Why the runtime process could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServeError {
-    /// The configuration file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
-    ReadConfig {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The configuration is malformed or unusable.
-    #[error("{}: {message}", path.display())]
-    Config { path: PathBuf, message: String },
+    /// runtime.toml cannot be read, is malformed or is unusable; each error names the file.
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    /// The Runtime refused its configuration (one that runtime.toml's checks let through).
+    #[error("the runtime configuration is unusable: {0}")]
+    Unusable(#[from] ConfigError),
     /// The data directory cannot be used.
     #[error("cannot use the data directory {}: {source}", path.display())]
     DataDir {
@@ -85,7 +83,10 @@ pub(crate) enum ServeError {
 /// Runs the runtime process until SIGINT or SIGTERM.
 pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     init_logging();
-    let config = load_config(&args.id, args.config.as_deref())?;
+    let config = match &args.config {
+        Some(path) => load_runtime_file(path, args.id.clone())?,
+        None => RuntimeConfig::new(args.id.clone()),
+    };
     let token = match (&args.token_env, &args.token_file) {
         (Some(name), _) => Some(token::take_from_env(name)?),
         (None, Some(path)) => Some(token::from_file(path)?),
@@ -99,10 +100,10 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     }
     let runtime = match &args.data_dir {
         Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
-            OpenError::Config(error) => config_error(&args, &error),
+            OpenError::Config(error) => ServeError::Unusable(error),
             OpenError::Io { path, source } => ServeError::DataDir { path, source },
         })?,
-        None => Runtime::new(config).map_err(|error| config_error(&args, &error))?,
+        None => Runtime::new(config)?,
     };
     for diagnostic in runtime.diagnostics() {
         tracing::warn!(code = diagnostic.code, "{}", diagnostic.message);
@@ -134,48 +135,6 @@ async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Resu
     runtime.shutdown().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Reads runtime.toml (if any) and adds the id from the command line.
-fn load_config(id: &RuntimeId, path: Option<&Path>) -> Result<RuntimeConfig, ServeError> {
-    let mut table = match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ServeError::ReadConfig {
-                path: path.to_owned(),
-                source,
-            })?;
-            text.parse::<toml::Table>()
-                .map_err(|error| ServeError::Config {
-                    path: path.to_owned(),
-                    message: error.to_string(),
-                })?
-        }
-        None => toml::Table::new(),
-    };
-    let origin = path.unwrap_or(Path::new("runtime.toml"));
-    if table.contains_key("id") {
-        return Err(ServeError::Config {
-            path: origin.to_owned(),
-            message: "the runtime id comes from --id; remove `id` from this file".to_owned(),
-        });
-    }
-    table.insert("id".to_owned(), toml::Value::String(id.to_string()));
-    toml::Value::Table(table)
-        .try_into()
-        .map_err(|error: toml::de::Error| ServeError::Config {
-            path: origin.to_owned(),
-            message: error.message().to_owned(),
-        })
-}
-
-fn config_error(args: &Args, error: &ConfigError) -> ServeError {
-    ServeError::Config {
-        path: args
-            .config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runtime.toml")),
-        message: error.to_string(),
-    }
 }
 
 /// A duration such as `15s` or `500ms`, above zero.

@@ -2,252 +2,20 @@
 //! `yoi serve`, driven only through the client commands (`yoi runtimes`, `create`, `send`,
 //! `watch`, ...) over loopback, the way a person at a terminal would.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{Command, ExitStatus};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::{
+    Backend, DEADLINE, Process, RUNTIME_TOKEN, Stream, TOKEN_VAR, listening_address, serve_runtime,
+    start_runtime, yoi,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-
-/// How long any one condition may take to come true.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// The variable that carries the remote runtime's token to both processes.
-const TOKEN_VAR: &str = "YOI_E2E_RUNTIME_TOKEN";
-
-/// The remote runtime's token: distinctive, so that a leak cannot hide.
-const RUNTIME_TOKEN: &str = "e2e-Zq7tR4k9Vx2Lm8Pw3Hn6Jc5D";
-
-/// The first line `yoi serve` prints on stdout, before the address.
-const LISTENS: &str = "yoi: the workspace backend listens on http://";
-
-/// Lines of one output stream, each with its line ending, as they arrive.
-type Lines = Arc<Mutex<Vec<String>>>;
-
-/// Collects the lines of `pipe` in a thread.
-fn collect(pipe: impl Read + Send + 'static) -> (Lines, JoinHandle<()>) {
-    let lines: Lines = Arc::default();
-    let sink = Arc::clone(&lines);
-    let reader = std::thread::spawn(move || {
-        let mut pipe = BufReader::new(pipe);
-        loop {
-            let mut line = String::new();
-            match pipe.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => sink.lock().unwrap().push(line),
-            }
-        }
-    });
-    (lines, reader)
-}
-
-fn text_of(lines: &Lines) -> String {
-    lines.lock().unwrap().concat()
-}
-
-#[derive(Clone, Copy)]
-enum Stream {
-    Stdout,
-    Stderr,
-}
-
-/// A child process whose stdout and stderr are collected as they come; killed when dropped.
-struct Process {
-    name: String,
-    child: Child,
-    stdout: Lines,
-    stderr: Lines,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Process {
-    fn spawn(name: &str, command: &mut Command) -> Self {
-        let mut child = command
-            .env_remove("YOI_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
-        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
-        Self {
-            name: name.to_owned(),
-            child,
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-        }
-    }
-
-    fn stdout_text(&self) -> String {
-        text_of(&self.stdout)
-    }
-
-    fn stderr_text(&self) -> String {
-        text_of(&self.stderr)
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.name,
-            self.stdout_text(),
-            self.stderr_text()
-        )
-    }
-
-    /// Waits for a line of `stream` containing `needle` and returns it.
-    fn wait_for_line(&mut self, stream: Stream, needle: &str) -> String {
-        let lines = match stream {
-            Stream::Stdout => Arc::clone(&self.stdout),
-            Stream::Stderr => Arc::clone(&self.stderr),
-        };
-        let started = Instant::now();
-        loop {
-            if let Some(line) = lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|line| line.contains(needle))
-            {
-                return line.trim_end().to_owned();
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // The last lines may still be on their way through the pipe.
-                self.join_readers();
-                if let Some(line) = lines
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .find(|line| line.contains(needle))
-                {
-                    return line.trim_end().to_owned();
-                }
-                panic!("exited ({status}) before {needle:?}: {}", self.describe());
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "no {needle:?} within {DEADLINE:?}: {}",
-                self.describe()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits for a log line (stderr) containing `needle`.
-    fn wait_for_log(&mut self, needle: &str) -> String {
-        self.wait_for_line(Stream::Stderr, needle)
-    }
-
-    /// Waits for the exit, then for the output to be read to its end.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.join_readers();
-                return status;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "no exit within {DEADLINE:?}: {}",
-                self.describe()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn join_readers(&mut self) {
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
-        self.wait_exit()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn yoi() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_yoi"));
-    command.env_remove("YOI_BACKEND").env("RUST_LOG", "info");
-    command
-}
-
-/// The `ADDR` of the first `listening on http://ADDR` log line.
-fn listening_address(process: &mut Process) -> String {
-    let line = process.wait_for_log("listening on http://");
-    let rest = line.split("listening on http://").nth(1).unwrap();
-    rest.split_whitespace().next().unwrap().to_owned()
-}
-
-/// `yoi runtime serve --id ID` with its token in [`TOKEN_VAR`]; returns it and its address.
-fn start_runtime(id: &str, data_dir: &Path) -> (Process, String) {
-    let mut process = serve_runtime(id, data_dir, &["--bind", "127.0.0.1:0"]);
-    let address = listening_address(&mut process);
-    (process, address)
-}
-
-/// `yoi runtime serve --id ID --data-dir DATA_DIR ARGS` with its token in [`TOKEN_VAR`].
-fn serve_runtime(id: &str, data_dir: &Path, args: &[&str]) -> Process {
-    Process::spawn(
-        "yoi runtime serve",
-        yoi()
-            .args(["runtime", "serve", "--id", id])
-            .args(args)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--token-env", TOKEN_VAR])
-            .env(TOKEN_VAR, RUNTIME_TOKEN),
-    )
-}
-
-/// A running `yoi serve` and the URL it printed.
-struct Backend {
-    process: Process,
-    url: String,
-}
-
-impl Backend {
-    /// `yoi serve ARGS` in `dir`, with `TOKEN_VAR` set; waits for the URL on stdout.
-    fn start(dir: &Path, args: &[&str]) -> Self {
-        let mut process = Process::spawn(
-            "yoi serve",
-            yoi()
-                .arg("serve")
-                .args(args)
-                .current_dir(dir)
-                .env(TOKEN_VAR, RUNTIME_TOKEN),
-        );
-        let line = process.wait_for_line(Stream::Stdout, LISTENS);
-        let address = line.strip_prefix(LISTENS).unwrap();
-        assert!(
-            address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
-            "{line:?}"
-        );
-        assert_eq!(process.stdout_text(), format!("{line}\n"), "one line");
-        // The log says so too.
-        assert_eq!(listening_address(&mut process), address);
-        Self {
-            url: format!("http://{address}"),
-            process,
-        }
-    }
-}
 
 /// What a finished client command printed.
 struct Output {
@@ -813,24 +581,34 @@ async fn open_events(url: &str, last: Option<&str>, token: Option<&str>) -> Fram
         .boxed()
 }
 
-/// Reads frames into `seen` until `done(seen)` holds, or (`done` = `None`) until the stream ends.
-async fn read_frames(
+/// Reads frames into `seen` until `done(seen)` holds.
+async fn read_until(
     frames: &mut Frames,
     seen: &mut Vec<eventsource_stream::Event>,
-    done: Option<&dyn Fn(&[eventsource_stream::Event]) -> bool>,
+    done: impl Fn(&[eventsource_stream::Event]) -> bool,
 ) {
-    use futures::StreamExt;
-    loop {
-        if done.is_some_and(|done| done(seen)) {
-            return;
-        }
-        let next = tokio::time::timeout(DEADLINE, frames.next()).await;
-        match next.unwrap_or_else(|_| panic!("stuck after {seen:#?}")) {
-            Some(frame) => seen.push(frame),
-            None if done.is_none() => return,
-            None => panic!("the stream ended early: {seen:#?}"),
-        }
+    while !done(seen) {
+        let frame = next_frame(frames, seen).await;
+        seen.push(frame.unwrap_or_else(|| panic!("the stream ended early: {seen:#?}")));
     }
+}
+
+/// Reads frames into `seen` until the stream ends.
+async fn read_to_end(frames: &mut Frames, seen: &mut Vec<eventsource_stream::Event>) {
+    while let Some(frame) = next_frame(frames, seen).await {
+        seen.push(frame);
+    }
+}
+
+/// The next frame, within the deadline.
+async fn next_frame(
+    frames: &mut Frames,
+    seen: &[eventsource_stream::Event],
+) -> Option<eventsource_stream::Event> {
+    use futures::StreamExt;
+    tokio::time::timeout(DEADLINE, frames.next())
+        .await
+        .unwrap_or_else(|_| panic!("stuck after {seen:#?}"))
 }
 
 /// The events of `frames` as `(sequence, kind, data)`, without the Backend's envelope fields and
@@ -914,10 +692,9 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         .await;
         assert_eq!(status, 202, "{body}");
         let (mut kept_seen, mut left_seen) = (Vec::new(), Vec::new());
-        let ticking: &dyn Fn(&[eventsource_stream::Event]) -> bool =
-            &|seen| count_of(seen, "output_delta") >= 5;
-        read_frames(&mut kept, &mut kept_seen, Some(ticking)).await;
-        read_frames(&mut left, &mut left_seen, Some(ticking)).await;
+        let ticking = |seen: &[eventsource_stream::Event]| count_of(seen, "output_delta") >= 5;
+        read_until(&mut kept, &mut kept_seen, ticking).await;
+        read_until(&mut left, &mut left_seen, ticking).await;
         (kept, kept_seen, left_seen)
     });
     let pid = i32::try_from(runtime.child.id()).unwrap();
@@ -926,9 +703,10 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
 
     // The browser that stays is told; the other leaves with what it has.
     tokio.block_on(async {
-        let lost: &dyn Fn(&[eventsource_stream::Event]) -> bool =
-            &|seen| count_of(seen, "runtime_status") == 1;
-        read_frames(&mut kept, &mut kept_seen, Some(lost)).await;
+        read_until(&mut kept, &mut kept_seen, |seen| {
+            count_of(seen, "runtime_status") == 1
+        })
+        .await;
     });
     let left_at = left_seen.last().unwrap().id.clone();
 
@@ -941,14 +719,15 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
     );
     assert_eq!(listening_address(&mut restarted), runtime_address);
     let runtime_history = tokio.block_on(async {
-        let failed: &dyn Fn(&[eventsource_stream::Event]) -> bool =
-            &|seen| count_of(seen, "run_failed") == 1;
-        read_frames(&mut kept, &mut kept_seen, Some(failed)).await;
+        read_until(&mut kept, &mut kept_seen, |seen| {
+            count_of(seen, "run_failed") == 1
+        })
+        .await;
         let (status, body) = post(format!("{workers}/w1/stop"), Value::Null).await;
         assert_eq!(status, 200, "{body}");
-        read_frames(&mut kept, &mut kept_seen, None).await;
+        read_to_end(&mut kept, &mut kept_seen).await;
         let mut left = open_events(&events, Some(&left_at), None).await;
-        read_frames(&mut left, &mut left_seen, None).await;
+        read_to_end(&mut left, &mut left_seen).await;
         // A browser that has everything is told that nothing more will come.
         let last = kept_seen.last().unwrap().id.clone();
         let response = client
@@ -962,7 +741,7 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         let direct = format!("http://{runtime_address}/v1/workers/w1/events");
         let mut history = open_events(&direct, None, Some(RUNTIME_TOKEN)).await;
         let mut record = Vec::new();
-        read_frames(&mut history, &mut record, None).await;
+        read_to_end(&mut history, &mut record).await;
         record
     });
 

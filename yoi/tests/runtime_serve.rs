@@ -266,20 +266,32 @@ fn bad_setups_are_refused_before_serving_with_clear_messages() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("runtime.toml");
     let config_arg = config.to_str().unwrap();
+    // Each message is the file, the line and column, the key and what is wrong.
     for (text, expected) in [
-        ("colour = 1\n", "colour"),
-        ("id = \"other\"\n", "the runtime id comes from --id"),
+        ("colour = 1\n", ":1:1: colour: unknown field `colour`"),
+        (
+            "id = \"other\"\n",
+            ":1:6: id: the runtime id comes from --id",
+        ),
         (
             "[limits]\nmax_workers = 0\n",
-            "limits.max_workers must be at least 1",
+            ":2:15: limits.max_workers: must be at least 1",
         ),
-        ("[profiles.default\n", "runtime.toml"),
+        ("[profiles.default\n", ":1:18: unclosed table"),
     ] {
         std::fs::write(&config, text).unwrap();
         let message = refusal(&["--id", "r", "--config", config_arg]);
-        assert!(message.contains(config_arg), "{message}");
-        assert!(message.contains(expected), "{text:?}: {message}");
+        assert!(
+            message.contains(&format!("{config_arg}{expected}")),
+            "{text:?}: {message}"
+        );
     }
+    let folder = dir.path().to_str().unwrap();
+    let unreadable = refusal(&["--id", "r", "--config", folder]);
+    assert!(
+        unreadable.contains(&format!("{folder}: cannot read the file")),
+        "{unreadable}"
+    );
 }
 
 #[test]

@@ -6,6 +6,12 @@ use yoi_adapters as _;
 /// The browser-facing API across adapter kinds: routing, the shared event stream of a remote
 /// runtime, its loss and recovery, and nothing of a runtime's address or token in any answer.
 mod backend;
+/// A corpus of bad requests through the Backend API: each refused with its typed error, audited
+/// when it is a mutation, and changing nothing.
+mod bad_input;
+/// Faults through the Backend: a dead, a silent, a garbling and a token-refusing runtime, and a
+/// worker stopped under its watchers.
+mod faults;
 /// The adapters this build registers.
 mod registration;
 /// A remote runtime that misbehaves in every way the http-client adapter must survive.
@@ -17,6 +23,8 @@ mod remote_runtime;
 /// Operations routed by `runtime_id + worker_id` through a registry built from workspace.toml,
 /// across adapter kinds.
 mod routing;
+/// runtime.toml: a valid file, and what every mistake reports.
+mod runtime_toml;
 /// Fixtures: a served runtime process, a pod store, a workspace.toml.
 mod support;
 /// workspace.toml: the schema, defaults, secret references, and what every mistake reports.

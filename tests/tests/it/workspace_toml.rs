@@ -154,7 +154,27 @@ const MALFORMED: &[(&str, &str, &str)] = &[
     (
         "runtime not a table",
         "runtime = 5\n",
-        ":1:11: runtime: invalid type: integer `5`, expected a sequence",
+        ":1:11: runtime: invalid type: integer `5`, expected [[runtime]] tables, with double brackets",
+    ),
+    (
+        "runtime as a single table",
+        "[runtime]\nid = \"a\"\nadapter = \"embedded\"\n",
+        ":1:1: runtime: invalid type: map, expected [[runtime]] tables, with double brackets",
+    ),
+    (
+        "duplicate key",
+        "[server]\nbind = \"127.0.0.1:1\"\nbind = \"127.0.0.1:2\"\n",
+        ":3:1: duplicate key",
+    ),
+    (
+        "duplicate table",
+        "[workspace]\nid = \"a\"\n[workspace]\nid = \"b\"\n",
+        ":3:2: duplicate key",
+    ),
+    (
+        "data_dir not a string",
+        "[workspace]\ndata_dir = 5\n",
+        ":2:12: workspace.data_dir: invalid type: integer `5`, expected a string",
     ),
     (
         "root not a string",
@@ -165,6 +185,11 @@ const MALFORMED: &[(&str, &str, &str)] = &[
         "workspace id with a path",
         "[workspace]\nid = \"a/b\"\n",
         ":2:6: workspace.id: workspace id must be 1 to 64 characters",
+    ),
+    (
+        "empty workspace id",
+        "[workspace]\nid = \"\"\n",
+        ":2:6: workspace.id: workspace id must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-', starting with a letter or digit (it is empty)",
     ),
     (
         "missing id",
@@ -217,6 +242,31 @@ const MALFORMED: &[(&str, &str, &str)] = &[
         ":4:11: runtime[0].visible: expected true or false, found a string",
     ),
     (
+        "read_only not a boolean",
+        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\nread_only = 1\n",
+        ":4:13: runtime[0].read_only: expected true or false, found an integer",
+    ),
+    (
+        "token_env not a string",
+        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = 5\n",
+        ":4:13: runtime[0].token_env: expected a string, found an integer",
+    ),
+    (
+        "empty token_env",
+        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = \"\"\n",
+        ":4:13: runtime[0].token_env: expected the name of an environment variable, such as YOI_TOKEN",
+    ),
+    (
+        "token_env with an equals sign",
+        "[server]\ntoken_env = \"A=hunter2\"\n",
+        ":2:13: server.token_env: expected the name of an environment variable, such as YOI_TOKEN",
+    ),
+    (
+        "empty token_file",
+        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_file = \"\"\n",
+        ":4:14: runtime[0].token_file: expected the path of the file that holds the token",
+    ),
+    (
         "zero timeout",
         "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = 0\n",
         ":4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero, found an integer",
@@ -225,6 +275,11 @@ const MALFORMED: &[(&str, &str, &str)] = &[
         "negative timeout",
         "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = -5\n",
         ":4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero",
+    ),
+    (
+        "fractional timeout",
+        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = 1.5\n",
+        ":4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero, found a float",
     ),
     (
         "display name not a string",
@@ -237,6 +292,16 @@ const MALFORMED: &[(&str, &str, &str)] = &[
         ":2:8: server.bind: expected an address such as 127.0.0.1:7878",
     ),
     (
+        "bind port out of range",
+        "[server]\nbind = \"127.0.0.1:99999\"\n",
+        ":2:8: server.bind: expected an address such as 127.0.0.1:7878",
+    ),
+    (
+        "bind not a string",
+        "[server]\nbind = 7878\n",
+        ":2:8: server.bind: invalid type: integer `7878`, expected a string",
+    ),
+    (
         "inline server token",
         "[server]\ntoken = \"hunter2\"\n",
         ":2:9: server.token: inline tokens are refused",
@@ -245,7 +310,7 @@ const MALFORMED: &[(&str, &str, &str)] = &[
 
 #[test]
 fn every_malformed_file_reports_file_line_column_key_and_message() {
-    assert!(MALFORMED.len() >= 15);
+    assert!(MALFORMED.len() >= 35);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("workspace.toml").display().to_string();
     for (case, text, expected) in MALFORMED {
