@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
@@ -19,8 +20,8 @@ use crate::error::ApiError;
 pub(crate) struct PathIds {
     runtime: Option<String>,
     worker: Option<String>,
-    /// A segment of the path did not decode to UTF-8 (the router then gives none of them).
-    undecodable: bool,
+    /// The parameter whose segment did not decode to UTF-8 (the router then gives none).
+    undecodable: Option<String>,
 }
 
 impl PathIds {
@@ -29,7 +30,7 @@ impl PathIds {
         self.runtime
             .as_deref()
             .and_then(|id| RuntimeId::new(id).ok())
-            .ok_or_else(|| self.invalid("runtime"))
+            .ok_or_else(|| self.invalid("runtime_id"))
     }
 
     /// The worker id, or `invalid_input`.
@@ -37,15 +38,18 @@ impl PathIds {
         self.worker
             .as_deref()
             .and_then(|id| WorkerId::new(id).ok())
-            .ok_or_else(|| self.invalid("worker"))
+            .ok_or_else(|| self.invalid("worker_id"))
     }
 
-    fn invalid(&self, which: &str) -> ApiError {
-        if self.undecodable {
-            ApiError::invalid("an id in the path is not valid UTF-8")
-        } else {
-            ApiError::invalid(format!("the {which} id in the path is not a valid id"))
-        }
+    /// The refusal of parameter `name` (`runtime_id` or `worker_id`); a segment that did not
+    /// decode is named instead, whichever id was asked for.
+    fn invalid(&self, name: &str) -> ApiError {
+        let (name, problem) = match self.undecodable.as_deref() {
+            Some(undecodable) => (undecodable, "not valid UTF-8"),
+            None => (name, "not a valid id"),
+        };
+        let which = name.trim_end_matches("_id");
+        ApiError::invalid(format!("the {which} id in the path is {problem}"))
     }
 }
 
@@ -54,7 +58,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let params = Path::<HashMap<String, String>>::from_request_parts(parts, state).await;
-        let undecodable = matches!(params, Err(PathRejection::FailedToDeserializePathParams(_)));
+        let undecodable = match &params {
+            Err(PathRejection::FailedToDeserializePathParams(error)) => match error.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => Some(key.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
         let mut params = params.map(|Path(params)| params).unwrap_or_default();
         Ok(Self {
             runtime: params.remove("runtime_id"),

@@ -550,12 +550,12 @@ fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
     }
 }
 
-/// A runtime profile whose runs echo the input, then print a tick every 20 ms for 4 s, so that
+/// A runtime profile whose runs echo the input, then print a tick every 20 ms for 30 s, so that
 /// a run is streaming when the runtime is killed.
 const TICKING_PROFILE: &str = r#"[profiles.default]
 engine = "command"
 program = "sh"
-args = ["-c", "cat; i=0; while [ $i -lt 200 ]; do echo tick $i; i=$((i+1)); sleep 0.02; done"]
+args = ["-c", "cat; i=0; while [ $i -lt 1500 ]; do echo tick $i; i=$((i+1)); sleep 0.02; done"]
 "#;
 
 /// An event stream, frame by frame.

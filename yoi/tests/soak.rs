@@ -27,9 +27,10 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-/// Events a runtime keeps per worker: small, so that the runtimes reach their steady size
-/// during the warm-up.
-const RETAINED_EVENTS: u64 = 256;
+/// Events a runtime keeps per worker: as many as a Backend channel buffers (1024), so that a
+/// browser the Backend resets for falling behind can still resume from the runtime; small, so
+/// that the runtimes reach their steady size during the warm-up.
+const RETAINED_EVENTS: u64 = 1024;
 
 /// How much the Backend's resident memory may stay above its start once the browsers are gone.
 const MEMORY_SLACK_KIB: u64 = 4 * 1024;
@@ -75,14 +76,13 @@ fn usage(pid: u32) -> (u64, Duration) {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command name (which may hold spaces); utime and stime are the 12th
-    // and 13th of them, in clock ticks (100 per second on Linux).
+    // The fields after the command name (which may hold spaces), from `state`; utime and stime
+    // are the 12th and 13th of them, in clock ticks (100 per second on Linux).
     let fields: Vec<u64> = stat
         .rsplit_once(')')
         .unwrap()
         .1
         .split_whitespace()
-        .skip(1)
         .map(|field| field.parse().unwrap_or(0))
         .collect();
     let ticks = fields[11] + fields[12];
@@ -121,10 +121,15 @@ async fn browser(
             request = request.header("last-event-id", last.to_string());
         }
         let response = request.send().await.unwrap();
-        if response.status() == 204 {
-            return seen;
+        match response.status().as_u16() {
+            204 => return seen,
+            200 => {}
+            status => panic!(
+                "{url} after {:?}: {status} {}",
+                seen.last,
+                response.text().await.unwrap()
+            ),
         }
-        assert_eq!(response.status(), 200, "{url}");
         random = random
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);

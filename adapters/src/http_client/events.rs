@@ -224,3 +224,25 @@ async fn worker_has_ended(remote: &Remote, worker: &WorkerId, cursor: Option<u64
             && detail.last_sequence <= cursor.unwrap_or(0)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use super::jittered;
+
+    #[test]
+    fn a_jittered_pause_is_between_half_and_all_of_the_backoff_and_varies() {
+        let backoff = Duration::from_millis(800);
+        let pauses: Vec<Duration> = (0..200).map(|_| jittered(backoff)).collect();
+        assert!(
+            pauses
+                .iter()
+                .all(|pause| (backoff / 2..backoff).contains(pause)),
+            "{pauses:?}"
+        );
+        let distinct: HashSet<Duration> = pauses.into_iter().collect();
+        assert!(distinct.len() > 50, "{} distinct pauses", distinct.len());
+    }
+}

@@ -127,7 +127,7 @@ impl EventHub {
         if detail.status == WorkerState::Stopped {
             // Nothing new will come: no channel, only what the browser has not seen yet.
             drop(opening);
-            if position.is_some() && position >= newest {
+            if matches!((position, newest), (Some(position), Some(newest)) if position >= newest) {
                 return Ok(None);
             }
             let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;

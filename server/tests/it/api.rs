@@ -216,11 +216,11 @@ async fn malformed_requests_answer_invalid_input_in_the_error_format() {
         400,
         "invalid_input",
     );
-    // A segment that is not UTF-8 is not blamed on its neighbour.
+    // A segment that is not UTF-8 is named, not blamed on its neighbour.
     let (_, body) = backend.get("/api/runtimes/alpha/workers/%ff").await;
     assert_eq!(
         body["error"]["message"],
-        "an id in the path is not valid UTF-8"
+        "the worker id in the path is not valid UTF-8"
     );
     assert_error(&backend.get("/api/nothing-here").await, 404, "not_found");
     let wrong_method = backend

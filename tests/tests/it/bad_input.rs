@@ -5,7 +5,8 @@
 //!
 //! Each must answer its typed error (status and code of the DESIGN table), each mutation must
 //! leave exactly one audit line telling how it was decided, and afterwards the workers, the
-//! transcript and the runtime's files must be exactly as they were.
+//! transcript and the files of the Backend's data folder (where the embedded runtime keeps its
+//! workers) must be exactly as they were.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -183,7 +183,7 @@ impl Drop for Knocks {
 /// How many reconnect attempts one stream may make in `window` after its connection was lost:
 /// the pauses start at 100 ms and double up to 10 s, each at least half its nominal length
 /// (jitter), so attempts start no earlier than 50, 150, 350, 750, 1550, 3150 ms ... after the
-/// loss. A minute allows at most 17 (7 before the cap, then one per 5 s at least).
+/// loss. (A minute allows at most 17: 7 before the cap, then one per 5 s at least.)
 fn attempts_allowed(window: Duration) -> usize {
     let mut at = Duration::ZERO;
     let mut pause = Duration::from_millis(100);
@@ -241,7 +241,7 @@ async fn a_dead_runtime_is_refused_fast_listed_at_once_and_retried_with_backoff(
     let (status, listing) = backend.get("/api/runtimes").await;
     let listed_in = started.elapsed();
     assert_eq!(status, 200);
-    assert!(listed_in < Duration::from_millis(500), "{listed_in:?}");
+    assert!(listed_in < Duration::from_millis(1500), "{listed_in:?}");
     assert_eq!(runtime_entry(&listing, "beta")["status"], "unavailable");
     assert_eq!(runtime_entry(&listing, "alpha")["status"], "available");
 
@@ -285,14 +285,14 @@ async fn silent_listener() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 }
 
 #[cfg(all(feature = "embedded", feature = "http-client"))]
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_that_never_answers_times_out_without_delaying_the_others() {
-    const TIMEOUT: Duration = Duration::from_millis(500);
+    const TIMEOUT: Duration = Duration::from_millis(1000);
     const SLACK: Duration = Duration::from_millis(500);
     let (address, silent) = silent_listener().await;
     let toml = format!(
         "{EMBEDDED}{}",
-        remote_table("hung", address, "runtime.token", 500)
+        remote_table("hung", address, "runtime.token", 1000)
     );
     let workspace = Workspace::serve(&toml).await;
     let (status, _, _) = workspace

@@ -45,7 +45,10 @@ pub(crate) async fn follow(
         }
         match request.send().await {
             // The worker is stopped and everything was shown.
-            Ok(response) if response.status() == StatusCode::NO_CONTENT => return Ok(()),
+            Ok(response) if response.status() == StatusCode::NO_CONTENT => {
+                printer.end_line();
+                return Ok(());
+            }
             Ok(response) if response.status().is_success() => {
                 backoff = FIRST_BACKOFF;
                 let mut frames = response.bytes_stream().eventsource();
