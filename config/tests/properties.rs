@@ -12,52 +12,10 @@ const WORKSPACE_FILE: &str = "conf/workspace.toml";
 const RUNTIME_FILE: &str = "conf/runtime.toml";
 
 /// A valid workspace.toml with every kind of key (the DESIGN example).
-const GOOD_WORKSPACE: &str = r#"
-[workspace]
-id = "acme"
-root = "."
-data_dir = ".yoi"
-
-[server]
-bind = "127.0.0.1:7878"
-
-[[runtime]]
-id = "backend-internal"
-adapter = "embedded"
-
-[[runtime]]
-id = "gpu-box"
-adapter = "http-client"
-base_url = "http://127.0.0.1:7979"
-token_env = "YOI_GPU_BOX_TOKEN"
-timeout_ms = 5000
-read_only = false
-visible = true
-
-[[runtime]]
-id = "legacy"
-adapter = "local-pod-compat"
-data_dir = "~/.yoi"
-"#;
+const GOOD_WORKSPACE: &str = include_str!("examples/workspace.toml");
 
 /// A valid runtime.toml with every kind of key.
-const GOOD_RUNTIME: &str = r#"
-display_name = "GPU box"
-
-[profiles.default]
-engine = "echo"
-chunk_chars = 2
-
-[profiles.shout]
-engine = "command"
-program = "tr"
-args = ["a-z", "A-Z"]
-timeout_ms = 30000
-
-[limits]
-max_workers = 100
-retained_events = 64
-"#;
+const GOOD_RUNTIME: &str = include_str!("examples/runtime.toml");
 
 /// Few enough cases to run in seconds in a debug build; failures are not written to the repo.
 fn config() -> ProptestConfig {

@@ -469,25 +469,10 @@ fn sigterm_stops_the_backend_cleanly_and_watch_resumes_on_its_successor() {
 fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
     let runtime_data = tempfile::tempdir().unwrap();
     let (mut runtime, runtime_address) = start_runtime("gpu-box", runtime_data.path());
-    let workspace = tempfile::tempdir().unwrap();
-    let config = workspace.path().join("workspace.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
-             base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 5000\n"
-        ),
-    )
-    .unwrap();
-    let mut backend = Backend::start(
-        workspace.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ],
-    );
+    let (_workspace, mut backend) = Backend::with_workspace(&format!(
+        "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
+         base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 5000\n"
+    ));
     let cli = Cli::new(&backend);
     cli.ok(&["create", "gpu-box", "--id", "w1"]);
     let mut watch = cli.spawn(&["watch", "gpu-box", "w1"]);
@@ -644,25 +629,10 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         &[&runtime_args[..], &["--bind", "127.0.0.1:0"]].concat(),
     );
     let runtime_address = listening_address(&mut runtime);
-    let workspace = tempfile::tempdir().unwrap();
-    let config = workspace.path().join("workspace.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
-             base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 2000\n"
-        ),
-    )
-    .unwrap();
-    let backend = Backend::start(
-        workspace.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ],
-    );
+    let (_workspace, backend) = Backend::with_workspace(&format!(
+        "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
+         base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 2000\n"
+    ));
     let workers = format!("{}/api/runtimes/gpu-box/workers", backend.url);
     let events = format!("{workers}/w1/events");
     let tokio = tokio::runtime::Builder::new_current_thread()

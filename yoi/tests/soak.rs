@@ -228,27 +228,12 @@ fn browsers_and_writers_for_a_minute_lose_nothing_and_leave_no_memory_behind() {
         ],
     );
     let runtime_address = listening_address(&mut runtime);
-    let workspace = tempfile::tempdir().unwrap();
-    let config = workspace.path().join("workspace.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[runtime]]\nid = \"local\"\nadapter = \"embedded\"\n\
-             limits = {{ retained_events = {RETAINED_EVENTS}, retained_transcript = 64 }}\n\n\
-             [[runtime]]\nid = \"remote\"\nadapter = \"http-client\"\n\
-             base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\n"
-        ),
-    )
-    .unwrap();
-    let backend = Backend::start(
-        workspace.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ],
-    );
+    let (_workspace, backend) = Backend::with_workspace(&format!(
+        "[[runtime]]\nid = \"local\"\nadapter = \"embedded\"\n\
+         limits = {{ retained_events = {RETAINED_EVENTS}, retained_transcript = 64 }}\n\n\
+         [[runtime]]\nid = \"remote\"\nadapter = \"http-client\"\n\
+         base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\n"
+    ));
     let pid = backend.process.child.id();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -18,11 +18,10 @@ use rstest::rstest;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
-use worker_runtime::http::{BearerToken, HttpOptions, router};
 use worker_runtime::{CreateWorker, Runtime};
 
-use crate::support::backend::{Frames, backend, sequences, serve_backend, until};
-use crate::support::{DEADLINE, Kind, TOKEN, in_memory_runtime, wid};
+use crate::support::backend::{Frames, backend, open_events, sequences, serve_backend, until};
+use crate::support::{DEADLINE, Kind, ServedRuntime, TOKEN, in_memory_runtime, serve_with, wid};
 
 /// A Backend over a workspace.toml of our own, and what it answered.
 struct Workspace {
@@ -83,22 +82,9 @@ impl Workspace {
 
     /// Opens a worker's event stream, resuming after `last`.
     async fn events(&self, runtime: &str, worker: &str, last: Option<u64>) -> Frames {
-        use eventsource_stream::Eventsource;
-        let url = format!(
-            "{}/api/runtimes/{runtime}/workers/{worker}/events",
-            self.base
-        );
-        let mut request = self.client.get(url);
-        if let Some(last) = last {
-            request = request.header("last-event-id", last.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        response
-            .bytes_stream()
-            .eventsource()
-            .map(Result::unwrap)
-            .boxed()
+        open_events(&self.client, &self.base, runtime, worker, last)
+            .await
+            .1
     }
 }
 
@@ -387,71 +373,48 @@ fn misbehaviour(path: &str) -> Option<Response> {
 /// `Last-Event-ID` of every event request.
 struct Misbehaving {
     runtime: Runtime,
-    address: SocketAddr,
+    served: ServedRuntime,
     resumed_from: Arc<Mutex<Vec<Option<String>>>>,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Misbehaving {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }
 
 impl Misbehaving {
     async fn serve() -> Self {
         let runtime = in_memory_runtime("odd");
-        let shutdown = CancellationToken::new();
-        let options = HttpOptions {
-            token: Some(BearerToken::new(TOKEN).unwrap()),
-            shutdown: shutdown.clone(),
-            ..HttpOptions::default()
-        };
         let resumed_from: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
         let record = Arc::clone(&resumed_from);
-        let app = router(runtime.clone(), options).layer(axum::middleware::from_fn(
-            move |request: Request, next: Next| {
-                let record = Arc::clone(&record);
-                async move {
-                    let path = request.uri().path().to_owned();
-                    if let Some(answer) = misbehaviour(&path) {
-                        return answer;
-                    }
-                    if path != "/v1/workers/cut/events" {
-                        return next.run(request).await;
-                    }
-                    let resume = request
-                        .headers()
-                        .get("last-event-id")
-                        .map(|value| value.to_str().unwrap().to_owned());
-                    let first = {
-                        let mut record = record.lock().unwrap();
-                        record.push(resume);
-                        record.len() == 1
-                    };
-                    let response = next.run(request).await;
-                    if !first {
-                        return response;
-                    }
-                    let (parts, body) = response.into_parts();
-                    Response::from_parts(parts, cut_in_second_frame(body))
+        let misbehave = axum::middleware::from_fn(move |request: Request, next: Next| {
+            let record = Arc::clone(&record);
+            async move {
+                let path = request.uri().path().to_owned();
+                if let Some(answer) = misbehaviour(&path) {
+                    return answer;
                 }
-            },
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .unwrap();
+                if path != "/v1/workers/cut/events" {
+                    return next.run(request).await;
+                }
+                let resume = request
+                    .headers()
+                    .get("last-event-id")
+                    .map(|value| value.to_str().unwrap().to_owned());
+                let first = {
+                    let mut record = record.lock().unwrap();
+                    record.push(resume);
+                    record.len() == 1
+                };
+                let response = next.run(request).await;
+                if !first {
+                    return response;
+                }
+                let (parts, body) = response.into_parts();
+                Response::from_parts(parts, cut_in_second_frame(body))
+            }
         });
+        let address = "127.0.0.1:0".parse().unwrap();
+        let served = serve_with(runtime.clone(), address, |app| app.layer(misbehave)).await;
         Self {
             runtime,
-            address,
+            served,
             resumed_from,
-            shutdown,
         }
     }
 }
@@ -520,8 +483,8 @@ async fn nonsense_and_refused_tokens_are_typed_errors_and_the_backend_goes_on() 
     }
     let toml = format!(
         "{EMBEDDED}{}{}",
-        remote_table("odd", odd.address, "runtime.token", 2000),
-        remote_table("locked", odd.address, "wrong.token", 2000),
+        remote_table("odd", odd.served.address, "runtime.token", 2000),
+        remote_table("locked", odd.served.address, "wrong.token", 2000),
     );
     let workspace = Workspace::serve(&toml).await;
 
@@ -557,7 +520,7 @@ async fn nonsense_and_refused_tokens_are_typed_errors_and_the_backend_goes_on() 
         assert_eq!((status, code(&body)), (502, expected), "{method} {path}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(
-            !message.contains(&odd.address.port().to_string()),
+            !message.contains(&odd.served.address.port().to_string()),
             "{message}"
         );
     }

@@ -17,26 +17,7 @@ fn id() -> RuntimeId {
 #[test]
 fn a_valid_file_parses_into_the_runtime_config_with_the_given_id() {
     let dir = tempfile::tempdir().unwrap();
-    let text = r#"
-display_name = "GPU box"
-
-[profiles.default]
-engine = "echo"
-
-[profiles.slow]
-engine = "echo"
-chunk_chars = 1
-delay_ms = 5
-
-[profiles.shout]
-engine = "command"
-program = "tr"
-args = ["a-z", "A-Z"]
-timeout_ms = 30000
-
-[limits]
-max_workers = 100
-"#;
+    let text = include_str!("../../../config/tests/examples/runtime.toml");
     let config = parse_in(dir.path(), text).unwrap();
     let expected = RuntimeConfig {
         id: id(),

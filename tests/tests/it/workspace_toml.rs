@@ -4,33 +4,8 @@ use std::time::Duration;
 use yoi_config::{SecretError, SecretRef, WorkspaceConfig};
 use yoi_registry_core::{AdapterConfigError, Policy};
 
-const DESIGN_EXAMPLE: &str = r#"
-[workspace]
-id = "acme"
-root = "."
-data_dir = ".yoi"
-
-[server]
-bind = "127.0.0.1:7878"
-
-[[runtime]]
-id = "backend-internal"
-adapter = "embedded"
-
-[[runtime]]
-id = "gpu-box"
-adapter = "http-client"
-base_url = "http://127.0.0.1:7979"
-token_env = "YOI_GPU_BOX_TOKEN"
-timeout_ms = 5000
-read_only = false
-visible = true
-
-[[runtime]]
-id = "legacy"
-adapter = "local-pod-compat"
-data_dir = "~/.yoi"
-"#;
+/// The example of DESIGN.md, shared with the property tests of `yoi-config`.
+const DESIGN_EXAMPLE: &str = include_str!("../../../config/tests/examples/workspace.toml");
 
 fn parse_in(dir: &Path, text: &str) -> Result<WorkspaceConfig, String> {
     WorkspaceConfig::parse(text, &dir.join("workspace.toml")).map_err(|errors| errors.to_string())

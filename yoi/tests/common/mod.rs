@@ -222,6 +222,20 @@ pub(crate) struct Backend {
 
 impl Backend {
     /// `yoi serve ARGS` in `dir`, with `TOKEN_VAR` set; waits for the URL on stdout.
+    /// `yoi serve --config FOLDER/workspace.toml --bind 127.0.0.1:0` with `toml` written to a
+    /// fresh folder, which is answered too (it lives as long as it is held).
+    pub(crate) fn with_workspace(toml: &str) -> (tempfile::TempDir, Self) {
+        let workspace = tempfile::tempdir().unwrap();
+        let config = workspace.path().join("workspace.toml");
+        std::fs::write(&config, toml).unwrap();
+        let config = config.to_str().unwrap();
+        let backend = Self::start(
+            workspace.path(),
+            &["--config", config, "--bind", "127.0.0.1:0"],
+        );
+        (workspace, backend)
+    }
+
     pub(crate) fn start(dir: &Path, args: &[&str]) -> Self {
         let mut process = Process::spawn(
             "yoi serve",

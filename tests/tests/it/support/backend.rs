@@ -96,27 +96,11 @@ impl Backend {
         self.call("POST", path, body).await
     }
 
-    /// Opens an event stream; its frames are recorded for the leak check as they come.
+    /// Opens an event stream; its headers are recorded for the leak check.
     pub(crate) async fn events(&self, runtime: &str, worker: &str, last: Option<u64>) -> Frames {
-        let url = format!(
-            "{}/api/runtimes/{runtime}/workers/{worker}/events",
-            self.base
-        );
-        let mut request = self.client.get(url);
-        if let Some(last) = last {
-            request = request.header("last-event-id", last.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        self.answers
-            .lock()
-            .unwrap()
-            .push(format!("{:?}", response.headers()));
-        response
-            .bytes_stream()
-            .eventsource()
-            .map(|frame| frame.unwrap())
-            .boxed()
+        let (headers, frames) = open_events(&self.client, &self.base, runtime, worker, last).await;
+        self.answers.lock().unwrap().push(format!("{headers:?}"));
+        frames
     }
 
     pub(crate) async fn wait_idle(&self, runtime: &str, worker: &str) -> u64 {
@@ -131,6 +115,31 @@ impl Backend {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// Opens `worker`'s event stream at the Backend `base`, resuming after `last`; answers the
+/// response's headers (the status must be 200) and its frames.
+pub(crate) async fn open_events(
+    client: &reqwest::Client,
+    base: &str,
+    runtime: &str,
+    worker: &str,
+    last: Option<u64>,
+) -> (reqwest::header::HeaderMap, Frames) {
+    let url = format!("{base}/api/runtimes/{runtime}/workers/{worker}/events");
+    let mut request = client.get(url);
+    if let Some(last) = last {
+        request = request.header("last-event-id", last.to_string());
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    let frames = response
+        .bytes_stream()
+        .eventsource()
+        .map(|frame| frame.unwrap())
+        .boxed();
+    (headers, frames)
 }
 
 /// A browser's event stream, frame by frame.

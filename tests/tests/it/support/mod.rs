@@ -66,6 +66,15 @@ impl Drop for ServedRuntime {
 
 /// Serves `runtime` at `address` (port 0: any free one), requiring [`TOKEN`].
 pub(crate) async fn serve(runtime: Runtime, address: SocketAddr) -> ServedRuntime {
+    serve_with(runtime, address, |app| app).await
+}
+
+/// Serves `runtime` like [`serve`], its router changed by `wrap` (e.g. a misbehaving layer).
+pub(crate) async fn serve_with(
+    runtime: Runtime,
+    address: SocketAddr,
+    wrap: impl FnOnce(axum::Router) -> axum::Router,
+) -> ServedRuntime {
     let listener = tokio::net::TcpListener::bind(address).await.unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -75,7 +84,7 @@ pub(crate) async fn serve(runtime: Runtime, address: SocketAddr) -> ServedRuntim
         ..HttpOptions::default()
     };
     let event_streams = Arc::new(AtomicUsize::new(0));
-    let app = router(runtime, options).layer(axum::middleware::from_fn_with_state(
+    let app = wrap(router(runtime, options)).layer(axum::middleware::from_fn_with_state(
         Arc::clone(&event_streams),
         count_event_streams,
     ));
