@@ -1,0 +1,32 @@
+//! The Workspace Backend as `yoi serve` runs it: the registry built from a workspace.toml, the
+//! request log at `info` on stderr, the audit log under the workspace's data dir.
+
+use std::path::Path;
+
+use yoi_config::WorkspaceConfig;
+use yoi_workspace_server::{AppState, ServerOptions, app, build_registry};
+
+use super::bind;
+use crate::child::announce;
+
+/// Serves the Backend over the workspace.toml at `config`.
+pub(super) async fn serve(config: &Path) {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let config = WorkspaceConfig::load(config).expect("the bench's workspace.toml is valid");
+    let registry = build_registry(&config).expect("the bench's runtimes build");
+    let options = ServerOptions::new(config.data_dir.join("audit.jsonl"));
+    let state = AppState::new(registry, options).expect("the audit log opens");
+    let listener = bind().await;
+    announce(&format!(
+        "listening {}",
+        listener.local_addr().expect("bound")
+    ));
+    announce("ready");
+    axum::serve(listener, app(state))
+        .await
+        .expect("the Backend serves");
+}

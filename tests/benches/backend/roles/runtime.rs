@@ -1,0 +1,101 @@
+//! In-memory worker runtimes behind the runtime's own HTTP router, counting what reaches them:
+//! accepted connections, requests, event streams. The counts are served on a control port, so
+//! reading them adds nothing to them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use worker_runtime::http::{BearerToken, HttpOptions, router};
+use worker_runtime::{Runtime, RuntimeConfig, RuntimeId};
+
+use super::{RUNTIME_TOKEN, bind};
+use crate::child::announce;
+
+/// What reached the runtimes of this process.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Counts {
+    /// Connections accepted.
+    pub(crate) accepted: u64,
+    /// Requests received.
+    pub(crate) requests: u64,
+    /// Requests for an event stream.
+    pub(crate) event_streams: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    requests: AtomicU64,
+    event_streams: AtomicU64,
+}
+
+/// Serves `count` fresh runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`.
+pub(super) async fn serve(count: usize, work_us: u64) {
+    let counters = Arc::new(Counters::default());
+    let work = Duration::from_micros(work_us);
+    for index in 0..count {
+        let id = RuntimeId::new(format!("rt{index}")).expect("a valid id");
+        let runtime = Runtime::new(RuntimeConfig::new(id)).expect("a default runtime starts");
+        let options = HttpOptions {
+            token: Some(BearerToken::new(RUNTIME_TOKEN).expect("a valid token")),
+            ..HttpOptions::default()
+        };
+        let app = router(runtime, options).layer(axum::middleware::from_fn_with_state(
+            (Arc::clone(&counters), work),
+            count_and_work,
+        ));
+        let listener = bind().await;
+        announce(&format!(
+            "listening {}",
+            listener.local_addr().expect("bound")
+        ));
+        let accepted = Arc::clone(&counters);
+        let listener = listener.tap_io(move |_| {
+            accepted.accepted.fetch_add(1, Ordering::Relaxed);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    let control = bind().await;
+    announce(&format!("control {}", control.local_addr().expect("bound")));
+    announce("ready");
+    let app = axum::Router::new().route(
+        "/counts",
+        axum::routing::get(move || {
+            let counters = Arc::clone(&counters);
+            async move {
+                axum::Json(Counts {
+                    accepted: counters.accepted.load(Ordering::Relaxed),
+                    requests: counters.requests.load(Ordering::Relaxed),
+                    event_streams: counters.event_streams.load(Ordering::Relaxed),
+                })
+            }
+        }),
+    );
+    axum::serve(control, app)
+        .await
+        .expect("the control port serves");
+}
+
+/// Counts the request, then waits `work` on a blocking thread (a handler calling something slow)
+/// before the runtime handles it.
+async fn count_and_work(
+    State((counters, work)): State<(Arc<Counters>, Duration)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    if request.uri().path().ends_with("/events") {
+        counters.event_streams.fetch_add(1, Ordering::Relaxed);
+    }
+    if !work.is_zero() {
+        tokio::task::spawn_blocking(move || std::thread::sleep(work))
+            .await
+            .expect("sleeping does not panic");
+    }
+    next.run(request).await
+}

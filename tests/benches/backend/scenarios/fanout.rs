@@ -1,0 +1,211 @@
+//! Scenarios 5 and 6: N browser subscribers on one remote worker through the Backend. The
+//! Backend's resident memory with N idle subscribers; then the latency to the last subscriber of
+//! paced inputs, and the delivery rate and Backend CPU per delivery of back-to-back inputs.
+
+use std::time::{Duration, Instant};
+
+use crate::report::Row;
+use crate::setup::{self, Calls, direct, remote_table, via};
+use crate::sse::{Subscriber, wait_all};
+use crate::stats::quantile;
+use crate::{Bench, procfs};
+
+use super::{thousands, us};
+
+/// The text of a throughput input: the echo engine streams it 4 characters per event.
+const LONG_INPUT_CHARS: usize = 1000;
+
+/// What one N measured.
+struct FanOut {
+    subscribers: usize,
+    cpu_per_delivery: f64,
+    deliveries_per_second: f64,
+    last_p50: Duration,
+    last_p99: Duration,
+    upstream_streams: u64,
+}
+
+pub(super) async fn run(bench: &mut Bench) {
+    let sizes: &[usize] = if bench.quick {
+        &[1, 100]
+    } else {
+        &[1, 10, 100, 1000]
+    };
+    let runtime = setup::runtimes(bench, "s5-runtime", 1, 0);
+    let table = remote_table("remote", runtime.address(), 5000);
+    let backend = setup::backend(bench, "s5-backend", &table);
+    let calls = Calls::new();
+    let mut results = Vec::new();
+    for &subscribers in sizes {
+        let worker = format!("fan{subscribers}");
+        calls
+            .create_worker(&direct(runtime.address(), "/v1/workers"), &worker)
+            .await;
+        let streams_before = setup::counts(&runtime).await.event_streams;
+        let resident_before = procfs::resident_bytes(backend.pid());
+        let events = via(
+            backend.address(),
+            &format!("/api/runtimes/remote/workers/{worker}/events"),
+        );
+        let mut open = Vec::with_capacity(subscribers);
+        for _ in 0..subscribers {
+            open.push(Subscriber::open(&events).await);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let per_idle = procfs::resident_bytes(backend.pid()).saturating_sub(resident_before) as f64
+            / subscribers as f64;
+        if subscribers == *sizes.last().expect("sizes") {
+            bench.push(Row::judged(
+                6,
+                &format!("Backend RSS per idle subscriber, N = {subscribers}"),
+                format!("{:.1} KiB", per_idle / 1024.0),
+                "<= 16 KiB",
+                per_idle <= 16.0 * 1024.0,
+            ));
+        }
+        let (last_p50, last_p99) = latency_to_last(bench, &calls, &runtime, &worker, &open).await;
+        let (cpu_per_delivery, deliveries_per_second) =
+            throughput(bench, &calls, &runtime, &backend, &worker, &open).await;
+        let upstream_streams = setup::counts(&runtime).await.event_streams - streams_before;
+        results.push(FanOut {
+            subscribers,
+            cpu_per_delivery,
+            deliveries_per_second,
+            last_p50,
+            last_p99,
+            upstream_streams,
+        });
+    }
+    report(bench, &results);
+}
+
+/// Paced inputs, one at a time: the p50 and p99 of each event's latency to the last of `open`.
+async fn latency_to_last(
+    bench: &Bench,
+    calls: &Calls,
+    runtime: &crate::child::Child,
+    worker: &str,
+    open: &[Subscriber],
+) -> (Duration, Duration) {
+    let input = direct(runtime.address(), &format!("/v1/workers/{worker}/input"));
+    let (first, _) = calls.send_input(&input, "x").await;
+    let detail = direct(runtime.address(), &format!("/v1/workers/{worker}"));
+    let per_input = calls.wait_idle(&detail).await - first + 1;
+    wait_all(open, first + per_input - 1).await;
+    for subscriber in open {
+        subscriber.record(true);
+    }
+    let mut sent_at = Vec::new();
+    for _ in 0..if bench.quick { 10 } else { 100 } {
+        let (sequence, sent) = calls.send_input(&input, "x").await;
+        sent_at.push((sequence, sent));
+        wait_all(open, sequence + per_input - 1).await;
+    }
+    let mut last_arrival = std::collections::HashMap::<u64, Instant>::new();
+    for subscriber in open {
+        subscriber.record(false);
+        for (id, arrival) in subscriber.take_arrivals() {
+            let latest = last_arrival.entry(id).or_insert(arrival);
+            *latest = (*latest).max(arrival);
+        }
+    }
+    let mut latencies: Vec<Duration> = sent_at
+        .iter()
+        .flat_map(|&(sequence, sent)| (sequence..sequence + per_input).map(move |id| (id, sent)))
+        .filter_map(|(id, sent)| Some(*last_arrival.get(&id)? - sent))
+        .collect();
+    (
+        quantile(&mut latencies, 0.5),
+        quantile(&mut latencies, 0.99),
+    )
+}
+
+/// Back-to-back long inputs for the round time: Backend CPU per delivery (us) and deliveries
+/// per second.
+async fn throughput(
+    bench: &Bench,
+    calls: &Calls,
+    runtime: &crate::child::Child,
+    backend: &crate::child::Child,
+    worker: &str,
+    open: &[Subscriber],
+) -> (f64, f64) {
+    let input = direct(runtime.address(), &format!("/v1/workers/{worker}/input"));
+    let text = "abcd".repeat(LONG_INPUT_CHARS / 4);
+    let (first, _) = calls.send_input(&input, &text).await;
+    let detail = direct(runtime.address(), &format!("/v1/workers/{worker}"));
+    let per_input = calls.wait_idle(&detail).await - first + 1;
+    wait_all(open, first + per_input - 1).await;
+    let received = || open.iter().map(Subscriber::events).sum::<u64>();
+    let (events_before, cpu_before) = (received(), procfs::cpu_time(backend.pid()));
+    let started = Instant::now();
+    let duration = bench.round_time() * if bench.quick { 2 } else { 5 };
+    while started.elapsed() < duration {
+        let (sequence, _) = calls.send_input(&input, &text).await;
+        wait_all(open, sequence + per_input - 1).await;
+    }
+    let elapsed = started.elapsed();
+    let deliveries = (received() - events_before) as f64;
+    let cpu = procfs::cpu_time(backend.pid()) - cpu_before;
+    (us(cpu) / deliveries, deliveries / elapsed.as_secs_f64())
+}
+
+fn report(bench: &mut Bench, results: &[FanOut]) {
+    let base = results[0].cpu_per_delivery;
+    for result in results {
+        let n = result.subscribers;
+        let ratio = result.cpu_per_delivery / base;
+        let largest = n == results.last().expect("results").subscribers;
+        let cpu_value = format!("{:.2} us, {ratio:.2}x N = 1", result.cpu_per_delivery);
+        bench.push(if largest {
+            Row::judged(
+                5,
+                &format!("Backend CPU per delivery, N = {n}"),
+                cpu_value,
+                "<= 1.5x N = 1",
+                ratio <= 1.5,
+            )
+        } else {
+            Row::context(5, &format!("Backend CPU per delivery, N = {n}"), cpu_value)
+        });
+        let rate = format!("{}/s", thousands(result.deliveries_per_second));
+        bench.push(if largest {
+            Row::judged(
+                5,
+                &format!("deliveries per second, N = {n}"),
+                rate,
+                ">= 200,000/s",
+                result.deliveries_per_second >= 200_000.0,
+            )
+        } else {
+            Row::context(5, &format!("deliveries per second, N = {n}"), rate)
+        });
+        let latency = format!(
+            "p99 {:.2} ms (p50 {:.2} ms)",
+            us(result.last_p99) / 1000.0,
+            us(result.last_p50) / 1000.0
+        );
+        bench.push(if largest {
+            Row::judged(
+                5,
+                &format!("latency to the last subscriber, N = {n}"),
+                latency,
+                "p99 <= 5 ms",
+                us(result.last_p99) <= 5000.0,
+            )
+        } else {
+            Row::context(
+                5,
+                &format!("latency to the last subscriber, N = {n}"),
+                latency,
+            )
+        });
+        bench.push(Row::judged(
+            5,
+            &format!("upstream event streams, N = {n}"),
+            result.upstream_streams.to_string(),
+            "exactly 1",
+            result.upstream_streams == 1,
+        ));
+    }
+}

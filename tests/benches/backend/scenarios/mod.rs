@@ -1,0 +1,127 @@
+//! The scenarios of the issue, and the interleaved comparison they share.
+
+mod embedded;
+mod fanout;
+mod listing;
+mod proxy;
+mod sse_latency;
+
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::load::{self, Target};
+use crate::stats::{median, quantile};
+use crate::{Bench, procfs};
+
+/// Runs every scenario `args` selects.
+pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
+    if args.runs(1) || args.runs(2) || args.runs(9) {
+        proxy::run(bench, args).await;
+    }
+    if args.runs(3) || args.runs(8) {
+        embedded::run(bench, args).await;
+    }
+    if args.runs(4) {
+        sse_latency::run(bench).await;
+    }
+    if args.runs(5) || args.runs(6) {
+        fanout::run(bench).await;
+    }
+    if args.runs(7) {
+        listing::run(bench).await;
+    }
+}
+
+/// One side of a comparison: where the load goes, and the processes whose CPU time it costs.
+pub(crate) struct Side {
+    target: Target,
+    cpu_of: Vec<u32>,
+}
+
+impl Side {
+    /// A side whose cost is not measured.
+    pub(crate) fn new(target: Target) -> Self {
+        Self {
+            target,
+            cpu_of: Vec::new(),
+        }
+    }
+
+    /// A side whose CPU time is that of processes `pids`.
+    pub(crate) fn costing(target: Target, pids: Vec<u32>) -> Self {
+        Self {
+            target,
+            cpu_of: pids,
+        }
+    }
+
+    fn cpu_time(&self) -> Option<Duration> {
+        (!self.cpu_of.is_empty())
+            .then(|| self.cpu_of.iter().map(|&pid| procfs::cpu_time(pid)).sum())
+    }
+}
+
+/// What one side measured in one round.
+#[derive(Clone, Copy)]
+pub(crate) struct Measured {
+    /// Median latency.
+    pub(crate) p50: Duration,
+    /// Answers per second.
+    pub(crate) throughput: f64,
+    /// CPU time of the side's process per answer, when measured.
+    pub(crate) cpu_per_request: Option<Duration>,
+}
+
+/// Runs `sides` one after the other for the round time, `bench.rounds()` times, after a short
+/// warm-up of each: `result[round][side]`.
+pub(crate) async fn interleave(
+    bench: &Bench,
+    sides: &[Side],
+    connections: usize,
+) -> Vec<Vec<Measured>> {
+    for side in sides {
+        load::run(&side.target, connections, bench.round_time() / 4).await;
+    }
+    let mut rounds = Vec::new();
+    for _ in 0..bench.rounds() {
+        let mut round = Vec::new();
+        for side in sides {
+            let cpu_before = side.cpu_time();
+            let mut measured = load::run(&side.target, connections, bench.round_time()).await;
+            let cpu_per_request = side
+                .cpu_time()
+                .zip(cpu_before)
+                .map(|(after, before)| (after - before) / measured.latencies.len().max(1) as u32);
+            round.push(Measured {
+                p50: quantile(&mut measured.latencies, 0.5),
+                throughput: measured.throughput(),
+                cpu_per_request,
+            });
+        }
+        rounds.push(round);
+    }
+    rounds
+}
+
+/// The median over rounds of `figure` of each round.
+pub(crate) fn median_of(rounds: &[Vec<Measured>], figure: impl Fn(&[Measured]) -> f64) -> f64 {
+    median(&rounds.iter().map(|round| figure(round)).collect::<Vec<_>>())
+}
+
+/// Microseconds of a duration.
+pub(crate) fn us(duration: Duration) -> f64 {
+    crate::stats::micros(duration)
+}
+
+/// A number with thousands separators, e.g. `12,345`.
+pub(crate) fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}

@@ -1,0 +1,157 @@
+//! Scenarios 1, 2 and 9: a remote worker's detail through the Backend, straight from the
+//! runtime, and through nginx; the same with a slow runtime handler; and how rarely the
+//! Backend opens a connection to the runtime.
+
+use crate::cli::Args;
+use crate::load::{self, Target};
+use crate::report::Row;
+use crate::roles::RUNTIME_TOKEN;
+use crate::setup::{self, Calls, direct, remote_table, via};
+use crate::{Bench, nginx};
+
+use super::{Side, interleave, median_of, thousands, us};
+
+/// The keep-alive connection counts of scenarios 1 and 2.
+const CONNECTIONS: [usize; 3] = [1, 8, 32];
+
+/// What scenario 2's runtime handler waits before answering.
+const SLOW_HANDLER_US: u64 = 1000;
+
+const DETAIL: &str = "/v1/workers/w1";
+const BACKEND_DETAIL: &str = "/api/runtimes/remote/workers/w1";
+
+pub(super) async fn run(bench: &mut Bench, args: &Args) {
+    if args.runs(1) {
+        against_nginx(bench).await;
+    }
+    if args.runs(2) {
+        slow_handler(bench).await;
+    }
+    if args.runs(9) {
+        connection_reuse(bench).await;
+    }
+}
+
+/// Starts a runtime (each request waiting `work_us`) with worker `w1`, and a Backend over it.
+async fn remote_worker(
+    bench: &Bench,
+    name: &str,
+    work_us: u64,
+) -> (crate::child::Child, crate::child::Child) {
+    let runtime = setup::runtimes(bench, &format!("{name}-runtime"), 1, work_us);
+    Calls::new()
+        .create_worker(&direct(runtime.address(), "/v1/workers"), "w1")
+        .await;
+    let table = remote_table("remote", runtime.address(), 5000);
+    let backend = setup::backend(bench, &format!("{name}-backend"), &table);
+    (runtime, backend)
+}
+
+/// Scenario 1.
+async fn against_nginx(bench: &mut Bench) {
+    let (runtime, backend) = remote_worker(bench, "s1", 0).await;
+    let nginx = nginx::start(bench.dir.path(), runtime.address());
+    let sides = [
+        Side::costing(direct(runtime.address(), DETAIL), vec![runtime.pid()]),
+        Side::costing(via(backend.address(), BACKEND_DETAIL), vec![backend.pid()]),
+        Side::costing(
+            Target {
+                address: nginx.address,
+                path: DETAIL.to_owned(),
+                token: Some(RUNTIME_TOKEN),
+            },
+            nginx.pids(),
+        ),
+    ];
+    for connections in CONNECTIONS {
+        let rounds = interleave(bench, &sides, connections).await;
+        let added = |side: usize| median_of(&rounds, |r| us(r[side].p50) - us(r[0].p50));
+        let ratio = median_of(&rounds, |r| {
+            (us(r[1].p50) - us(r[0].p50)) / (us(r[2].p50) - us(r[0].p50))
+        });
+        bench.push(Row::judged(
+            1,
+            &format!("added p50 latency, Backend / nginx, {connections} conn"),
+            format!(
+                "{ratio:.2} (Backend +{:.0} us, nginx +{:.0} us)",
+                added(1),
+                added(2)
+            ),
+            "<= 1.0",
+            ratio <= 1.0,
+        ));
+        let throughput = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
+        bench.push(Row::judged(
+            1,
+            &format!("throughput, Backend / direct, {connections} conn"),
+            format!(
+                "{throughput:.2} ({} vs {} req/s)",
+                thousands(median_of(&rounds, |r| r[1].throughput)),
+                thousands(median_of(&rounds, |r| r[0].throughput)),
+            ),
+            ">= 0.5",
+            throughput >= 0.5,
+        ));
+        let cpu =
+            |side: usize| median_of(&rounds, |r| us(r[side].cpu_per_request.unwrap_or_default()));
+        bench.push(Row::judged(
+            1,
+            &format!("Backend CPU per request, {connections} conn"),
+            format!(
+                "{:.1} us (nginx {:.1} us, the runtime itself {:.1} us)",
+                cpu(1),
+                cpu(2),
+                cpu(0)
+            ),
+            "<= 40 us",
+            cpu(1) <= 40.0,
+        ));
+    }
+}
+
+/// Scenario 2.
+async fn slow_handler(bench: &mut Bench) {
+    let (runtime, backend) = remote_worker(bench, "s2", SLOW_HANDLER_US).await;
+    let sides = [
+        Side::new(direct(runtime.address(), DETAIL)),
+        Side::new(via(backend.address(), BACKEND_DETAIL)),
+    ];
+    for connections in CONNECTIONS {
+        let rounds = interleave(bench, &sides, connections).await;
+        let ratio = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
+        bench.push(Row::judged(
+            2,
+            &format!("throughput, Backend / direct, 1 ms handler, {connections} conn"),
+            format!(
+                "{ratio:.3} ({} vs {} req/s)",
+                thousands(median_of(&rounds, |r| r[1].throughput)),
+                thousands(median_of(&rounds, |r| r[0].throughput)),
+            ),
+            ">= 0.95",
+            ratio >= 0.95,
+        ));
+    }
+}
+
+/// Scenario 9: a fresh Backend under the load of scenario 1, counted at the runtime.
+async fn connection_reuse(bench: &mut Bench) {
+    let (runtime, backend) = remote_worker(bench, "s9", 0).await;
+    let target = via(backend.address(), BACKEND_DETAIL);
+    let before = setup::counts(&runtime).await;
+    for connections in CONNECTIONS {
+        for _ in 0..bench.rounds() {
+            load::run(&target, connections, bench.round_time() / 2).await;
+        }
+    }
+    let after = setup::counts(&runtime).await;
+    let accepted = after.accepted - before.accepted;
+    let requests = after.requests - before.requests;
+    let ratio = accepted as f64 / requests.max(1) as f64;
+    bench.push(Row::judged(
+        9,
+        "connections accepted / requests at the runtime",
+        format!("{ratio:.5} ({accepted} / {})", thousands(requests as f64)),
+        "<= 0.01",
+        ratio <= 0.01,
+    ));
+}

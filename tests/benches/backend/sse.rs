@@ -1,0 +1,158 @@
+//! A lean event-stream subscriber: one keep-alive connection, frames split on blank lines, each
+//! event's `id` and arrival time noted. Frames without an id (keep-alive comments) are skipped.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+
+use crate::load::Target;
+
+/// An open event stream, read by a task of its own until dropped.
+pub(crate) struct Subscriber {
+    seen: Arc<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What a subscriber has read.
+#[derive(Default)]
+struct Seen {
+    /// Events received.
+    events: AtomicU64,
+    /// The id of the newest event.
+    last_id: AtomicU64,
+    /// Whether arrivals are noted.
+    recording: AtomicBool,
+    /// `(id, arrival)` of each event while recording.
+    arrivals: Mutex<Vec<(u64, Instant)>>,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Subscriber {
+    /// Opens `target` as an event stream and waits for its `200` head.
+    pub(crate) async fn open(target: &Target) -> Self {
+        let stream = tokio::net::TcpStream::connect(target.address)
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {}: {error}", target.address));
+        stream.set_nodelay(true).expect("TCP_NODELAY can be set");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("an HTTP/1.1 handshake");
+        tokio::spawn(connection);
+        let mut request = hyper::Request::get(target.path.as_str())
+            .header(hyper::header::HOST, target.address.to_string())
+            .header(hyper::header::ACCEPT, "text/event-stream");
+        if let Some(token) = target.token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = sender
+            .send_request(
+                request
+                    .body(Empty::<Bytes>::new())
+                    .expect("a valid request"),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("GET {}: {error}", target.path));
+        assert_eq!(response.status(), 200, "GET {}", target.path);
+        let seen = Arc::new(Seen::default());
+        let reader = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            // Keeps the connection's sender alive as long as the stream is read.
+            let _sender = sender;
+            let mut body = response.into_body();
+            let mut pending = Vec::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                let arrival = Instant::now();
+                pending.extend_from_slice(&data);
+                reader.take_frames(&mut pending, arrival);
+            }
+        });
+        Self { seen, task }
+    }
+
+    /// Events received so far.
+    pub(crate) fn events(&self) -> u64 {
+        self.seen.events.load(Ordering::Acquire)
+    }
+
+    /// The id of the newest event received (0 before any).
+    pub(crate) fn last_id(&self) -> u64 {
+        self.seen.last_id.load(Ordering::Acquire)
+    }
+
+    /// Notes each event's arrival from now on (or stops noting).
+    pub(crate) fn record(&self, on: bool) {
+        self.seen.recording.store(on, Ordering::Release);
+    }
+
+    /// The arrivals noted so far, emptied.
+    pub(crate) fn take_arrivals(&self) -> Vec<(u64, Instant)> {
+        std::mem::take(&mut *self.seen.arrivals.lock().expect("not poisoned"))
+    }
+}
+
+impl Seen {
+    /// Takes every complete frame off the front of `pending`, counting those with an id.
+    fn take_frames(&self, pending: &mut Vec<u8>, arrival: Instant) {
+        let mut start = 0;
+        while let Some(end) = find_blank_line(&pending[start..]) {
+            let frame = &pending[start..start + end];
+            if let Some(id) = frame_id(frame) {
+                if self.recording.load(Ordering::Acquire) {
+                    self.arrivals
+                        .lock()
+                        .expect("not poisoned")
+                        .push((id, arrival));
+                }
+                self.last_id.store(id, Ordering::Release);
+                self.events.fetch_add(1, Ordering::AcqRel);
+            }
+            start += end + 2;
+        }
+        pending.drain(..start);
+    }
+}
+
+/// How long every subscriber may take to reach an event before it counts as a hang.
+const DELIVERY_LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits until every one of `subscribers` has received the event `id`.
+pub(crate) async fn wait_all(subscribers: &[Subscriber], id: u64) {
+    let started = Instant::now();
+    while subscribers
+        .iter()
+        .any(|subscriber| subscriber.last_id() < id)
+    {
+        let behind = subscribers.iter().filter(|s| s.last_id() < id).count();
+        assert!(
+            started.elapsed() < DELIVERY_LIMIT,
+            "{behind} of {} subscribers never got event {id}",
+            subscribers.len()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Where the first `\n\n` of `bytes` starts.
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|pair| pair == b"\n\n")
+}
+
+/// The value of a frame's `id:` line.
+fn frame_id(frame: &[u8]) -> Option<u64> {
+    frame.split(|&byte| byte == b'\n').find_map(|line| {
+        let value = line.strip_prefix(b"id:")?;
+        std::str::from_utf8(value).ok()?.trim().parse().ok()
+    })
+}
