@@ -115,7 +115,11 @@ impl AuditLog {
         let _in_order = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let result = append_to(&self.path).and_then(|mut file| file.write_all(&line));
         if let Err(error) = &result {
-            tracing::error!(error = %error.kind(), "the audit log cannot be written");
+            tracing::error!(
+                request_id = record.request_id,
+                error = %error.kind(),
+                "the audit log cannot be written"
+            );
         }
         result
     }

@@ -128,7 +128,12 @@ impl ErrorBody {
             ApiError::Registry(error) => {
                 let message = match public_message(&error) {
                     Some(public) => {
-                        tracing::warn!(code, detail = %error.message, "runtime call failed");
+                        tracing::warn!(
+                            request_id = %crate::request_log::current_request_id(),
+                            code,
+                            detail = %error.message,
+                            "runtime call failed"
+                        );
                         public
                     }
                     None => error.message,

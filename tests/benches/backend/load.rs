@@ -1,7 +1,9 @@
-//! A closed-loop HTTP/1.1 load: a number of keep-alive connections, each sending the next `GET`
-//! as soon as the previous answer's body is read, for a fixed time.
+//! Load on an HTTP server: `wrk` (Debian's package) holding a number of keep-alive
+//! connections, each sending the next `GET` as soon as the previous answer is read, for a fixed
+//! time; and single requests over a connection of the harness's own.
 
 use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,8 +11,18 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-/// The most requests one connection sends in one run, whatever the time allows.
-const MAX_REQUESTS_PER_CONNECTION: usize = 2_000_000;
+/// Where Debian's package puts wrk.
+const WRK: &str = "/usr/bin/wrk";
+
+/// Makes wrk print what the harness reads: counts, duration and the median latency (in us).
+const REPORT_SCRIPT: &str = r#"
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format("requests %d\nduration_us %d\np50_us %d\nerrors %d\n",
+    summary.requests, summary.duration, latency:percentile(50),
+    errors.connect + errors.read + errors.write + errors.status + errors.timeout))
+end
+"#;
 
 /// Where a load goes.
 #[derive(Clone)]
@@ -25,50 +37,56 @@ pub(crate) struct Target {
 
 /// What a load measured.
 pub(crate) struct Load {
-    /// Each request's time from sending to its whole body read.
-    pub(crate) latencies: Vec<Duration>,
-    /// From the first request to the last answer.
+    /// Answers received.
+    pub(crate) requests: u64,
+    /// Median latency.
+    pub(crate) p50: Duration,
+    /// How long the load ran.
     pub(crate) elapsed: Duration,
 }
 
 impl Load {
     /// Answers per second.
     pub(crate) fn throughput(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+        self.requests as f64 / self.elapsed.as_secs_f64()
     }
 }
 
-/// Runs `connections` keep-alive connections against `target` for `duration`; panics on any
-/// answer but 200.
+/// Whether wrk is installed (`scripts/bench-tools` installs it).
+pub(crate) fn installed() -> bool {
+    std::path::Path::new(WRK).exists()
+}
+
+/// Runs `connections` keep-alive connections (one wrk thread) against `target` for `duration`;
+/// panics on any error or answer but 2xx.
 pub(crate) async fn run(target: &Target, connections: usize, duration: Duration) -> Load {
-    let mut senders = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        senders.push(connect(target.address).await);
+    let script = std::env::temp_dir().join(format!("yoi-bench-wrk-{}.lua", std::process::id()));
+    std::fs::write(&script, REPORT_SCRIPT).expect("the wrk script can be written");
+    let mut command = Command::new(WRK);
+    command
+        .args(["--threads", "1", "--connections", &connections.to_string()])
+        .args(["--duration", &format!("{}s", duration.as_secs().max(1))])
+        .arg("--script")
+        .arg(&script);
+    if let Some(token) = target.token {
+        command.args(["--header", &format!("Authorization: Bearer {token}")]);
     }
-    let started = Instant::now();
-    let deadline = started + duration;
-    let tasks: Vec<_> = senders
-        .into_iter()
-        .map(|mut sender| {
-            let target = target.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline && latencies.len() < MAX_REQUESTS_PER_CONNECTION {
-                    let sent = Instant::now();
-                    get(&mut sender, &target).await;
-                    latencies.push(sent.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("a load connection does not panic"));
-    }
+    command.arg(format!("http://{}{}", target.address, target.path));
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("waiting for wrk does not panic")
+        .unwrap_or_else(|error| panic!("running {WRK}: {error}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("wrk printed no {name}: {text}"))
+    };
+    assert_eq!(field("errors"), 0, "wrk against {}: {text}", target.path);
     Load {
-        latencies,
-        elapsed: started.elapsed(),
+        requests: field("requests"),
+        p50: Duration::from_micros(field("p50_us")),
+        elapsed: Duration::from_micros(field("duration_us")),
     }
 }
 

@@ -38,12 +38,12 @@ pub(crate) struct Bench {
 impl Bench {
     /// How many interleaved rounds a comparison runs.
     pub(crate) fn rounds(&self) -> usize {
-        if self.quick { 2 } else { 7 }
+        if self.quick { 1 } else { 7 }
     }
 
-    /// How long one side of one round runs.
+    /// How long one side of one round runs (whole seconds: wrk's unit).
     pub(crate) fn round_time(&self) -> Duration {
-        Duration::from_millis(if self.quick { 100 } else { 1000 })
+        Duration::from_secs(1)
     }
 
     /// Records `row` and prints it at once.
@@ -66,8 +66,8 @@ fn main() {
         rows: Vec::new(),
     };
     assert!(
-        nginx::installed(),
-        "nginx is not installed: run scripts/bench-tools (Debian's nginx-light) first"
+        nginx::installed() && load::installed(),
+        "nginx and wrk are needed: run scripts/bench-tools (Debian's nginx-light and wrk) first"
     );
     report_start(&bench);
     let tokio = tokio::runtime::Builder::new_multi_thread()

@@ -29,13 +29,9 @@ pub(crate) fn backend(bench: &Bench, name: &str, runtimes: &str) -> Child {
         format!("[workspace]\nid = \"bench\"\nroot = \".\"\ndata_dir = \".yoi\"\n\n{runtimes}");
     std::fs::write(&config, text).expect("workspace.toml can be written");
     let config = config.to_str().expect("a UTF-8 path").to_owned();
-    let threads = std::env::var("XBENCH_THREADS").unwrap_or_else(|_| "2".into());
     start_role(
         &["backend", &config],
-        &[
-            (TOKEN_VAR, RUNTIME_TOKEN),
-            ("TOKIO_WORKER_THREADS", &threads),
-        ],
+        &[(TOKEN_VAR, RUNTIME_TOKEN)],
         &dir.join("backend.log"),
     )
 }

@@ -12,7 +12,10 @@ use crate::child::announce;
 /// Serves the Backend over the workspace.toml at `config`.
 pub(super) async fn serve(config: &Path) {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .init();

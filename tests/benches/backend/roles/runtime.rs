@@ -1,15 +1,18 @@
 //! In-memory worker runtimes behind the runtime's own HTTP router, counting what reaches them:
-//! accepted connections, requests, event streams. The counts are served on a control port, so
+//! accepted connections, requests, event streams requested and open. The counts are served on a control port, so
 //! reading them adds nothing to them.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::ListenerExt;
+use futures::StreamExt;
 use worker_runtime::http::{BearerToken, HttpOptions, router};
 use worker_runtime::{Runtime, RuntimeConfig, RuntimeId};
 
@@ -25,6 +28,8 @@ pub(crate) struct Counts {
     pub(crate) requests: u64,
     /// Requests for an event stream.
     pub(crate) event_streams: u64,
+    /// Event streams open now, by path.
+    pub(crate) open_event_streams: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -32,6 +37,41 @@ struct Counters {
     accepted: AtomicU64,
     requests: AtomicU64,
     event_streams: AtomicU64,
+    open_event_streams: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Counters {
+    fn open_streams(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        self.open_event_streams.lock().expect("not poisoned")
+    }
+}
+
+/// Counts an event stream as open until its body is dropped.
+struct OpenStream {
+    counters: Arc<Counters>,
+    path: String,
+}
+
+impl OpenStream {
+    fn new(counters: &Arc<Counters>, path: String) -> Self {
+        *counters.open_streams().entry(path.clone()).or_default() += 1;
+        Self {
+            counters: Arc::clone(counters),
+            path,
+        }
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let mut open = self.counters.open_streams();
+        if let Some(count) = open.get_mut(&self.path) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.path);
+            }
+        }
+    }
 }
 
 /// Serves `count` fresh runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`.
@@ -72,6 +112,7 @@ pub(super) async fn serve(count: usize, work_us: u64) {
                     accepted: counters.accepted.load(Ordering::Relaxed),
                     requests: counters.requests.load(Ordering::Relaxed),
                     event_streams: counters.event_streams.load(Ordering::Relaxed),
+                    open_event_streams: counters.open_streams().clone(),
                 })
             }
         }),
@@ -89,7 +130,9 @@ async fn count_and_work(
     next: Next,
 ) -> Response {
     counters.requests.fetch_add(1, Ordering::Relaxed);
-    if request.uri().path().ends_with("/events") {
+    let path = request.uri().path().to_owned();
+    let events = path.ends_with("/events");
+    if events {
         counters.event_streams.fetch_add(1, Ordering::Relaxed);
     }
     if !work.is_zero() {
@@ -97,5 +140,15 @@ async fn count_and_work(
             .await
             .expect("sleeping does not panic");
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if !events {
+        return response;
+    }
+    let open = OpenStream::new(&counters, path);
+    response.map(|body| {
+        Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _open = &open;
+            chunk
+        }))
+    })
 }

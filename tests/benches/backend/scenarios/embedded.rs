@@ -121,8 +121,7 @@ async fn many_idle_workers(bench: &mut Bench, backend: &crate::child::Child, cou
             &format!("/api/runtimes/local/workers?limit=100{after}"),
         );
         for _ in 0..bench.rounds() {
-            let mut load = load::run(&page, 1, bench.round_time() / 2).await;
-            pages.push(us(crate::stats::quantile(&mut load.latencies, 0.5)));
+            pages.push(us(load::run(&page, 1, bench.round_time()).await.p50));
         }
     }
     let page = crate::stats::median(&pages);

@@ -22,6 +22,7 @@ struct FanOut {
     deliveries_per_second: f64,
     last_p50: Duration,
     last_p99: Duration,
+    /// Event streams open at the runtime while the subscribers are served.
     upstream_streams: u64,
 }
 
@@ -41,7 +42,6 @@ pub(super) async fn run(bench: &mut Bench) {
         calls
             .create_worker(&direct(runtime.address(), "/v1/workers"), &worker)
             .await;
-        let streams_before = setup::counts(&runtime).await.event_streams;
         let resident_before = procfs::resident_bytes(backend.pid());
         let events = via(
             backend.address(),
@@ -66,7 +66,12 @@ pub(super) async fn run(bench: &mut Bench) {
         let (last_p50, last_p99) = latency_to_last(bench, &calls, &runtime, &worker, &open).await;
         let (cpu_per_delivery, deliveries_per_second) =
             throughput(bench, &calls, &runtime, &backend, &worker, &open).await;
-        let upstream_streams = setup::counts(&runtime).await.event_streams - streams_before;
+        let upstream_streams = setup::counts(&runtime)
+            .await
+            .open_event_streams
+            .get(&format!("/v1/workers/{worker}/events"))
+            .copied()
+            .unwrap_or(0);
         results.push(FanOut {
             subscribers,
             cpu_per_delivery,
@@ -202,7 +207,7 @@ fn report(bench: &mut Bench, results: &[FanOut]) {
         });
         bench.push(Row::judged(
             5,
-            &format!("upstream event streams, N = {n}"),
+            &format!("upstream event streams open, N = {n}"),
             result.upstream_streams.to_string(),
             "exactly 1",
             result.upstream_streams == 1,

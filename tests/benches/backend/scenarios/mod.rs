@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::cli::Args;
 use crate::load::{self, Target};
-use crate::stats::{median, quantile};
+use crate::stats::median;
 use crate::{Bench, procfs};
 
 /// Runs every scenario `args` selects.
@@ -72,28 +72,29 @@ pub(crate) struct Measured {
     pub(crate) cpu_per_request: Option<Duration>,
 }
 
-/// Runs `sides` one after the other for the round time, `bench.rounds()` times, after a short
-/// warm-up of each: `result[round][side]`.
+/// Runs `sides` one after the other for the round time, `bench.rounds()` times, after a
+/// warm-up round (full mode): `result[round][side]`.
 pub(crate) async fn interleave(
     bench: &Bench,
     sides: &[Side],
     connections: usize,
 ) -> Vec<Vec<Measured>> {
-    for side in sides {
-        load::run(&side.target, connections, bench.round_time() / 4).await;
+    if !bench.quick {
+        for side in sides {
+            load::run(&side.target, connections, bench.round_time()).await;
+        }
     }
     let mut rounds = Vec::new();
     for _ in 0..bench.rounds() {
         let mut round = Vec::new();
         for side in sides {
             let cpu_before = side.cpu_time();
-            let mut measured = load::run(&side.target, connections, bench.round_time()).await;
-            let cpu_per_request = side
-                .cpu_time()
-                .zip(cpu_before)
-                .map(|(after, before)| (after - before) / measured.latencies.len().max(1) as u32);
+            let measured = load::run(&side.target, connections, bench.round_time()).await;
+            let cpu_per_request = side.cpu_time().zip(cpu_before).map(|(after, before)| {
+                (after - before) / u32::try_from(measured.requests.max(1)).unwrap_or(u32::MAX)
+            });
             round.push(Measured {
-                p50: quantile(&mut measured.latencies, 0.5),
+                p50: measured.p50,
                 throughput: measured.throughput(),
                 cpu_per_request,
             });

@@ -140,7 +140,7 @@ async fn connection_reuse(bench: &mut Bench) {
     let before = setup::counts(&runtime).await;
     for connections in CONNECTIONS {
         for _ in 0..bench.rounds() {
-            load::run(&target, connections, bench.round_time() / 2).await;
+            load::run(&target, connections, bench.round_time()).await;
         }
     }
     let after = setup::counts(&runtime).await;
