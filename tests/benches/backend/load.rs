@@ -111,14 +111,19 @@ pub(crate) async fn connect(address: SocketAddr) -> SendRequest<Empty<Bytes>> {
     sender
 }
 
+/// `GET target.path`, with its host and bearer token, before the body.
+pub(crate) fn request(target: &Target) -> hyper::http::request::Builder {
+    let request = hyper::Request::get(target.path.as_str())
+        .header(hyper::header::HOST, target.address.to_string());
+    match target.token {
+        Some(token) => request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}")),
+        None => request,
+    }
+}
+
 /// Sends `GET target.path` on `sender` and reads the whole answer, which must be 200.
 pub(crate) async fn get(sender: &mut SendRequest<Empty<Bytes>>, target: &Target) -> Bytes {
-    let mut request = hyper::Request::get(target.path.as_str())
-        .header(hyper::header::HOST, target.address.to_string());
-    if let Some(token) = target.token {
-        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let request = request.body(Empty::new()).expect("a valid request");
+    let request = request(target).body(Empty::new()).expect("a valid request");
     sender.ready().await.expect("the connection stays open");
     let response = sender
         .send_request(request)

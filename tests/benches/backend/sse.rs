@@ -5,11 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::load::{self, Target};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
-
-use crate::load::Target;
 
 /// An open event stream, read by a task of its own until dropped.
 pub(crate) struct Subscriber {
@@ -39,20 +37,8 @@ impl Drop for Subscriber {
 impl Subscriber {
     /// Opens `target` as an event stream and waits for its `200` head.
     pub(crate) async fn open(target: &Target) -> Self {
-        let stream = tokio::net::TcpStream::connect(target.address)
-            .await
-            .unwrap_or_else(|error| panic!("connecting to {}: {error}", target.address));
-        stream.set_nodelay(true).expect("TCP_NODELAY can be set");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("an HTTP/1.1 handshake");
-        tokio::spawn(connection);
-        let mut request = hyper::Request::get(target.path.as_str())
-            .header(hyper::header::HOST, target.address.to_string())
-            .header(hyper::header::ACCEPT, "text/event-stream");
-        if let Some(token) = target.token {
-            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
+        let mut sender = load::connect(target.address).await;
+        let request = load::request(target).header(hyper::header::ACCEPT, "text/event-stream");
         let response = sender
             .send_request(
                 request

@@ -28,6 +28,6 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 }
 
 /// Microseconds, as a float.
-pub(crate) fn micros(duration: Duration) -> f64 {
+pub(crate) fn us(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }

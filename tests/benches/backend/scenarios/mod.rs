@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::cli::Args;
 use crate::load::{self, Target};
 use crate::stats::median;
+pub(crate) use crate::stats::us;
 use crate::{Bench, procfs};
 
 /// Runs every scenario `args` selects.
@@ -107,11 +108,6 @@ pub(crate) async fn interleave(
 /// The median over rounds of `figure` of each round.
 pub(crate) fn median_of(rounds: &[Vec<Measured>], figure: impl Fn(&[Measured]) -> f64) -> f64 {
     median(&rounds.iter().map(|round| figure(round)).collect::<Vec<_>>())
-}
-
-/// Microseconds of a duration.
-pub(crate) fn us(duration: Duration) -> f64 {
-    crate::stats::micros(duration)
 }
 
 /// A number with thousands separators, e.g. `12,345`.
