@@ -12,8 +12,6 @@ mod bad_input;
 /// Faults through the Backend: a dead, a silent, a garbling and a token-refusing runtime, and a
 /// worker stopped under its watchers.
 mod faults;
-/// The adapters this build registers.
-mod registration;
 /// A remote runtime that misbehaves in every way the http-client adapter must survive.
 #[cfg(feature = "http-client")]
 mod remote_failures;
@@ -23,9 +21,5 @@ mod remote_runtime;
 /// Operations routed by `runtime_id + worker_id` through a registry built from workspace.toml,
 /// across adapter kinds.
 mod routing;
-/// runtime.toml: a valid file, and what every mistake reports.
-mod runtime_toml;
 /// Fixtures: a served runtime process, a pod store, a workspace.toml.
 mod support;
-/// workspace.toml: the schema, defaults, secret references, and what every mistake reports.
-mod workspace_toml;

@@ -1,11 +1,13 @@
+//! workspace.toml: the schema, defaults, secret references, and what every mistake reports.
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use yoi_config::{SecretError, SecretRef, WorkspaceConfig};
 use yoi_registry_core::{AdapterConfigError, Policy};
 
-/// The example of DESIGN.md, shared with the property tests of `yoi-config`.
-const DESIGN_EXAMPLE: &str = include_str!("../../../config/tests/examples/workspace.toml");
+/// The example of DESIGN.md, shared with the property tests.
+const DESIGN_EXAMPLE: &str = include_str!("examples/workspace.toml");
 
 fn parse_in(dir: &Path, text: &str) -> Result<WorkspaceConfig, String> {
     WorkspaceConfig::parse(text, &dir.join("workspace.toml")).map_err(|errors| errors.to_string())

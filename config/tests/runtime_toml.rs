@@ -1,3 +1,5 @@
+//! runtime.toml: a valid file, and what every mistake reports.
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -17,7 +19,7 @@ fn id() -> RuntimeId {
 #[test]
 fn a_valid_file_parses_into_the_runtime_config_with_the_given_id() {
     let dir = tempfile::tempdir().unwrap();
-    let text = include_str!("../../../config/tests/examples/runtime.toml");
+    let text = include_str!("examples/runtime.toml");
     let config = parse_in(dir.path(), text).unwrap();
     let expected = RuntimeConfig {
         id: id(),
