@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig};
 use yoi_registry_core::{
-    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, EventStream, Input,
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, WorkerEvents, Input,
     InputAck, PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
     RuntimeOverview, RuntimeStatus, StreamItem, TranscriptPage, WorkerId, WorkerView,
     WorkerViewPage,
@@ -193,7 +193,7 @@ impl RuntimeHandle for EmbeddedHandle {
         &self,
         worker: &WorkerId,
         after: Option<u64>,
-    ) -> Result<EventStream, RegistryError> {
+    ) -> Result<WorkerEvents, RegistryError> {
         let runtime_id = self.descriptor.id.clone();
         let events = self
             .runtime()?

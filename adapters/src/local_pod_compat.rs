@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use worker_runtime::{Diagnostic, MAX_ID_LEN, Severity, Timestamp};
 use yoi_registry_core::{
-    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, EventStream, Input, InputAck,
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, WorkerEvents, Input, InputAck,
     PageRequest, Policy, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
     RuntimeOverview, RuntimeStatus, TranscriptPage, WorkerId, WorkerState, WorkerView,
     WorkerViewPage,
@@ -332,7 +332,7 @@ impl RuntimeHandle for CompatHandle {
         Err(self.unsupported("transcripts"))
     }
 
-    async fn subscribe(&self, _: &WorkerId, _: Option<u64>) -> Result<EventStream, RegistryError> {
+    async fn subscribe(&self, _: &WorkerId, _: Option<u64>) -> Result<WorkerEvents, RegistryError> {
         Err(self.unsupported("events"))
     }
 }

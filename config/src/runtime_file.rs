@@ -147,8 +147,8 @@ impl Refusal {
     }
 
     /// What [`RuntimeConfig::validate`] refused, at the key it is about.
-    fn of_invalid(config: &RuntimeConfig, error: worker_runtime::ConfigError) -> Self {
-        use worker_runtime::ConfigError::{DisplayName, Profile, ProfileName, ZeroLimit};
+    fn of_invalid(config: &RuntimeConfig, error: worker_runtime::RuntimeConfigError) -> Self {
+        use worker_runtime::RuntimeConfigError::{DisplayName, Profile, ProfileName, ZeroLimit};
         match error {
             ZeroLimit(limit) => Self::of_value(
                 vec!["limits".to_owned(), limit.to_owned()],

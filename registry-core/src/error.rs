@@ -154,11 +154,28 @@ impl RegistryError {
     }
 }
 
+/// Each Runtime error's code of the DESIGN table, by variant, so that a new variant cannot be
+/// left unmapped.
+impl From<&RuntimeError> for ErrorCode {
+    fn from(error: &RuntimeError) -> Self {
+        match error {
+            RuntimeError::InvalidInput(_) | RuntimeError::InvalidId(_) => Self::InvalidInput,
+            RuntimeError::PayloadTooLarge { .. } => Self::PayloadTooLarge,
+            RuntimeError::UnknownWorker(_) => Self::UnknownWorker,
+            RuntimeError::WorkerExists(_) => Self::WorkerExists,
+            RuntimeError::WorkerBusy(_) => Self::WorkerBusy,
+            RuntimeError::WorkerStopped(_) => Self::WorkerStopped,
+            RuntimeError::WorkerLimitReached { .. } => Self::ForbiddenByPolicy,
+            RuntimeError::CursorExpired { .. } => Self::CursorExpired,
+        }
+    }
+}
+
 /// A Runtime's own error keeps its code; the message is the Runtime's (which never carries a
 /// path or secret).
 impl From<RuntimeError> for RegistryError {
     fn from(error: RuntimeError) -> Self {
-        let code = ErrorCode::parse(error.code()).unwrap_or(ErrorCode::Internal);
+        let code = ErrorCode::from(&error);
         let worker = match &error {
             RuntimeError::UnknownWorker(id)
             | RuntimeError::WorkerExists(id)

@@ -236,7 +236,7 @@ impl StreamItem {
 
 /// A Worker's events: retained ones after the cursor, then live ones, with notice of a lost and
 /// recovered connection where the adapter has one. An `Err` item ends it.
-pub type EventStream = BoxStream<'static, Result<StreamItem, RegistryError>>;
+pub type WorkerEvents = BoxStream<'static, Result<StreamItem, RegistryError>>;
 
 /// One runtime in the registry, whatever its kind. Every call is bounded in time by the adapter
 /// (a remote runtime's timeout); errors carry codes of the DESIGN table.
@@ -280,7 +280,7 @@ pub trait RuntimeHandle: Send + Sync {
         &self,
         worker: &WorkerId,
         after: Option<u64>,
-    ) -> Result<EventStream, RegistryError>;
+    ) -> Result<WorkerEvents, RegistryError>;
 
     /// Called once when the Backend shuts down: a runtime it hosts ends its active runs and
     /// records them. Remote and read-only runtimes have nothing to do.

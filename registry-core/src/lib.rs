@@ -23,10 +23,10 @@ pub use factory::{
     adapter_factories, find_adapter, serde_error_key,
 };
 pub use handle::{
-    EventStream, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
+    WorkerEvents, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
     RuntimeStatus, StreamItem, WorkerState, WorkerView, WorkerViewPage,
 };
-pub use registry::{DuplicateRuntime, RuntimeRegistry, bounded, overview_of};
+pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_of};
 
 /// The shapes and ids the registry shares with `worker-runtime`.
 pub use worker_runtime::{

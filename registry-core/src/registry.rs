@@ -87,8 +87,9 @@ pub async fn overview_of(handle: &dyn RuntimeHandle) -> RuntimeOverview {
 const LISTING_GRACE: Duration = Duration::from_millis(20);
 
 /// `future`, a call to `handle`, awaited at most for the runtime's timeout (plus a little grace
-/// for the adapter to time out first); longer is `runtime_timeout`.
-pub async fn bounded<T>(
+/// for the adapter to time out first); longer is `runtime_timeout`. Only the listing uses it: it
+/// must answer even when an adapter breaks its promise to bound its own calls.
+async fn bounded<T>(
     handle: &dyn RuntimeHandle,
     future: impl Future<Output = T>,
 ) -> Result<T, RegistryError> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use worker_runtime::{Runtime, RuntimeConfig, RuntimeError};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, AdapterLookupError, CreateWorker, ErrorCode,
-    EventStream, Input, InputAck, PageRequest, Policy, RegistryError, RuntimeDescriptor,
+    WorkerEvents, Input, InputAck, PageRequest, Policy, RegistryError, RuntimeDescriptor,
     RuntimeHandle, RuntimeId, RuntimeKind, RuntimeOverview, RuntimeRegistry, RuntimeStatus,
     TranscriptPage, WorkerId, WorkerView, WorkerViewPage, find_adapter,
 };
@@ -99,7 +99,7 @@ impl RuntimeHandle for FakeHandle {
         Ok(self.runtime.transcript(worker, start, limit)?)
     }
 
-    async fn subscribe(&self, _: &WorkerId, _: Option<u64>) -> Result<EventStream, RegistryError> {
+    async fn subscribe(&self, _: &WorkerId, _: Option<u64>) -> Result<WorkerEvents, RegistryError> {
         Err(RegistryError::unsupported(&self.descriptor.id, "events"))
     }
 }
@@ -248,6 +248,7 @@ fn runtime_errors_keep_their_codes_and_name_the_worker() {
         ),
     ];
     for (error, code, names_worker) in cases {
+        assert_eq!(error.code(), code.as_str(), "a runtime process sends the same code");
         let message = error.to_string();
         let mapped = RegistryError::from(error);
         assert_eq!(mapped.code, code);

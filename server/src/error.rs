@@ -6,9 +6,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
-use yoi_registry_core::{ErrorCode, RegistryError, RuntimeId, WorkerId};
+use worker_runtime::protocol::ErrorBody;
+use yoi_registry_core::{ErrorCode, RegistryError};
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -95,68 +94,36 @@ pub(crate) fn public_message(error: &RegistryError) -> Option<String> {
     Some(message)
 }
 
-/// The JSON body of every error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// One code of the error table (plus `unauthorized`, `not_found`, `method_not_allowed`).
-    #[schema(example = "worker_busy")]
-    pub code: &'static str,
-    /// What happened, for people. Never a URL, token, socket or filesystem path.
-    pub message: String,
-    /// The runtime concerned, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub runtime_id: Option<RuntimeId>,
-    /// The worker concerned, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub worker_id: Option<WorkerId>,
-}
-
-impl ErrorBody {
-    /// The body of `error`; logs what a browser must not see.
-    pub(crate) fn of(error: ApiError) -> Self {
-        let code = error.code();
-        let (message, runtime_id, worker_id) = match error {
-            ApiError::Registry(error) => {
-                let message = match public_message(&error) {
-                    Some(public) => {
-                        tracing::warn!(
-                            request_id = %crate::request_log::current_request_id(),
-                            code,
-                            detail = %error.message,
-                            "runtime call failed"
-                        );
-                        public
-                    }
-                    None => error.message,
-                };
-                (message, error.runtime_id, error.worker_id)
-            }
-            other => (other.to_string(), None, None),
-        };
-        Self {
-            error: ErrorDetail {
-                code,
-                message,
-                runtime_id,
-                worker_id,
-            },
+/// The body of `error`; logs what a browser must not see.
+pub(crate) fn body_of(error: ApiError) -> ErrorBody {
+    let code = error.code();
+    match error {
+        ApiError::Registry(error) => {
+            let message = match public_message(&error) {
+                Some(public) => {
+                    tracing::warn!(
+                        request_id = %crate::request_log::current_request_id(),
+                        code,
+                        detail = %error.message,
+                        "runtime call failed"
+                    );
+                    public
+                }
+                None => error.message,
+            };
+            let mut body = ErrorBody::new(code, message);
+            body.error.runtime_id = error.runtime_id;
+            body.error.worker_id = error.worker_id;
+            body
         }
+        other => ErrorBody::new(code, other.to_string()),
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (status, Json(ErrorBody::of(self))).into_response()
+        (status, Json(body_of(self))).into_response()
     }
 }
 

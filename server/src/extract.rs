@@ -140,22 +140,3 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         Ok(Self { headers, bytes })
     }
 }
-
-/// The standard header a reconnecting SSE client sends.
-const LAST_EVENT_ID: &str = "last-event-id";
-
-/// Where an event stream resumes: `Last-Event-ID` (a reconnect's, so it wins) or `?cursor=`.
-pub(crate) fn resume_point(
-    headers: &HeaderMap,
-    cursor: Option<u64>,
-) -> Result<Option<u64>, ApiError> {
-    match headers.get(LAST_EVENT_ID) {
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok())
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid("Last-Event-ID must be an event sequence")),
-        None => Ok(cursor),
-    }
-}

@@ -22,13 +22,11 @@ mod state;
 mod views;
 
 pub use audit::AuditError;
-pub use error::{ErrorBody, ErrorDetail};
 pub use openapi::ApiDoc;
 pub use registry_builder::build_registry;
 pub use routes::app;
 pub use state::{
-    AppState, DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_GRACE,
-    ServerOptions,
+    AppState, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_GRACE, ServerOptions,
 };
 pub use views::{
     AllWorkers, CapabilitiesBody, CreateWorkerRequest, DiagnosticBody, EntryBody, HostBody,

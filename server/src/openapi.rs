@@ -7,7 +7,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use crate::error::{ErrorBody, ErrorDetail};
+use worker_runtime::protocol::{ErrorBody, ErrorDetail};
 use crate::routes::{compat, events, mutations, runtimes, workers};
 use crate::views::{
     AllWorkers, CapabilitiesBody, CreateWorkerRequest, DiagnosticBody, EntryBody, HostBody,

@@ -6,17 +6,12 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use worker_runtime::http::BearerToken;
+use worker_runtime::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 use yoi_registry_core::{ErrorCode, RegistryError, RuntimeHandle, RuntimeId, RuntimeRegistry};
 
 use crate::audit::{AuditError, AuditLog};
 use crate::error::ApiError;
 use crate::events::EventHub;
-
-/// The default request body limit: 1 MiB.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-
-/// The default interval of SSE keep-alive comments.
-pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How many recent events a shared upstream subscription keeps for browsers that resume, which
 /// is also how far a browser may fall behind before its stream is reset.
@@ -63,10 +58,10 @@ impl ServerOptions {
 /// The Backend's shared state; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Shared>,
 }
 
-pub(crate) struct Inner {
+pub(crate) struct Shared {
     pub(crate) registry: RuntimeRegistry,
     pub(crate) hub: EventHub,
     pub(crate) audit: AuditLog,
@@ -79,7 +74,7 @@ impl AppState {
     pub fn new(registry: RuntimeRegistry, options: ServerOptions) -> Result<Self, AuditError> {
         let audit = AuditLog::open(options.audit_path.clone())?;
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Shared {
                 registry,
                 hub: EventHub::new(options.stream_grace, options.stream_buffer),
                 audit,

@@ -73,14 +73,14 @@ impl RuntimeConfig {
     }
 
     /// Checks what serde cannot: positive limits, well-formed profile names and engine settings.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), RuntimeConfigError> {
         if let Some(name) = &self.display_name {
-            check_display_name(name).map_err(ConfigError::DisplayName)?;
+            check_display_name(name).map_err(RuntimeConfigError::DisplayName)?;
         }
         self.limits.validate()?;
         for (name, engine) in &self.profiles {
-            validate_id("profile name", name).map_err(ConfigError::ProfileName)?;
-            engine.validate().map_err(|problem| ConfigError::Profile {
+            validate_id("profile name", name).map_err(RuntimeConfigError::ProfileName)?;
+            engine.validate().map_err(|problem| RuntimeConfigError::Profile {
                 profile: name.clone(),
                 problem,
             })?;
@@ -198,7 +198,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), RuntimeConfigError> {
         let limits = [
             ("max_workers", self.max_workers),
             ("max_input_bytes", self.max_input_bytes),
@@ -206,7 +206,7 @@ impl Limits {
             ("retained_transcript", self.retained_transcript),
         ];
         match limits.into_iter().find(|(_, value)| *value == 0) {
-            Some((name, _)) => Err(ConfigError::ZeroLimit(name)),
+            Some((name, _)) => Err(RuntimeConfigError::ZeroLimit(name)),
             None => Ok(()),
         }
     }
@@ -214,7 +214,7 @@ impl Limits {
 
 /// A configuration that deserialized but cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub enum RuntimeConfigError {
     /// A limit is zero.
     #[error("limits.{0} must be at least 1")]
     ZeroLimit(&'static str),

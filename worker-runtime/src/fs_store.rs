@@ -32,7 +32,7 @@ use crate::summary::Severity;
 use crate::transcript::TranscriptEntry;
 use crate::worker::{WorkerDetail, WorkerStatus};
 use crate::worker_cell::{RestoredHistory, WorkerIdentity};
-use crate::{ConfigError, Runtime, RuntimeConfig, WorkerId};
+use crate::{RuntimeConfigError, Runtime, RuntimeConfig, WorkerId};
 
 const RECORD: &str = "worker.json";
 const EVENTS: &str = "events.jsonl";
@@ -44,7 +44,7 @@ const TRANSCRIPT: &str = "transcript.jsonl";
 pub enum OpenError {
     /// The configuration cannot run.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] RuntimeConfigError),
     /// The data directory cannot be created or read.
     #[error("cannot use {}: {source}", path.display())]
     Io {

@@ -56,6 +56,7 @@ pub mod http;
 mod id;
 mod journal;
 mod page;
+pub mod protocol;
 mod run;
 mod runtime;
 mod subscription;
@@ -66,7 +67,7 @@ mod worker;
 mod worker_cell;
 
 pub use config::{
-    CommandSettings, ConfigError, DEFAULT_PROFILE, EchoSettings, EngineSettings, Limits,
+    CommandSettings, RuntimeConfigError, DEFAULT_PROFILE, EchoSettings, EngineSettings, Limits,
     MAX_DISPLAY_NAME_CHARS, RuntimeConfig,
 };
 pub use error::RuntimeError;

@@ -9,7 +9,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    ConfigError, DEFAULT_PROFILE, EngineSettings, Limits, RuntimeConfig, check_display_name,
+    RuntimeConfigError, DEFAULT_PROFILE, EngineSettings, Limits, RuntimeConfig, check_display_name,
 };
 use crate::diagnostics::Diagnostics;
 use crate::engine::{self, Engine};
@@ -61,7 +61,7 @@ struct Profile {
 impl Runtime {
     /// Builds a memory-only Runtime from its configuration; fails if the configuration cannot
     /// run.
-    pub fn new(config: RuntimeConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeConfigError> {
         Self::assemble(config, Arc::default(), None)
     }
 
@@ -71,7 +71,7 @@ impl Runtime {
         config: RuntimeConfig,
         diagnostics: Arc<Diagnostics>,
         store: Option<Arc<dyn Store>>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, RuntimeConfigError> {
         config.validate()?;
         let effective = config.effective_profiles();
         for (name, settings) in &effective {

@@ -27,7 +27,7 @@ pub(crate) struct WorkerCell {
     pub(crate) created_at: Timestamp,
     pub(crate) engine: Arc<dyn Engine>,
     retention: Retention,
-    state: Mutex<WorkerState>,
+    state: Mutex<CellState>,
     /// The newest sequence; subscribers wait on it for news.
     newest: watch::Sender<u64>,
     /// Where history goes besides memory, if anywhere.
@@ -62,7 +62,7 @@ pub(crate) struct Retention {
 }
 
 /// The mutable part of a Worker.
-pub(crate) struct WorkerState {
+pub(crate) struct CellState {
     pub(crate) status: WorkerStatus,
     /// A stop is under way: no new input or cancel is accepted.
     pub(crate) stopping: bool,
@@ -141,7 +141,7 @@ impl WorkerCell {
             created_at: identity.created_at,
             engine,
             retention,
-            state: Mutex::new(WorkerState {
+            state: Mutex::new(CellState {
                 status: if history.stopped {
                     WorkerStatus::Stopped
                 } else {
@@ -170,13 +170,13 @@ impl WorkerCell {
 
     /// Locks the mutable state. A panic elsewhere never leaves the state half-written (every
     /// update is a few plain assignments), so a poisoned lock is still safe to use.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, WorkerState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, CellState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Appends an event, drops the oldest beyond retention, wakes subscribers; returns its
     /// sequence.
-    pub(crate) fn record(&self, state: &mut WorkerState, kind: EventKind) -> u64 {
+    pub(crate) fn record(&self, state: &mut CellState, kind: EventKind) -> u64 {
         let at = Timestamp::now();
         state.last_sequence += 1;
         let sequence = state.last_sequence;
@@ -192,21 +192,21 @@ impl WorkerCell {
     }
 
     /// Records `worker_stopped` and makes the Worker stopped for good.
-    pub(crate) fn record_stop(&self, state: &mut WorkerState) {
+    pub(crate) fn record_stop(&self, state: &mut CellState) {
         self.record(state, EventKind::WorkerStopped);
         state.status = WorkerStatus::Stopped;
         self.save(state);
     }
 
     /// Hands the Worker's lasting state to the journal.
-    fn save(&self, state: &WorkerState) {
+    fn save(&self, state: &CellState) {
         if let Some(journal) = &self.journal {
             journal.save_worker(&self.detail_of(state));
         }
     }
 
     /// Records an event that is also a transcript entry (`input_accepted` or `message`).
-    pub(crate) fn record_turn(&self, state: &mut WorkerState, role: Role, content: String) -> u64 {
+    pub(crate) fn record_turn(&self, state: &mut CellState, role: Role, content: String) -> u64 {
         let kind = if role == Role::Assistant {
             EventKind::Message {
                 role,
@@ -238,7 +238,7 @@ impl WorkerCell {
         self.detail_of(&self.lock())
     }
 
-    fn detail_of(&self, state: &WorkerState) -> WorkerDetail {
+    fn detail_of(&self, state: &CellState) -> WorkerDetail {
         WorkerDetail {
             worker_id: self.id.clone(),
             display_name: self.display_name.clone(),
@@ -279,7 +279,7 @@ impl WorkerCell {
     }
 }
 
-impl WorkerState {
+impl CellState {
     /// The sequence of the newest event.
     pub(crate) fn last_sequence(&self) -> u64 {
         self.last_sequence

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use worker_runtime::http::{BearerToken, DEFAULT_BODY_LIMIT, HttpOptions, router};
-use worker_runtime::{ConfigError, OpenError, Runtime, RuntimeConfig, RuntimeId};
+use worker_runtime::http::{BearerToken, HttpOptions, router};
+use worker_runtime::protocol::DEFAULT_BODY_LIMIT;
+use worker_runtime::{OpenError, Runtime, RuntimeConfig, RuntimeId};
 use yoi_config::{ConfigErrors, load_runtime_file};
 
 use crate::token::{self, TokenSourceError};
@@ -53,7 +54,7 @@ pub(crate) enum ServeError {
     Config(#[from] ConfigErrors),
     /// The Runtime refused its configuration (one that runtime.toml's checks let through).
     #[error("the runtime configuration is unusable: {0}")]
-    Unusable(#[from] ConfigError),
+    Unusable(#[from] worker_runtime::RuntimeConfigError),
     /// The data directory cannot be used.
     #[error("cannot use the data directory {}: {source}", path.display())]
     DataDir {

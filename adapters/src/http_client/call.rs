@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
+use worker_runtime::protocol::{self, ErrorBody};
 use yoi_registry_core::{ErrorCode, RegistryError, RuntimeId, Secret};
 
 /// Sends requests to one runtime over one pooled client.
@@ -17,18 +17,6 @@ pub(crate) struct Caller {
     authorization: Option<HeaderValue>,
     timeout: Duration,
     runtime: RuntimeId,
-}
-
-/// The runtime protocol's error body.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
 }
 
 impl Caller {
@@ -63,9 +51,11 @@ impl Caller {
         })
     }
 
-    /// A request to `path` (relative, e.g. `v1/workers`) with the token set.
+    /// A request to `path` (a protocol path, e.g. `/v1/workers`, taken below the base URL's own
+    /// path) with the token set.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let url = self.base.join(path).unwrap_or_else(|_| self.base.clone());
+        let relative = path.trim_start_matches('/');
+        let url = self.base.join(relative).unwrap_or_else(|_| self.base.clone());
         let request = self.client.request(method, url);
         match &self.authorization {
             Some(value) => request.header(AUTHORIZATION, value.clone()),
@@ -73,30 +63,31 @@ impl Caller {
         }
     }
 
-    /// Sends a request (with an optional JSON body) and decodes the JSON answer, all within the
-    /// runtime's timeout.
-    pub(crate) async fn json<T: DeserializeOwned>(
+    /// Sends `request` and decodes the JSON answer, all within the runtime's timeout.
+    pub(crate) async fn send<T: DeserializeOwned>(
         &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
+        request: RequestBuilder,
     ) -> Result<T, RegistryError> {
-        let mut request = self.request(method, path).timeout(self.timeout);
-        if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body);
-        }
         let response = request
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|error| self.transport_error(&error))?;
         self.decode(response).await
     }
 
+    /// A `POST` to `path` with `body` as JSON.
+    pub(crate) fn post_json(&self, path: &str, body: &impl serde::Serialize) -> RequestBuilder {
+        let json = serde_json::to_vec(body).expect("request types serialize to JSON");
+        self.request(Method::POST, path)
+            .header(CONTENT_TYPE, "application/json")
+            .body(json)
+    }
+
     /// Checks `GET /v1/health`.
     pub(crate) async fn health(&self) -> Result<(), RegistryError> {
-        self.json::<serde_json::Value>(Method::GET, "v1/health", None)
-            .await
-            .map(drop)
+        let request = self.request(Method::GET, protocol::HEALTH);
+        self.send::<serde::de::IgnoredAny>(request).await.map(drop)
     }
 
     /// Decodes an answer: the expected JSON on success, the runtime's typed error otherwise.

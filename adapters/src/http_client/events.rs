@@ -16,8 +16,9 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use worker_runtime::protocol::{LAST_EVENT_ID, RESET_EVENT, WorkerRoute};
 use worker_runtime::{Event, EventKind};
-use yoi_registry_core::{ErrorCode, EventStream, RegistryError, StreamItem, WorkerId};
+use yoi_registry_core::{ErrorCode, WorkerEvents, RegistryError, StreamItem, WorkerId};
 
 use super::Remote;
 
@@ -41,7 +42,7 @@ pub(crate) async fn subscribe(
     remote: Arc<Remote>,
     worker: WorkerId,
     after: Option<u64>,
-) -> Result<EventStream, RegistryError> {
+) -> Result<WorkerEvents, RegistryError> {
     let frames = connect(&remote, &worker, after).await;
     remote.status.record(frames.as_ref().map(drop));
     let subscription = Subscription {
@@ -64,10 +65,10 @@ async fn connect(
 ) -> Result<Frames, RegistryError> {
     let caller = &remote.caller;
     let mut request = caller
-        .request(Method::GET, &format!("v1/workers/{worker}/events"))
+        .request(Method::GET, &WorkerRoute::Events.path(worker))
         .header(ACCEPT, "text/event-stream");
     if let Some(cursor) = cursor {
-        request = request.header("last-event-id", cursor.to_string());
+        request = request.header(LAST_EVENT_ID, cursor.to_string());
     }
     let timeout = remote.descriptor.timeout;
     let response = tokio::time::timeout(timeout, request.send())
@@ -151,7 +152,7 @@ impl Subscription {
                     continue;
                 }
             };
-            if frame.event == "reset" {
+            if frame.event == RESET_EVENT {
                 self.finished = true;
                 let error = self
                     .remote
@@ -214,10 +215,12 @@ fn jittered(backoff: Duration) -> Duration {
 
 /// Whether the Worker is stopped with nothing after `cursor`: its stream is complete.
 async fn worker_has_ended(remote: &Remote, worker: &WorkerId, cursor: Option<u64>) -> bool {
-    let path = format!("v1/workers/{worker}");
+    let request = remote
+        .caller
+        .request(Method::GET, &WorkerRoute::Detail.path(worker));
     let detail = remote
         .caller
-        .json::<worker_runtime::WorkerDetail>(Method::GET, &path, None)
+        .send::<worker_runtime::WorkerDetail>(request)
         .await;
     detail.is_ok_and(|detail| {
         detail.status == worker_runtime::WorkerStatus::Stopped

@@ -16,9 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use url::Url;
-use worker_runtime::{Diagnostic, RuntimeSummary, Timestamp};
+use worker_runtime::Timestamp;
+use worker_runtime::protocol::{self, RuntimeInfo, TranscriptQuery, WorkerRoute};
 use yoi_registry_core::{
-    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, EventStream, Input, InputAck,
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, WorkerEvents, Input, InputAck,
     PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
     RuntimeStatus, TranscriptPage, WorkerId, WorkerView, WorkerViewPage,
 };
@@ -39,14 +40,6 @@ struct HttpSettings {
 
 fn default_probe_interval_ms() -> u64 {
     5000
-}
-
-/// `GET /v1/runtime`.
-#[derive(Deserialize)]
-struct RuntimeInfo {
-    #[serde(flatten)]
-    summary: RuntimeSummary,
-    diagnostics: Vec<Diagnostic>,
 }
 
 /// What the handle and its background probe share.
@@ -117,20 +110,29 @@ impl HttpHandle {
     /// One call, recorded in the status cache.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Vec<u8>>,
+        request: reqwest::RequestBuilder,
     ) -> Result<T, RegistryError> {
         status::ensure_probe(&self.remote);
-        let result = self.remote.caller.json(method, path, body).await;
+        let result = self.remote.caller.send(request).await;
         self.remote.status.record(result.as_ref().map(|_| ()));
         result
     }
-}
 
-/// A request body as JSON.
-fn json_body(value: &impl serde::Serialize) -> Option<Vec<u8>> {
-    Some(serde_json::to_vec(value).expect("request types serialize to JSON"))
+    /// A `GET` of `path`.
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.remote.caller.request(reqwest::Method::GET, path)
+    }
+
+    /// A `POST` of one Worker's route with no body, answered with the Worker.
+    async fn post_worker(
+        &self,
+        route: WorkerRoute,
+        worker: &WorkerId,
+    ) -> Result<WorkerView, RegistryError> {
+        let request = self.remote.caller.request(reqwest::Method::POST, &route.path(worker));
+        let detail: worker_runtime::WorkerDetail = self.call(request).await?;
+        Ok(detail.into())
+    }
 }
 
 #[async_trait]
@@ -144,10 +146,7 @@ impl RuntimeHandle for HttpHandle {
         if let Some(known_down) = self.remote.status.known_down() {
             return known_down;
         }
-        match self
-            .call::<RuntimeInfo>(reqwest::Method::GET, "v1/runtime", None)
-            .await
-        {
+        match self.call::<RuntimeInfo>(self.get(protocol::RUNTIME)).await {
             Ok(info) => RuntimeOverview {
                 status: RuntimeStatus::from_diagnostics(&info.diagnostics),
                 capabilities: info.summary.capabilities,
@@ -160,60 +159,34 @@ impl RuntimeHandle for HttpHandle {
     }
 
     async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
-        let mut path = "v1/workers?".to_owned();
-        if let Some(limit) = page.limit {
-            path.push_str(&format!("limit={limit}&"));
-        }
-        if let Some(after) = &page.after {
-            path.push_str(&format!("after={after}"));
-        }
-        let page: worker_runtime::WorkerPage = self.call(reqwest::Method::GET, &path, None).await?;
+        let request = self.get(protocol::WORKERS).query(page);
+        let page: worker_runtime::WorkerPage = self.call(request).await?;
         Ok(page.into())
     }
 
     async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        let detail: worker_runtime::WorkerDetail = self
-            .call(reqwest::Method::GET, &format!("v1/workers/{worker}"), None)
-            .await?;
+        let request = self.get(&WorkerRoute::Detail.path(worker));
+        let detail: worker_runtime::WorkerDetail = self.call(request).await?;
         Ok(detail.into())
     }
 
     async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
-        let detail: worker_runtime::WorkerDetail = self
-            .call(reqwest::Method::POST, "v1/workers", json_body(&request))
-            .await?;
+        let request = self.remote.caller.post_json(protocol::WORKERS, &request);
+        let detail: worker_runtime::WorkerDetail = self.call(request).await?;
         Ok(detail.into())
     }
 
     async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
-        self.call(
-            reqwest::Method::POST,
-            &format!("v1/workers/{worker}/input"),
-            json_body(&input),
-        )
-        .await
+        let path = WorkerRoute::Input.path(worker);
+        self.call(self.remote.caller.post_json(&path, &input)).await
     }
 
     async fn stop_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        let detail: worker_runtime::WorkerDetail = self
-            .call(
-                reqwest::Method::POST,
-                &format!("v1/workers/{worker}/stop"),
-                None,
-            )
-            .await?;
-        Ok(detail.into())
+        self.post_worker(WorkerRoute::Stop, worker).await
     }
 
     async fn cancel_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        let detail: worker_runtime::WorkerDetail = self
-            .call(
-                reqwest::Method::POST,
-                &format!("v1/workers/{worker}/cancel"),
-                None,
-            )
-            .await?;
-        Ok(detail.into())
+        self.post_worker(WorkerRoute::Cancel, worker).await
     }
 
     async fn transcript(
@@ -222,18 +195,16 @@ impl RuntimeHandle for HttpHandle {
         start: u64,
         limit: Option<usize>,
     ) -> Result<TranscriptPage, RegistryError> {
-        let mut path = format!("v1/workers/{worker}/transcript?start={start}");
-        if let Some(limit) = limit {
-            path.push_str(&format!("&limit={limit}"));
-        }
-        self.call(reqwest::Method::GET, &path, None).await
+        let query = TranscriptQuery { start, limit };
+        let request = self.get(&WorkerRoute::Transcript.path(worker)).query(&query);
+        self.call(request).await
     }
 
     async fn subscribe(
         &self,
         worker: &WorkerId,
         after: Option<u64>,
-    ) -> Result<EventStream, RegistryError> {
+    ) -> Result<WorkerEvents, RegistryError> {
         status::ensure_probe(&self.remote);
         events::subscribe(Arc::clone(&self.remote), worker.clone(), after).await
     }

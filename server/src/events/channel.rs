@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
-use yoi_registry_core::{ErrorCode, EventStream, RegistryError, RuntimeId, StreamItem, WorkerId};
+use yoi_registry_core::{ErrorCode, WorkerEvents, RegistryError, RuntimeId, StreamItem, WorkerId};
 
 use super::frame::{self, Frame};
 
@@ -60,7 +60,7 @@ impl Channel {
         runtime_id: RuntimeId,
         worker_id: WorkerId,
         origin: Option<u64>,
-        upstream: EventStream,
+        upstream: WorkerEvents,
         buffer: usize,
     ) -> (Arc<Self>, Joined) {
         let (sender, receiver) = broadcast::channel(buffer);
@@ -139,7 +139,7 @@ impl Channel {
         })
     }
 
-    async fn pump(self: Arc<Self>, mut upstream: EventStream) {
+    async fn pump(self: Arc<Self>, mut upstream: WorkerEvents) {
         // However the pump ends (a panic, an abort), the channel is finished, so that its clients
         // end and new ones open a fresh channel instead of waiting on this one.
         let _finish = FinishOnDrop(Arc::clone(&self));

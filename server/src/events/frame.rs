@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use serde::Serialize;
 use yoi_registry_core::{ErrorCode, Event, RegistryError, RuntimeId, RuntimeStatus, WorkerId};
 
-use crate::error::{ApiError, ErrorBody, public_message};
+use crate::error::{ApiError, body_of, public_message};
 
 /// What a shared stream sends its clients.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ pub(crate) fn failure(error: RegistryError) -> Bytes {
         ErrorCode::CursorExpired => "reset",
         _ => "error",
     };
-    render(None, kind, &ErrorBody::of(ApiError::Registry(error)))
+    render(None, kind, &body_of(ApiError::Registry(error)))
 }
 
 /// The `reset` of a client that fell behind its stream.

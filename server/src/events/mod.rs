@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use yoi_registry_core::{
-    ErrorCode, RegistryError, RuntimeHandle, RuntimeId, WorkerId, WorkerState, bounded,
+    ErrorCode, RegistryError, RuntimeHandle, RuntimeId, WorkerId, WorkerState,
 };
 
 pub(crate) use body::sse_response;
@@ -106,13 +106,13 @@ impl EventHub {
                 return Ok(Some(ClientStream::shared(attachment, joined)));
             }
             drop(opening);
-            let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+            let upstream = handle.subscribe(worker, position).await?;
             return Ok(Some(ClientStream::private(attachment, upstream, position)));
         }
         // The shared subscription starts at the newest event, so that the history (which may be
         // longer than the channel's buffer) is replayed to each browser at its own pace, never
         // pushed through the broadcast.
-        let detail = bounded(handle.as_ref(), handle.get_worker(worker)).await??;
+        let detail = handle.get_worker(worker).await?;
         let newest = detail.last_sequence;
         if let (Some(position), Some(newest)) = (position, newest) {
             if position > newest {
@@ -130,11 +130,11 @@ impl EventHub {
             if matches!((position, newest), (Some(position), Some(newest)) if position >= newest) {
                 return Ok(None);
             }
-            let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+            let upstream = handle.subscribe(worker, position).await?;
             return Ok(Some(ClientStream::private(attachment, upstream, position)));
         }
         let origin = newest.or(position);
-        let upstream = bounded(handle.as_ref(), handle.subscribe(worker, origin)).await??;
+        let upstream = handle.subscribe(worker, origin).await?;
         let buffer = self.shared.buffer;
         let (channel, joined) = Channel::open(runtime_id, worker.clone(), origin, upstream, buffer);
         if let Some(finished) = entry.channel().replace(channel) {
@@ -144,7 +144,7 @@ impl EventHub {
         if position == origin {
             return Ok(Some(ClientStream::shared(attachment, joined)));
         }
-        let upstream = bounded(handle.as_ref(), handle.subscribe(worker, position)).await??;
+        let upstream = handle.subscribe(worker, position).await?;
         Ok(Some(ClientStream::private(attachment, upstream, position)))
     }
 

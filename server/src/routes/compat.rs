@@ -5,9 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use futures::future::join_all;
 use worker_runtime::MAX_PAGE_LIMIT;
-use yoi_registry_core::{PageRequest, RegistryError, RuntimeHandle, Severity, WorkerView, bounded};
+use worker_runtime::protocol::ErrorBody;
+use yoi_registry_core::{PageRequest, RegistryError, RuntimeHandle, Severity, WorkerView};
 
-use crate::error::ErrorBody;
+use crate::error::body_of;
 use crate::state::AppState;
 use crate::views::{AllWorkers, HostBody, HostList, RuntimeDiagnosticBody, WorkerBody};
 
@@ -28,8 +29,7 @@ const MAX_WORKERS_PER_RUNTIME: usize = 10_000;
 )]
 pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorkers> {
     let listings = join_all(state.registry().visible().map(|handle| async move {
-        let listed = bounded(handle.as_ref(), every_worker(handle.as_ref())).await;
-        (handle, listed.and_then(|listed| listed))
+        (handle, every_worker(handle.as_ref()).await)
     }))
     .await;
     let mut all = AllWorkers {
@@ -62,10 +62,10 @@ pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorker
             }
             Err(error) => {
                 all.partial = true;
-                let body = ErrorBody::of(error.for_runtime(&descriptor.id).into());
+                let body = body_of(error.for_runtime(&descriptor.id).into());
                 all.diagnostics.push(RuntimeDiagnosticBody {
                     runtime_id: descriptor.id.clone(),
-                    code: body.error.code.to_owned(),
+                    code: body.error.code.into_owned(),
                     severity: Severity::Error,
                     message: body.error.message,
                 });

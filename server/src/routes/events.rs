@@ -3,22 +3,13 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use worker_runtime::protocol::{ErrorBody, EventsQuery, LAST_EVENT_ID, resume_point};
+use yoi_registry_core::RegistryError;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::events::sse_response;
-use crate::extract::{ApiQuery, PathIds, resume_point};
+use crate::extract::{ApiQuery, PathIds};
 use crate::state::AppState;
-
-/// `?cursor=` of an events request.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct EventsQuery {
-    /// Resume after this sequence on first connect (a reconnect's `Last-Event-ID` wins).
-    cursor: Option<u64>,
-}
 
 /// A worker's events: those retained after the resume point, then live ones. Each frame is
 /// `id: <sequence>`, `event: <kind>`, `data: {"runtime_id","worker_id","sequence","kind",...}`.
@@ -57,7 +48,8 @@ pub(crate) async fn stream_events(
 ) -> Result<Response, ApiError> {
     let handle = state.runtime(&ids.runtime()?)?;
     let worker = ids.worker()?;
-    let position = resume_point(&headers, query.cursor)?;
+    let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
+    let position = resume_point(last_event_id, query).map_err(RegistryError::from)?;
     let Some(client) = state.inner.hub.subscribe(handle, &worker, position).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };

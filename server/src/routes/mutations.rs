@@ -9,7 +9,9 @@ use axum::{Extension, Json};
 use yoi_registry_core::{ErrorCode, RuntimeId, Timestamp, WorkerId};
 
 use crate::audit::{AuditRecord, Operation, Outcome};
-use crate::error::{ApiError, ErrorBody};
+use worker_runtime::protocol::ErrorBody;
+
+use crate::error::ApiError;
 use crate::extract::{Body, PathIds};
 use crate::request_log::RequestId;
 use crate::state::AppState;

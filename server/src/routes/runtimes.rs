@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use yoi_registry_core::overview_of;
+use worker_runtime::protocol::ErrorBody;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::PathIds;
 use crate::state::AppState;
 use crate::views::{RuntimeBody, RuntimeList};

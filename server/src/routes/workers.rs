@@ -5,8 +5,9 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use yoi_registry_core::PageRequest;
+use worker_runtime::protocol::{ErrorBody, TranscriptQuery};
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::{ApiQuery, PathIds};
 use crate::state::AppState;
 use crate::views::{TranscriptBody, WorkerBody, WorkerList};
@@ -20,18 +21,6 @@ pub(crate) struct ListQuery {
     limit: Option<usize>,
     /// The `next_after` of the previous page.
     after: Option<String>,
-}
-
-/// `?start=&limit=` of a transcript request.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct TranscriptQuery {
-    /// The first entry's index (default 0); pass the previous page's `next_start`.
-    #[serde(default)]
-    start: u64,
-    /// How many entries per page.
-    limit: Option<usize>,
 }
 
 /// One page of a runtime's workers, in worker id order.

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use yoi_registry_core::{
-    CreateWorker, EventStream, Input, InputAck, PageRequest, RegistryError, RuntimeDescriptor,
+    CreateWorker, WorkerEvents, Input, InputAck, PageRequest, RegistryError, RuntimeDescriptor,
     RuntimeHandle, RuntimeOverview, RuntimeRegistry, TranscriptPage, WorkerId, WorkerView,
     WorkerViewPage,
 };
@@ -262,7 +262,7 @@ impl RuntimeHandle for Counting {
         &self,
         worker: &WorkerId,
         after: Option<u64>,
-    ) -> Result<EventStream, RegistryError> {
+    ) -> Result<WorkerEvents, RegistryError> {
         let stream = self.inner.subscribe(worker, after).await?;
         let live = Arc::clone(&self.subscriptions);
         live.fetch_add(1, Ordering::SeqCst);

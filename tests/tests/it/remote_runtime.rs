@@ -205,7 +205,7 @@ async fn a_stream_tells_when_its_runtime_is_lost_and_when_it_is_back() {
     }
 }
 
-async fn next_item(items: &mut yoi_registry_core::EventStream) -> StreamItem {
+async fn next_item(items: &mut yoi_registry_core::WorkerEvents) -> StreamItem {
     let item = tokio::time::timeout(DEADLINE, items.next()).await;
     item.unwrap().unwrap().unwrap()
 }

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::HttpError;
 
 /// A secret that callers present as `Authorization: Bearer <token>`.
 #[derive(Clone)]
@@ -65,9 +65,9 @@ pub(crate) async fn require_token(
     State(token): State<Option<BearerToken>>,
     request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
+) -> Result<Response, HttpError> {
     if token.is_some_and(|token| !token.admits(request.headers())) {
-        return Err(ApiError::Unauthorized);
+        return Err(HttpError::Unauthorized);
     }
     Ok(next.run(request).await)
 }

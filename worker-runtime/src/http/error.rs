@@ -4,14 +4,13 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
 use crate::RuntimeError;
+use crate::protocol::ErrorBody;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ApiError {
-    /// The status follows the error (see [`ApiError::status`]).
+pub(crate) enum HttpError {
+    /// The status follows the error (see [`HttpError::status`]).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     /// 401 `unauthorized`: no bearer token, or the wrong one.
@@ -28,7 +27,7 @@ pub(crate) enum ApiError {
     NoMethod,
 }
 
-impl ApiError {
+impl HttpError {
     /// `invalid_input` with a message.
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::Runtime(RuntimeError::InvalidInput(message.into()))
@@ -67,27 +66,7 @@ impl ApiError {
     }
 }
 
-/// The JSON body of an error.
-#[derive(Serialize)]
-pub(crate) struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-}
-
-impl<'a> ErrorBody<'a> {
-    pub(crate) fn new(code: &'a str, message: String) -> Self {
-        Self {
-            error: ErrorDetail { code, message },
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
+impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let body = ErrorBody::new(self.code(), self.to_string());
         (self.status(), Json(body)).into_response()
@@ -95,11 +74,11 @@ impl IntoResponse for ApiError {
 }
 
 /// Answers a path that matches no route.
-pub(crate) async fn no_route() -> ApiError {
-    ApiError::NoRoute
+pub(crate) async fn no_route() -> HttpError {
+    HttpError::NoRoute
 }
 
 /// Answers a route called with a method it does not have.
-pub(crate) async fn no_method() -> ApiError {
-    ApiError::NoMethod
+pub(crate) async fn no_method() -> HttpError {
+    HttpError::NoMethod
 }

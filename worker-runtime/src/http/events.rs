@@ -11,40 +11,21 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
 
-use super::AppState;
-use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiQuery, WorkerPath};
+use super::HttpState;
+use super::error::HttpError;
+use super::extract::{RuntimeQuery, WorkerPath};
+use crate::protocol::{ErrorBody, EventsQuery, LAST_EVENT_ID, RESET_EVENT, resume_point};
 use crate::{Event, RuntimeError};
 
-/// The standard header a reconnecting SSE client sends.
-const LAST_EVENT_ID: &str = "last-event-id";
-
-/// `?cursor=` of an events request.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EventsQuery {
-    cursor: Option<u64>,
-}
-
 pub(super) async fn stream_events(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     WorkerPath(id): WorkerPath,
-    ApiQuery(query): ApiQuery<EventsQuery>,
+    RuntimeQuery(query): RuntimeQuery<EventsQuery>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    // A reconnect's Last-Event-ID is newer than the URL's cursor, so it wins.
-    let cursor = match headers.get(LAST_EVENT_ID) {
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|text| text.trim().parse::<u64>().ok())
-                .ok_or_else(|| ApiError::invalid("Last-Event-ID must be an event sequence"))?,
-        ),
-        None => query.cursor,
-    };
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, HttpError> {
+    let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
+    let cursor = resume_point(last_event_id, query)?;
     let events = state.runtime.subscribe(&id, cursor)?;
     let stream = events
         .map(|item| Ok(to_sse(item)))
@@ -63,9 +44,8 @@ fn to_sse(item: Result<Event, RuntimeError>) -> SseEvent {
             .id(event.sequence.to_string())
             .event(event.kind.name())
             .data(serde_json::to_string(&event).expect("events serialize to JSON")),
-        Err(error) => SseEvent::default().event("reset").data(
-            serde_json::to_string(&ErrorBody::new(error.code(), error.to_string()))
-                .expect("errors serialize to JSON"),
+        Err(error) => SseEvent::default().event(RESET_EVENT).data(
+            serde_json::to_string(&ErrorBody::from(&error)).expect("errors serialize to JSON"),
         ),
     }
 }

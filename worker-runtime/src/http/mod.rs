@@ -18,15 +18,10 @@ use axum::extract::DefaultBodyLimit;
 use tokio_util::sync::CancellationToken;
 
 use crate::Runtime;
+use crate::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 
 pub use auth::{BearerToken, TokenError};
 pub use json_body::parse_json_object;
-
-/// The default request body limit: 1 MiB.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-
-/// The default interval of SSE keep-alive comments.
-pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How the server behaves around the Runtime API.
 #[derive(Debug, Clone)]
@@ -55,7 +50,7 @@ impl Default for HttpOptions {
 
 /// What every handler can reach.
 #[derive(Clone)]
-struct AppState {
+struct HttpState {
     runtime: Runtime,
     keep_alive: Duration,
     shutdown: CancellationToken,
@@ -63,7 +58,7 @@ struct AppState {
 
 /// The `/v1` REST + SSE router over `runtime`.
 pub fn router(runtime: Runtime, options: HttpOptions) -> Router {
-    let state = AppState {
+    let state = HttpState {
         runtime,
         keep_alive: options.keep_alive,
         shutdown: options.shutdown,

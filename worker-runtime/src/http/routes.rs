@@ -4,57 +4,37 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
-use super::AppState;
-use super::error::ApiError;
+use super::HttpState;
+use super::error::HttpError;
 use super::events::stream_events;
-use super::extract::{ApiJson, ApiQuery, WorkerPath};
-use crate::{
-    CreateWorker, Diagnostic, Input, InputAck, PageRequest, RuntimeSummary, TranscriptPage,
-    WorkerDetail, WorkerPage,
-};
+use super::extract::{ApiJson, RuntimeQuery, WorkerPath};
+use crate::protocol::{HEALTH, RUNTIME, RuntimeInfo, TranscriptQuery, WORKERS, WorkerRoute};
+use crate::{CreateWorker, Input, InputAck, PageRequest, TranscriptPage, WorkerDetail, WorkerPage};
 
 /// Routes that require the bearer token (when one is configured).
-pub(super) fn protected() -> Router<AppState> {
+pub(super) fn protected() -> Router<HttpState> {
     Router::new()
-        .route("/v1/runtime", get(get_runtime))
-        .route("/v1/workers", get(list_workers).post(create_worker))
-        .route("/v1/workers/{id}", get(get_worker))
-        .route("/v1/workers/{id}/input", post(send_input))
-        .route("/v1/workers/{id}/stop", post(stop_worker))
-        .route("/v1/workers/{id}/cancel", post(cancel_worker))
-        .route("/v1/workers/{id}/transcript", get(get_transcript))
-        .route("/v1/workers/{id}/events", get(stream_events))
+        .route(RUNTIME, get(get_runtime))
+        .route(WORKERS, get(list_workers).post(create_worker))
+        .route(&WorkerRoute::Detail.template(), get(get_worker))
+        .route(&WorkerRoute::Input.template(), post(send_input))
+        .route(&WorkerRoute::Stop.template(), post(stop_worker))
+        .route(&WorkerRoute::Cancel.template(), post(cancel_worker))
+        .route(&WorkerRoute::Transcript.template(), get(get_transcript))
+        .route(&WorkerRoute::Events.template(), get(stream_events))
 }
 
 /// Routes open to anyone who can reach the port.
-pub(super) fn open() -> Router<AppState> {
-    Router::new().route("/v1/health", get(health))
-}
-
-/// `GET /v1/runtime`: the summary plus diagnostics.
-#[derive(Serialize)]
-struct RuntimeInfo {
-    #[serde(flatten)]
-    summary: RuntimeSummary,
-    diagnostics: Vec<Diagnostic>,
-}
-
-/// `?start=&limit=` of a transcript request.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TranscriptQuery {
-    #[serde(default)]
-    start: u64,
-    limit: Option<usize>,
+pub(super) fn open() -> Router<HttpState> {
+    Router::new().route(HEALTH, get(health))
 }
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn get_runtime(State(state): State<AppState>) -> Json<RuntimeInfo> {
+async fn get_runtime(State(state): State<HttpState>) -> Json<RuntimeInfo> {
     Json(RuntimeInfo {
         summary: state.runtime.summary(),
         diagnostics: state.runtime.diagnostics(),
@@ -62,16 +42,16 @@ async fn get_runtime(State(state): State<AppState>) -> Json<RuntimeInfo> {
 }
 
 async fn list_workers(
-    State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<PageRequest>,
-) -> Result<Json<WorkerPage>, ApiError> {
+    State(state): State<HttpState>,
+    RuntimeQuery(page): RuntimeQuery<PageRequest>,
+) -> Result<Json<WorkerPage>, HttpError> {
     Ok(Json(state.runtime.list_workers(&page)?))
 }
 
 async fn create_worker(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     ApiJson(request): ApiJson<CreateWorker>,
-) -> Result<(StatusCode, Json<WorkerDetail>), ApiError> {
+) -> Result<(StatusCode, Json<WorkerDetail>), HttpError> {
     Ok((
         StatusCode::CREATED,
         Json(state.runtime.create_worker(request)?),
@@ -79,17 +59,17 @@ async fn create_worker(
 }
 
 async fn get_worker(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     WorkerPath(id): WorkerPath,
-) -> Result<Json<WorkerDetail>, ApiError> {
+) -> Result<Json<WorkerDetail>, HttpError> {
     Ok(Json(state.runtime.get_worker(&id)?))
 }
 
 async fn send_input(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     WorkerPath(id): WorkerPath,
     ApiJson(input): ApiJson<Input>,
-) -> Result<(StatusCode, Json<InputAck>), ApiError> {
+) -> Result<(StatusCode, Json<InputAck>), HttpError> {
     Ok((
         StatusCode::ACCEPTED,
         Json(state.runtime.send_input(&id, input)?),
@@ -97,24 +77,24 @@ async fn send_input(
 }
 
 async fn stop_worker(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     WorkerPath(id): WorkerPath,
-) -> Result<Json<WorkerDetail>, ApiError> {
+) -> Result<Json<WorkerDetail>, HttpError> {
     Ok(Json(state.runtime.stop_worker(&id).await?))
 }
 
 async fn cancel_worker(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     WorkerPath(id): WorkerPath,
-) -> Result<Json<WorkerDetail>, ApiError> {
+) -> Result<Json<WorkerDetail>, HttpError> {
     Ok(Json(state.runtime.cancel_worker(&id).await?))
 }
 
 async fn get_transcript(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     WorkerPath(id): WorkerPath,
-    ApiQuery(query): ApiQuery<TranscriptQuery>,
-) -> Result<Json<TranscriptPage>, ApiError> {
+    RuntimeQuery(query): RuntimeQuery<TranscriptQuery>,
+) -> Result<Json<TranscriptPage>, HttpError> {
     Ok(Json(state.runtime.transcript(
         &id,
         query.start,

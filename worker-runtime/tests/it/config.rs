@@ -1,5 +1,5 @@
 use worker_runtime::{
-    CommandSettings, ConfigError, EchoSettings, EngineSettings, Runtime, RuntimeConfig, Severity,
+    CommandSettings, RuntimeConfigError, EchoSettings, EngineSettings, Runtime, RuntimeConfig, Severity,
 };
 
 const FULL: &str = r#"
@@ -105,29 +105,29 @@ fn unusable_values_are_refused_by_runtime_new() {
     let cases = [
         (
             "id = \"r\"\n[limits]\nmax_workers = 0",
-            ConfigError::ZeroLimit("max_workers"),
+            RuntimeConfigError::ZeroLimit("max_workers"),
         ),
         (
             "id = \"r\"\n[limits]\nretained_events = 0",
-            ConfigError::ZeroLimit("retained_events"),
+            RuntimeConfigError::ZeroLimit("retained_events"),
         ),
         (
             "id = \"r\"\n[profiles.p]\nengine = \"command\"\nprogram = \" \"",
-            ConfigError::Profile {
+            RuntimeConfigError::Profile {
                 profile: "p".into(),
                 problem: "program is empty",
             },
         ),
         (
             "id = \"r\"\n[profiles.p]\nengine = \"command\"\nprogram = \"x\"\ntimeout_ms = 0",
-            ConfigError::Profile {
+            RuntimeConfigError::Profile {
                 profile: "p".into(),
                 problem: "timeout_ms must be at least 1",
             },
         ),
         (
             "id = \"r\"\n[profiles.p]\nengine = \"echo\"\nchunk_chars = 0",
-            ConfigError::Profile {
+            RuntimeConfigError::Profile {
                 profile: "p".into(),
                 problem: "chunk_chars must be at least 1",
             },
@@ -143,12 +143,12 @@ fn unusable_values_are_refused_by_runtime_new() {
     let bad_name = parse("id = \"r\"\n[profiles.\"a b\"]\nengine = \"echo\"").unwrap();
     assert!(matches!(
         Runtime::new(bad_name),
-        Err(ConfigError::ProfileName(_))
+        Err(RuntimeConfigError::ProfileName(_))
     ));
     let bad_display = parse("id = \"r\"\ndisplay_name = \"a\\u0007\"").unwrap();
     assert!(matches!(
         Runtime::new(bad_display),
-        Err(ConfigError::DisplayName(_))
+        Err(RuntimeConfigError::DisplayName(_))
     ));
 }
 

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, HttpOptions, router};
 use worker_runtime::{Runtime, RuntimeConfig};
 use yoi_registry_core::{
-    Event, EventStream, RegistryError, RuntimeHandle, RuntimeId, RuntimeKind, RuntimeRegistry,
+    Event, WorkerEvents, RegistryError, RuntimeHandle, RuntimeId, RuntimeKind, RuntimeRegistry,
     StreamItem, WorkerId,
 };
 
@@ -34,7 +34,7 @@ pub(crate) fn rid(id: &str) -> RuntimeId {
 
 /// The events and errors of a stream, without its connection notices.
 pub(crate) fn events_only(
-    stream: EventStream,
+    stream: WorkerEvents,
 ) -> impl Stream<Item = Result<Event, RegistryError>> + Unpin {
     stream.filter_map(|item| futures::future::ready(item.map(StreamItem::into_event).transpose()))
 }
