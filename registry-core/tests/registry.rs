@@ -1,107 +1,25 @@
-//! The registry's routing, its concurrent listing, its errors and the adapter lookup, with a fake
-//! handle standing in for real adapters.
+//! The registry's routing, its concurrent listing, its errors and the adapter lookup, over
+//! embedded runtimes whose overview the test kit delays or withholds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde::Deserialize;
-use worker_runtime::{Runtime, RuntimeConfig, RuntimeError};
+use worker_runtime::RuntimeError;
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, AdapterLookupError, CreateWorker, ErrorCode,
-    WorkerEvents, Input, InputAck, PageRequest, Policy, RegistryError, RuntimeDescriptor,
-    RuntimeHandle, RuntimeId, RuntimeKind, RuntimeOverview, RuntimeRegistry, RuntimeStatus,
-    TranscriptPage, WorkerId, WorkerView, WorkerViewPage, find_adapter,
+    Policy, RegistryError, RuntimeHandle, RuntimeId, RuntimeRegistry, RuntimeStatus, WorkerId,
+    find_adapter,
 };
+use yoi_test_support::{Instrumented, Overview};
 
-/// How a fake runtime answers its overview.
-#[derive(Clone, Copy)]
-enum Behaviour {
-    Answers,
-    AnswersAfter(Duration),
-    Hangs,
-}
-
-struct FakeHandle {
-    descriptor: RuntimeDescriptor,
-    behaviour: Behaviour,
-    runtime: Runtime,
-}
-
-fn fake(id: &str, behaviour: Behaviour) -> Arc<dyn RuntimeHandle> {
-    let id = RuntimeId::new(id).unwrap();
-    Arc::new(FakeHandle {
-        descriptor: RuntimeDescriptor {
-            id: id.clone(),
-            display_name: id.to_string(),
-            kind: RuntimeKind::Embedded,
-            policy: Policy::default(),
-            timeout: Duration::from_millis(200),
-        },
-        behaviour,
-        runtime: Runtime::new(RuntimeConfig::new(id)).unwrap(),
-    })
-}
-
-#[async_trait]
-impl RuntimeHandle for FakeHandle {
-    fn descriptor(&self) -> &RuntimeDescriptor {
-        &self.descriptor
-    }
-
-    async fn overview(&self) -> RuntimeOverview {
-        match self.behaviour {
-            Behaviour::Answers => {}
-            Behaviour::AnswersAfter(delay) => tokio::time::sleep(delay).await,
-            Behaviour::Hangs => std::future::pending().await,
-        }
-        let summary = self.runtime.summary();
-        RuntimeOverview {
-            status: RuntimeStatus::Available,
-            capabilities: summary.capabilities,
-            last_seen_at: None,
-            diagnostics: Vec::new(),
-            workers: Some(summary.workers),
-        }
-    }
-
-    async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
-        let page = self.runtime.list_workers(page)?;
-        Ok(page.into())
-    }
-
-    async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        Ok(self.runtime.get_worker(worker)?.into())
-    }
-
-    async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
-        Ok(self.runtime.create_worker(request)?.into())
-    }
-
-    async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
-        Ok(self.runtime.send_input(worker, input)?)
-    }
-
-    async fn stop_worker(&self, _: &WorkerId) -> Result<WorkerView, RegistryError> {
-        Err(RegistryError::unsupported(&self.descriptor.id, "stop"))
-    }
-
-    async fn cancel_worker(&self, _: &WorkerId) -> Result<WorkerView, RegistryError> {
-        Err(RegistryError::unsupported(&self.descriptor.id, "cancel"))
-    }
-
-    async fn transcript(
-        &self,
-        worker: &WorkerId,
-        start: u64,
-        limit: Option<usize>,
-    ) -> Result<TranscriptPage, RegistryError> {
-        Ok(self.runtime.transcript(worker, start, limit)?)
-    }
-
-    async fn subscribe(&self, _: &WorkerId, _: Option<u64>) -> Result<WorkerEvents, RegistryError> {
-        Err(RegistryError::unsupported(&self.descriptor.id, "events"))
-    }
+/// An embedded runtime `id` (in memory, timeout 200 ms) whose overview answers as `overview` says.
+fn fake(id: &str, overview: Overview) -> Arc<dyn RuntimeHandle> {
+    let mut settings = input(serde_json::json!({ "persist": false }));
+    settings.id = rid(id);
+    settings.timeout = Duration::from_millis(200);
+    let embedded = (yoi_adapters::find("embedded").unwrap().build)(settings).unwrap();
+    Arc::new(Instrumented::new(embedded).answering(overview))
 }
 
 fn rid(id: &str) -> RuntimeId {
@@ -115,8 +33,8 @@ fn wid(id: &str) -> WorkerId {
 #[tokio::test]
 async fn operations_route_by_runtime_id_and_same_worker_ids_stay_apart() {
     let registry = RuntimeRegistry::new(vec![
-        fake("alpha", Behaviour::Answers),
-        fake("beta", Behaviour::Answers),
+        fake("alpha", Overview::Answers),
+        fake("beta", Overview::Answers),
     ])
     .unwrap();
     for runtime in ["alpha", "beta"] {
@@ -149,8 +67,8 @@ async fn operations_route_by_runtime_id_and_same_worker_ids_stay_apart() {
 #[test]
 fn duplicate_runtime_ids_are_refused() {
     let duplicate = RuntimeRegistry::new(vec![
-        fake("alpha", Behaviour::Answers),
-        fake("alpha", Behaviour::Answers),
+        fake("alpha", Overview::Answers),
+        fake("alpha", Overview::Answers),
     ]);
     assert_eq!(
         duplicate.err().unwrap().to_string(),
@@ -161,11 +79,11 @@ fn duplicate_runtime_ids_are_refused() {
 #[tokio::test(start_paused = true)]
 async fn a_hung_runtime_costs_the_listing_its_timeout_and_shows_unavailable() {
     let registry = RuntimeRegistry::new(vec![
-        fake("quick", Behaviour::Answers),
-        fake("hung", Behaviour::Hangs),
+        fake("quick", Overview::Answers),
+        fake("hung", Overview::Hangs),
         fake(
             "slowish",
-            Behaviour::AnswersAfter(Duration::from_millis(150)),
+            Overview::AnswersAfter(Duration::from_millis(150)),
         ),
     ])
     .unwrap();
@@ -269,7 +187,7 @@ fn every_code_round_trips_through_its_name() {
 
 fn build_fake(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
     input.settings::<FakeSettings>()?;
-    Ok(fake(input.id.as_str(), Behaviour::Answers))
+    Ok(fake(input.id.as_str(), Overview::Answers))
 }
 
 yoi_registry_core::inventory::submit! { AdapterFactory::new("fake", build_fake) }
@@ -307,12 +225,12 @@ fn factories_are_found_by_name_and_build_from_settings() {
         unknown,
         AdapterLookupError::Unknown {
             name: "gpu".into(),
-            available: vec!["fake"]
+            available: vec!["embedded", "fake"]
         }
     );
     assert_eq!(
         unknown.to_string(),
-        "unknown adapter `gpu`; this build has: fake"
+        "unknown adapter `gpu`; this build has: embedded, fake"
     );
 }
 

@@ -6,57 +6,22 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use yoi_test_support::{Frames, open_events, sequences, until};
 
 use crate::support::{
     Backend, DEADLINE, WORKSPACE, assert_error, backend, backend_with, eventually,
 };
 
-type Frames = BoxStream<'static, eventsource_stream::Event>;
-
 /// Opens `worker`'s stream on `alpha`, resuming after `last_event_id` when given.
 async fn open(backend: &Backend, worker: &str, last_event_id: Option<u64>) -> Frames {
-    let mut request = backend
-        .client
-        .get(backend.url(&format!("/api/runtimes/alpha/workers/{worker}/events")));
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id.to_string());
-    }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    response
-        .bytes_stream()
-        .eventsource()
-        .map(|frame| frame.unwrap())
-        .boxed()
-}
-
-/// Frames up to and including the first of `kind`.
-async fn until(frames: &mut Frames, kind: &str) -> Vec<eventsource_stream::Event> {
-    let mut seen = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(DEADLINE, frames.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} after {seen:?}"))
-            .unwrap_or_else(|| panic!("the stream ended before {kind}: {seen:?}"));
-        let done = frame.event == kind;
-        seen.push(frame);
-        if done {
-            return seen;
-        }
-    }
-}
-
-fn sequences(frames: &[eventsource_stream::Event]) -> Vec<u64> {
+    let (headers, frames) =
+        open_events(&backend.client, &backend.base, "alpha", worker, last_event_id).await;
+    assert_eq!(headers["content-type"], "text/event-stream");
     frames
-        .iter()
-        .map(|frame| frame.id.parse().unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -72,9 +37,7 @@ async fn many_browsers_share_one_upstream_subscription_and_see_the_same_events()
     assert_eq!(backend.state.shared_streams(), 1);
 
     backend.send("alpha", "w1", "to everyone").await;
-    let last = backend.wait_idle("alpha", "w1").await["last_sequence"]
-        .as_u64()
-        .unwrap();
+    let last = backend.idle_sequence("alpha", "w1").await;
     for browser in &mut browsers {
         let seen = until(browser, "run_completed").await;
         assert_eq!(sequences(&seen), (2..=last).collect::<Vec<_>>());
@@ -104,9 +67,7 @@ async fn a_browser_resumes_from_the_shared_buffer_or_a_private_replay_then_joins
     let backend = backend().await;
     backend.create("alpha", "w1", "default").await;
     backend.send("alpha", "w1", "first").await;
-    let last = backend.wait_idle("alpha", "w1").await["last_sequence"]
-        .as_u64()
-        .unwrap();
+    let last = backend.idle_sequence("alpha", "w1").await;
 
     // The shared subscription opens at the newest event.
     let mut tail = open(&backend, "w1", Some(last)).await;
@@ -119,9 +80,7 @@ async fn a_browser_resumes_from_the_shared_buffer_or_a_private_replay_then_joins
     assert_eq!(sequences(&replayed), (1..=last).collect::<Vec<_>>());
 
     backend.send("alpha", "w1", "second").await;
-    let newest = backend.wait_idle("alpha", "w1").await["last_sequence"]
-        .as_u64()
-        .unwrap();
+    let newest = backend.idle_sequence("alpha", "w1").await;
     for browser in [&mut tail, &mut inside, &mut from_start] {
         let seen = until(browser, "run_completed").await;
         assert_eq!(sequences(&seen), (last + 1..=newest).collect::<Vec<_>>());
@@ -174,9 +133,7 @@ async fn a_browser_that_falls_behind_is_reset_and_the_others_are_not_slowed() {
     let mut expected = 2;
     for _ in 0..24 {
         backend.send("alpha", "w1", &content).await;
-        let last = backend.wait_idle("alpha", "w1").await["last_sequence"]
-            .as_u64()
-            .unwrap();
+        let last = backend.idle_sequence("alpha", "w1").await;
         let seen = until(&mut reader, "run_completed").await;
         assert_eq!(sequences(&seen), (expected..=last).collect::<Vec<_>>());
         expected = last + 1;
@@ -283,9 +240,7 @@ async fn the_opening_browser_gets_every_retained_event_even_beyond_the_buffer() 
     backend
         .send("alpha", "w1", "more events than the buffer holds")
         .await;
-    let last = backend.wait_idle("alpha", "w1").await["last_sequence"]
-        .as_u64()
-        .unwrap();
+    let last = backend.idle_sequence("alpha", "w1").await;
     assert!(last > 4);
     let mut browser = open(&backend, "w1", None).await;
     let seen = until(&mut browser, "run_completed").await;

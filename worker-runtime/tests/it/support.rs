@@ -1,6 +1,4 @@
-//! Shared helpers: building runtimes and waiting for events with a deadline.
-
-use std::time::Duration;
+//! Runtimes to test and their events; the deadline and polling come from `yoi-test-support`.
 
 use futures::StreamExt;
 use worker_runtime::{
@@ -8,8 +6,7 @@ use worker_runtime::{
     RuntimeId, WorkerId,
 };
 
-/// How long any wait in these tests may take before it counts as a hang.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) use yoi_test_support::{DEADLINE, eventually};
 
 /// A runtime with default settings changed by `adjust`.
 pub(crate) fn runtime_with(adjust: impl FnOnce(&mut RuntimeConfig)) -> Runtime {
@@ -118,18 +115,6 @@ pub(crate) async fn run_events(runtime: &Runtime, id: &WorkerId, ack_sequence: u
 /// The kind names of `events`, in order.
 pub(crate) fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(|event| event.kind.name()).collect()
-}
-
-/// Polls `condition` every few milliseconds until it holds; panics after [`DEADLINE`].
-pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Whether a process is still running (a zombie or a missing process is not).

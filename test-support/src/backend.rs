@@ -1,0 +1,55 @@
+//! A Backend served on 127.0.0.1:0 until dropped, and the registry of a workspace.toml.
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+use yoi_config::WorkspaceConfig;
+use yoi_registry_core::RuntimeRegistry;
+use yoi_workspace_server::{AppState, ServerOptions, app};
+
+use crate::Api;
+
+/// A Backend served on a free port of 127.0.0.1; it shuts down when dropped.
+pub struct ServedBackend {
+    /// A client of it.
+    pub api: Api,
+    /// Its state, for what only the server can tell (e.g. its shared streams).
+    pub state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl Drop for ServedBackend {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves the Backend over `registry` with `options`.
+pub async fn serve_backend(registry: RuntimeRegistry, options: ServerOptions) -> ServedBackend {
+    let shutdown = options.shutdown.clone();
+    let state = AppState::new(registry, options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = app(state.clone());
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .unwrap();
+    });
+    ServedBackend {
+        api: Api::new(format!("http://{address}")),
+        state,
+        shutdown,
+    }
+}
+
+/// Writes `toml` to `dir/workspace.toml`, loads it and builds its registry.
+pub fn load_registry(dir: &Path, toml: &str) -> (WorkspaceConfig, RuntimeRegistry) {
+    let file = dir.join("workspace.toml");
+    std::fs::write(&file, toml).unwrap();
+    let config = WorkspaceConfig::load(&file).unwrap();
+    let registry = yoi_workspace_server::build_registry(&config).unwrap();
+    (config, registry)
+}
