@@ -166,7 +166,11 @@ fn runtime_errors_keep_their_codes_and_name_the_worker() {
         ),
     ];
     for (error, code, names_worker) in cases {
-        assert_eq!(error.code(), code.as_str(), "a runtime process sends the same code");
+        assert_eq!(
+            error.code(),
+            code.as_str(),
+            "a runtime process sends the same code"
+        );
         let message = error.to_string();
         let mapped = RegistryError::from(error);
         assert_eq!(mapped.code, code);

@@ -80,7 +80,10 @@ impl Api {
             if detail["status"] == "idle" {
                 return detail;
             }
-            assert!(tokio::time::Instant::now() < deadline, "never idle: {detail}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never idle: {detail}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

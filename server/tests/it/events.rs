@@ -18,8 +18,14 @@ use crate::support::{
 
 /// Opens `worker`'s stream on `alpha`, resuming after `last_event_id` when given.
 async fn open(backend: &Backend, worker: &str, last_event_id: Option<u64>) -> Frames {
-    let (headers, frames) =
-        open_events(&backend.client, &backend.base, "alpha", worker, last_event_id).await;
+    let (headers, frames) = open_events(
+        &backend.client,
+        &backend.base,
+        "alpha",
+        worker,
+        last_event_id,
+    )
+    .await;
     assert_eq!(headers["content-type"], "text/event-stream");
     frames
 }

@@ -3,8 +3,9 @@ use std::sync::atomic::Ordering;
 
 use rstest::rstest;
 use serde_json::{Value, json};
+use yoi_test_support::{sequences, until};
 
-use crate::support::backend::{backend, log_capture, sequences, until};
+use crate::support::backend::{backend, log_capture};
 use crate::support::{Kind, POD_WORKER};
 
 #[rstest]
@@ -44,7 +45,7 @@ async fn every_route_reaches_a_runtime_that_owns_workers(#[case] kind: Kind) {
         (&ack["runtime_id"], &ack["worker_id"]),
         (&json!(runtime), &json!("w1"))
     );
-    let last = backend.wait_idle(runtime, "w1").await;
+    let last = backend.idle_sequence(runtime, "w1").await;
     let seen = until(&mut stream, "run_completed").await;
     assert_eq!(sequences(&seen), (1..=last).collect::<Vec<_>>());
     let data: Value = serde_json::from_str(&seen.last().unwrap().data).unwrap();
@@ -158,7 +159,7 @@ async fn browsers_watching_a_remote_worker_share_one_connection_to_its_runtime()
             json!({ "kind": "user", "content": "fan out" }),
         )
         .await;
-    let last = backend.wait_idle("beta", "w1").await;
+    let last = backend.idle_sequence("beta", "w1").await;
     for browser in &mut browsers {
         let seen = until(browser, "run_completed").await;
         assert_eq!(sequences(&seen), (2..=last).collect::<Vec<_>>());
@@ -218,6 +219,7 @@ async fn a_lost_remote_runtime_is_told_to_its_browsers_and_nothing_leaks() {
             &crate::support::wid("w1"),
             worker_runtime::Input::user("meanwhile"),
         )
+        .await
         .unwrap();
     let restarted = crate::support::serve(backend.beta.clone(), address).await;
     let back = until(&mut browser, "runtime_status").await;

@@ -61,6 +61,16 @@ impl Case {
         }
     }
 
+    /// A `GET` refused as invalid input.
+    fn bad_get(path: impl Into<String>) -> Self {
+        Self::get(path, 400, INVALID)
+    }
+
+    /// A `POST` (see [`Case::post`]) refused as invalid input.
+    fn bad_post(path: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        Self::post(path, body, 400, INVALID)
+    }
+
     /// A `POST` with `content-type: application/json`.
     fn post(
         path: impl Into<String>,
@@ -143,38 +153,22 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         "%20",
         long.as_str(),
     ] {
-        cases.push(Case::get(format!("{workers}/{id}"), 400, INVALID));
-        cases.push(Case::post(
+        cases.push(Case::bad_get(format!("{workers}/{id}")));
+        cases.push(Case::bad_post(
             format!("{workers}/{id}/input"),
             input.clone(),
-            400,
-            INVALID,
         ));
     }
     for id in ["%2e%2e", "%00", "%C3%A9", long.as_str()] {
-        cases.push(Case::post(format!("{workers}/{id}/stop"), "", 400, INVALID));
-        cases.push(Case::post(
-            format!("{workers}/{id}/cancel"),
-            "",
-            400,
-            INVALID,
-        ));
-        cases.push(Case::get(
-            format!("{workers}/{id}/transcript"),
-            400,
-            INVALID,
-        ));
-        cases.push(Case::get(format!("{workers}/{id}/events"), 400, INVALID));
+        cases.push(Case::bad_post(format!("{workers}/{id}/stop"), ""));
+        cases.push(Case::bad_post(format!("{workers}/{id}/cancel"), ""));
+        cases.push(Case::bad_get(format!("{workers}/{id}/transcript")));
+        cases.push(Case::bad_get(format!("{workers}/{id}/events")));
     }
     // The empty id.
-    cases.push(Case::post(
-        format!("{workers}//input"),
-        input.clone(),
-        400,
-        INVALID,
-    ));
-    cases.push(Case::post(format!("{workers}//stop"), "", 400, INVALID));
-    cases.push(Case::get(format!("{workers}//transcript"), 400, INVALID));
+    cases.push(Case::bad_post(format!("{workers}//input"), input.clone()));
+    cases.push(Case::bad_post(format!("{workers}//stop"), ""));
+    cases.push(Case::bad_get(format!("{workers}//transcript")));
     // Dot segments are not resolved: none of these reaches `w1` or the list.
     for path in [
         format!("{workers}/ghost/../w1"),
@@ -199,32 +193,16 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
 
     // Runtime ids in paths.
     for id in ["..", "%2e%2e", "%00", "%C3%A9", "%ff", long.as_str()] {
-        cases.push(Case::get(format!("/api/runtimes/{id}"), 400, INVALID));
-        cases.push(Case::get(
-            format!("/api/runtimes/{id}/workers"),
-            400,
-            INVALID,
-        ));
-        cases.push(Case::post(
-            format!("/api/runtimes/{id}/workers"),
-            "{}",
-            400,
-            INVALID,
-        ));
-        cases.push(Case::post(
+        cases.push(Case::bad_get(format!("/api/runtimes/{id}")));
+        cases.push(Case::bad_get(format!("/api/runtimes/{id}/workers")));
+        cases.push(Case::bad_post(format!("/api/runtimes/{id}/workers"), "{}"));
+        cases.push(Case::bad_post(
             format!("/api/runtimes/{id}/workers/w1/input"),
             input.clone(),
-            400,
-            INVALID,
         ));
     }
-    cases.push(Case::get("/api/runtimes//workers", 400, INVALID));
-    cases.push(Case::post(
-        "/api/runtimes//workers/w1/stop",
-        "",
-        400,
-        INVALID,
-    ));
+    cases.push(Case::bad_get("/api/runtimes//workers"));
+    cases.push(Case::bad_post("/api/runtimes//workers/w1/stop", ""));
 
     // Create bodies.
     for body in [
@@ -248,26 +226,20 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         "5",
         "",
     ] {
-        cases.push(Case::post(&workers, body, 400, INVALID));
+        cases.push(Case::bad_post(&workers, body));
     }
-    cases.push(Case::post(
+    cases.push(Case::bad_post(
         &workers,
         format!(r#"{{"worker_id":"{long}"}}"#),
-        400,
-        INVALID,
     ));
     let w2 = r#"{"worker_id":"w2"}"#;
-    cases.push(Case::post(&workers, w2, 400, INVALID).content_type(None));
-    cases.push(Case::post(&workers, w2, 400, INVALID).content_type(Some("text/plain")));
-    cases.push(
-        Case::post(&workers, w2, 400, INVALID)
-            .content_type(Some("application/x-www-form-urlencoded")),
-    );
-    cases.push(Case::post(
+    cases.push(Case::bad_post(&workers, w2).content_type(None));
+    cases.push(Case::bad_post(&workers, w2).content_type(Some("text/plain")));
+    cases
+        .push(Case::bad_post(&workers, w2).content_type(Some("application/x-www-form-urlencoded")));
+    cases.push(Case::bad_post(
         &workers,
         b"{\"worker_id\":\"w\xff2\"}".to_vec(),
-        400,
-        INVALID,
     ));
     cases.push(Case::post(&workers, huge.clone(), 413, "payload_too_large"));
     // A taken id: the runtime refuses it, and `w1` is not reset.
@@ -293,21 +265,17 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         r#""hi""#,
         "",
     ] {
-        cases.push(Case::post(&to_w1, body, 400, INVALID));
+        cases.push(Case::bad_post(&to_w1, body));
     }
-    cases.push(Case::post(&to_w1, input.clone(), 400, INVALID).content_type(None));
-    cases.push(Case::post(&to_w1, input.clone(), 400, INVALID).content_type(Some("text/plain")));
-    cases.push(Case::post(
+    cases.push(Case::bad_post(&to_w1, input.clone()).content_type(None));
+    cases.push(Case::bad_post(&to_w1, input.clone()).content_type(Some("text/plain")));
+    cases.push(Case::bad_post(
         &to_w1,
         b"{\"kind\":\"user\",\"content\":\"\xff\"}".to_vec(),
-        400,
-        INVALID,
     ));
-    cases.push(Case::post(
+    cases.push(Case::bad_post(
         &to_w1,
         b"\xef\xbb\xbf{\"kind\":\"user\",\"content\":\"x\"}".to_vec(),
-        400,
-        INVALID,
     ));
     cases.push(Case::post(&to_w1, huge.clone(), 413, "payload_too_large"));
     cases.push(Case::post(
@@ -374,7 +342,7 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         "after=%C3%A9".to_owned(),
         "colour=red".to_owned(),
     ] {
-        cases.push(Case::get(format!("{workers}?{query}"), 400, INVALID));
+        cases.push(Case::bad_get(format!("{workers}?{query}")));
     }
     for query in [
         "start=-1".to_owned(),
@@ -387,7 +355,7 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         "limit=abc".to_owned(),
         "colour=red".to_owned(),
     ] {
-        cases.push(Case::get(format!("{w1}/transcript?{query}"), 400, INVALID));
+        cases.push(Case::bad_get(format!("{w1}/transcript?{query}")));
     }
 
     // Resume points.
@@ -401,7 +369,7 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         overflow.to_owned(),
         beyond.to_string(),
     ] {
-        cases.push(Case::get(&events, 400, INVALID).header("last-event-id", value));
+        cases.push(Case::bad_get(&events).header("last-event-id", value));
     }
     for query in [
         "cursor=abc".to_owned(),
@@ -410,11 +378,10 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         format!("cursor={beyond}"),
         "colour=red".to_owned(),
     ] {
-        cases.push(Case::get(format!("{events}?{query}"), 400, INVALID));
+        cases.push(Case::bad_get(format!("{events}?{query}")));
     }
     // A good cursor does not rescue a bad Last-Event-ID: the header wins.
-    cases
-        .push(Case::get(format!("{events}?cursor=1"), 400, INVALID).header("last-event-id", "abc"));
+    cases.push(Case::bad_get(format!("{events}?cursor=1")).header("last-event-id", "abc"));
     cases
 }
 
@@ -544,7 +511,7 @@ async fn bad_input_is_refused_typed_audited_and_changes_nothing(#[case] kind: Ki
         )
         .await;
     assert_eq!(status, 202, "{ack}");
-    let newest = backend.wait_idle(runtime, "w1").await;
+    let newest = backend.idle_sequence(runtime, "w1").await;
     let before = snapshot(&backend, runtime).await;
     let files_before = files(&backend.dir.path().join(".yoi"));
     let audited = audit_lines(&backend).len();

@@ -1,9 +1,11 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use yoi_registry_core::{
-    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeKind, RuntimeStatus, StreamItem,
-    WorkerState,
+    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeHandle, RuntimeKind,
+    RuntimeStatus, StreamItem, WorkerId, WorkerState,
 };
 
 use crate::support::{
@@ -101,20 +103,24 @@ async fn a_wrong_token_is_runtime_auth_failed() {
     assert_error(&error, ErrorCode::RuntimeAuthFailed, served.address);
 }
 
+/// An http-client handle to the runtime at `address`, on which it has created worker `w1`.
+async fn remote_with_w1(address: SocketAddr) -> (Arc<dyn RuntimeHandle>, WorkerId) {
+    let remote = remote_handle(address, Duration::from_secs(5));
+    let w1 = wid("w1");
+    let request = CreateWorker {
+        worker_id: Some(w1.clone()),
+        ..CreateWorker::default()
+    };
+    remote.create_worker(request).await.unwrap();
+    (remote, w1)
+}
+
 #[tokio::test]
 async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
     let runtime = in_memory_runtime("remote");
     let served = serve(runtime.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let address = served.address;
-    let remote = remote_handle(address, Duration::from_secs(5));
-    let w1 = wid("w1");
-    remote
-        .create_worker(CreateWorker {
-            worker_id: Some(w1.clone()),
-            ..CreateWorker::default()
-        })
-        .await
-        .unwrap();
+    let (remote, w1) = remote_with_w1(address).await;
     let mut events = events_only(remote.subscribe(&w1, Some(0)).await.unwrap());
     let first = tokio::time::timeout(DEADLINE, events.next())
         .await
@@ -127,6 +133,7 @@ async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
     served.stop().await;
     let ack = runtime
         .send_input(&w1, Input::user("while you were away"))
+        .await
         .unwrap();
     let restarted = serve(runtime.clone(), address).await;
 
@@ -147,15 +154,7 @@ async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
 #[tokio::test]
 async fn a_stopped_workers_stream_ends_instead_of_reconnecting() {
     let served = serve_runtime("remote").await;
-    let remote = remote_handle(served.address, Duration::from_secs(5));
-    let w1 = wid("w1");
-    remote
-        .create_worker(CreateWorker {
-            worker_id: Some(w1.clone()),
-            ..CreateWorker::default()
-        })
-        .await
-        .unwrap();
+    let (remote, w1) = remote_with_w1(served.address).await;
     let stopped = remote.stop_worker(&w1).await.unwrap();
     let last = stopped.last_sequence.unwrap();
 
@@ -181,13 +180,7 @@ async fn a_stream_tells_when_its_runtime_is_lost_and_when_it_is_back() {
     let runtime = in_memory_runtime("remote");
     let served = serve(runtime.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let address = served.address;
-    let remote = remote_handle(address, Duration::from_secs(5));
-    let w1 = wid("w1");
-    let request = CreateWorker {
-        worker_id: Some(w1.clone()),
-        ..CreateWorker::default()
-    };
-    remote.create_worker(request).await.unwrap();
+    let (remote, w1) = remote_with_w1(address).await;
     let mut items = remote.subscribe(&w1, Some(0)).await.unwrap();
     assert!(matches!(next_item(&mut items).await, StreamItem::Event(e) if e.sequence == 1));
 
@@ -196,7 +189,10 @@ async fn a_stream_tells_when_its_runtime_is_lost_and_when_it_is_back() {
         StreamItem::Lost(error) => assert_error(&error, ErrorCode::RuntimeUnavailable, address),
         other => panic!("expected the loss, got {other:?}"),
     }
-    let ack = runtime.send_input(&w1, Input::user("meanwhile")).unwrap();
+    let ack = runtime
+        .send_input(&w1, Input::user("meanwhile"))
+        .await
+        .unwrap();
     let _restarted = serve(runtime.clone(), address).await;
     assert_eq!(next_item(&mut items).await, StreamItem::Recovered);
     match next_item(&mut items).await {

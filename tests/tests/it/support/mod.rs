@@ -14,15 +14,14 @@ use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, HttpOptions, router};
 use worker_runtime::{Runtime, RuntimeConfig};
 use yoi_registry_core::{
-    Event, WorkerEvents, RegistryError, RuntimeHandle, RuntimeId, RuntimeKind, RuntimeRegistry,
-    StreamItem, WorkerId,
+    Event, RegistryError, RuntimeHandle, RuntimeId, RuntimeKind, RuntimeRegistry, StreamItem,
+    WorkerEvents, WorkerId,
 };
 
 /// The token the Backend and the served runtime share.
 pub(crate) const TOKEN: &str = "backend-to-runtime";
 
-/// How long any wait may take before it counts as a hang.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) use yoi_test_support::DEADLINE;
 
 pub(crate) fn wid(id: &str) -> WorkerId {
     WorkerId::new(id).unwrap()
@@ -258,10 +257,7 @@ pub(crate) async fn workspace() -> Workspace {
             "[[runtime]]\nid = \"legacy\"\nadapter = \"local-pod-compat\"\nread_only = true\n",
         );
     }
-    let file = dir.path().join("workspace.toml");
-    std::fs::write(&file, toml).unwrap();
-    let config = yoi_config::WorkspaceConfig::load(&file).unwrap();
-    let registry = yoi_workspace_server::build_registry(&config).unwrap();
+    let (_, registry) = yoi_test_support::load_registry(dir.path(), &toml);
     Workspace {
         registry,
         dir,
