@@ -269,6 +269,9 @@ struct RawServer {
 
 type RawTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
+/// A table's values by key, the keys no longer spanned.
+type Values = BTreeMap<String, Spanned<toml::Value>>;
+
 struct Parser<'a> {
     text: &'a str,
     file: &'a Path,
@@ -380,53 +383,20 @@ impl Parser<'_> {
         folder: &Path,
     ) -> Option<RuntimeEntry> {
         let errors_before = self.errors.len();
-        let table_location = self.location(table.span().start);
-        let mut locations = Locations {
-            table: Some(table_location),
-            keys: BTreeMap::new(),
-        };
-        let mut values = BTreeMap::new();
-        for (key, value) in table.into_inner() {
-            locations
-                .keys
-                .insert(key.get_ref().clone(), self.location(key.span().start));
-            values.insert(key.into_inner(), value);
-        }
+        let (locations, mut values) = self.keyed(table);
         let mut take = |key: &str| values.remove(key);
         let name = |key: &str| format!("runtime[{index}].{key}");
-
-        let id = match take("id") {
-            None => {
-                self.error_at(
-                    Some(table_location),
-                    name("id"),
-                    "every [[runtime]] needs an id".into(),
-                );
-                None
-            }
-            Some(value) => self.string(&value, &name("id")).and_then(|text| {
-                RuntimeId::new(text)
-                    .map_err(|error| {
-                        self.error_at(
-                            Some(self.location(value.span().start)),
-                            name("id"),
-                            error.to_string(),
-                        )
-                    })
-                    .ok()
-            }),
-        };
-        let adapter = match take("adapter") {
-            None => {
-                self.error_at(
-                    Some(table_location),
-                    name("adapter"),
-                    "every [[runtime]] needs an adapter, e.g. adapter = \"embedded\"".into(),
-                );
-                None
-            }
-            Some(value) => self.string(&value, &name("adapter")),
-        };
+        let id = self
+            .required(take("id"), locations.table, &name("id"), "an id")
+            .and_then(|value| self.runtime_id(&value, &name("id")));
+        let adapter = self
+            .required(
+                take("adapter"),
+                locations.table,
+                &name("adapter"),
+                "an adapter, e.g. adapter = \"embedded\"",
+            )
+            .and_then(|value| self.string(&value, &name("adapter")));
         let display_name =
             take("display_name").and_then(|value| self.string(&value, &name("display_name")));
         let visible = take("visible").and_then(|value| self.boolean(&value, &name("visible")));
@@ -434,18 +404,7 @@ impl Parser<'_> {
             take("read_only").and_then(|value| self.boolean(&value, &name("read_only")));
         let timeout =
             take("timeout_ms").and_then(|value| self.timeout(&value, &name("timeout_ms")));
-        let inline = take("token").map(|token| token.span().start);
-        let token_env =
-            take("token_env").and_then(|value| self.spanned_string(value, &name("token_env")));
-        let token_file =
-            take("token_file").and_then(|value| self.spanned_string(value, &name("token_file")));
-        let secret = self.secret_ref(
-            &format!("runtime[{index}]"),
-            inline,
-            token_env,
-            token_file,
-            folder,
-        );
+        let secret = self.runtime_secret(index, &mut values, folder);
 
         let settings = values
             .into_iter()
@@ -468,6 +427,73 @@ impl Parser<'_> {
             index,
             locations,
         })
+    }
+
+    /// A table's values by key, and where the table and each of its keys are.
+    fn keyed(&self, table: Spanned<RawTable>) -> (Locations, Values) {
+        let mut locations = Locations {
+            table: Some(self.location(table.span().start)),
+            keys: BTreeMap::new(),
+        };
+        let mut values = BTreeMap::new();
+        for (key, value) in table.into_inner() {
+            locations
+                .keys
+                .insert(key.get_ref().clone(), self.location(key.span().start));
+            values.insert(key.into_inner(), value);
+        }
+        (locations, values)
+    }
+
+    /// The value of a key every `[[runtime]]` must set (`key` is its full name); its absence is
+    /// an error at the table, saying that every table needs `what`.
+    fn required(
+        &mut self,
+        value: Option<Spanned<toml::Value>>,
+        table: Option<Location>,
+        key: &str,
+        what: &str,
+    ) -> Option<Spanned<toml::Value>> {
+        if value.is_none() {
+            self.error_at(
+                table,
+                key.to_owned(),
+                format!("every [[runtime]] needs {what}"),
+            );
+        }
+        value
+    }
+
+    fn runtime_id(&mut self, value: &Spanned<toml::Value>, key: &str) -> Option<RuntimeId> {
+        let text = self.string(value, key)?;
+        RuntimeId::new(text)
+            .map_err(|error| {
+                self.error_at(
+                    Some(self.location(value.span().start)),
+                    key.to_owned(),
+                    error.to_string(),
+                );
+            })
+            .ok()
+    }
+
+    /// The secret of `[[runtime]]` number `index`: its `token` (refused), `token_env` and
+    /// `token_file` keys.
+    fn runtime_secret(
+        &mut self,
+        index: usize,
+        values: &mut Values,
+        folder: &Path,
+    ) -> Option<SecretRef> {
+        let table = format!("runtime[{index}]");
+        let inline = values.remove("token").map(|token| token.span().start);
+        let token_env = values
+            .remove("token_env")
+            .and_then(|value| self.spanned_string(value, &format!("{table}.token_env")));
+        let token_file = values
+            .remove("token_file")
+            .and_then(|value| self.spanned_string(value, &format!("{table}.token_file")));
+        self.secret_ref(&table, inline, token_env, token_file, folder)
     }
 
     /// `token_env` / `token_file`, refusing an inline `token` and both at once.

@@ -12,7 +12,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::utf8::Utf8Decoder;
@@ -54,6 +54,30 @@ impl CommandEngine {
             .kill_on_drop(true)
             .spawn()
     }
+
+    /// The run's outcome once the program is reaped.
+    fn outcome(&self, ending: Ending, collected: Collected) -> RunOutcome {
+        let stderr_tail = tail_text(&collected.stderr_tail);
+        match ending {
+            Ending::Cancelled => RunOutcome::Cancelled,
+            Ending::TimedOut => RunOutcome::Failed {
+                reason: format!("timed out after {} ms", self.settings.timeout_ms),
+                exit_code: None,
+                stderr_tail,
+            },
+            Ending::Exited(Err(error)) => {
+                RunOutcome::failed(format!("could not wait for the program: {}", error.kind()))
+            }
+            Ending::Exited(Ok(status)) if status.success() => RunOutcome::Completed {
+                output: collected.stdout,
+            },
+            Ending::Exited(Ok(status)) => RunOutcome::Failed {
+                reason: describe_failure(status),
+                exit_code: status.code(),
+                stderr_tail,
+            },
+        }
+    }
 }
 
 #[async_trait]
@@ -78,61 +102,9 @@ impl Engine for CommandEngine {
             .id()
             .and_then(|pid| i32::try_from(pid).ok())
             .map(Pid::from_raw);
-        let (stdin, stdout, stderr) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let timeout = Duration::from_millis(self.settings.timeout_ms);
-
-        let mut stdout_text = String::new();
-        let mut stderr_tail = Vec::new();
-        let ending = {
-            let program_gone = CancellationToken::new();
-            let exited = async {
-                // Wait without reaping: while the program is an unreaped zombie its pid, and so
-                // its group id, cannot be reused, so the group kill cannot hit anyone else.
-                wait_for_exit_unreaped(program).await;
-                // Descendants left in the group would keep the pipes open; end them with it.
-                kill_group(program);
-                let status = child.wait().await;
-                program_gone.cancel();
-                status
-            };
-            let pipes = async {
-                let io = async {
-                    tokio::join!(
-                        feed_stdin(stdin, input),
-                        stream_stdout(stdout, output, &mut stdout_text),
-                        keep_tail(stderr, &mut stderr_tail),
-                    )
-                };
-                // A descendant that left the group can hold a pipe open; stop waiting for it
-                // shortly after the program is gone (its further output is not collected).
-                let grace_over = async {
-                    program_gone.cancelled().await;
-                    tokio::time::sleep(DRAIN_GRACE).await;
-                };
-                tokio::select! {
-                    _ = io => {}
-                    () = grace_over => {}
-                }
-            };
-            let run = async { tokio::join!(exited, pipes).0 };
-            let interrupted = async {
-                let ending = tokio::select! {
-                    () = cancel.cancelled() => Ending::Cancelled,
-                    () = tokio::time::sleep(timeout) => Ending::TimedOut,
-                };
-                // A program that already exited finished its run; only the drain is left.
-                if program_gone.is_cancelled() {
-                    std::future::pending::<()>().await;
-                }
-                ending
-            };
-            tokio::select! {
-                status = run => Ending::Exited(status),
-                ending = interrupted => ending,
-            }
-        };
-
+        let (ending, collected) =
+            supervise(&mut child, program, input, output, cancel, timeout).await;
         if !matches!(ending, Ending::Exited(_)) {
             kill_group(program);
             // The program may have left its group; kill it by pid as well.
@@ -140,27 +112,104 @@ impl Engine for CommandEngine {
             // SIGKILL cannot be ignored, so this wait is short; it reaps the program.
             let _ = child.wait().await;
         }
-        let stderr_tail = tail_text(&stderr_tail);
-        match ending {
-            Ending::Cancelled => RunOutcome::Cancelled,
-            Ending::TimedOut => RunOutcome::Failed {
-                reason: format!("timed out after {} ms", self.settings.timeout_ms),
-                exit_code: None,
-                stderr_tail,
-            },
-            Ending::Exited(Err(error)) => {
-                RunOutcome::failed(format!("could not wait for the program: {}", error.kind()))
-            }
-            Ending::Exited(Ok(status)) if status.success() => RunOutcome::Completed {
-                output: stdout_text,
-            },
-            Ending::Exited(Ok(status)) => RunOutcome::Failed {
-                reason: describe_failure(status),
-                exit_code: status.code(),
-                stderr_tail,
-            },
-        }
+        self.outcome(ending, collected)
     }
+}
+
+/// What the program wrote: all of stdout, the end of stderr.
+#[derive(Default)]
+struct Collected {
+    stdout: String,
+    stderr_tail: Vec<u8>,
+}
+
+/// Runs the program to its end (exited and reaped, pipes drained) unless `cancel` or `timeout`
+/// interrupts it first; an interrupted program is left for the caller to kill and reap.
+async fn supervise(
+    child: &mut Child,
+    program: Option<Pid>,
+    input: &str,
+    output: &OutputSink,
+    cancel: &CancellationToken,
+    timeout: Duration,
+) -> (Ending, Collected) {
+    let mut collected = Collected::default();
+    let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let program_gone = CancellationToken::new();
+    let run = async {
+        tokio::join!(
+            reap_after_exit(child, program, &program_gone),
+            drain(pipes, input, output, &mut collected, &program_gone),
+        )
+        .0
+    };
+    let ending = tokio::select! {
+        status = run => Ending::Exited(status),
+        ending = interruption(cancel, timeout, &program_gone) => ending,
+    };
+    (ending, collected)
+}
+
+/// Feeds stdin and reads stdout and stderr to their ends, or until [`DRAIN_GRACE`] after
+/// `program_gone`.
+async fn drain(
+    (stdin, stdout, stderr): (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
+    input: &str,
+    output: &OutputSink,
+    collected: &mut Collected,
+    program_gone: &CancellationToken,
+) {
+    let io = async {
+        tokio::join!(
+            feed_stdin(stdin, input),
+            stream_stdout(stdout, output, &mut collected.stdout),
+            keep_tail(stderr, &mut collected.stderr_tail),
+        )
+    };
+    // A descendant that left the group can hold a pipe open; stop waiting for it shortly after
+    // the program is gone (its further output is not collected).
+    let grace_over = async {
+        program_gone.cancelled().await;
+        tokio::time::sleep(DRAIN_GRACE).await;
+    };
+    tokio::select! {
+        _ = io => {}
+        () = grace_over => {}
+    }
+}
+
+/// Resolves when the run is cancelled or times out while the program still runs.
+async fn interruption(
+    cancel: &CancellationToken,
+    timeout: Duration,
+    program_gone: &CancellationToken,
+) -> Ending {
+    let ending = tokio::select! {
+        () = cancel.cancelled() => Ending::Cancelled,
+        () = tokio::time::sleep(timeout) => Ending::TimedOut,
+    };
+    // A program that already exited finished its run; only the drain is left.
+    if program_gone.is_cancelled() {
+        std::future::pending::<()>().await;
+    }
+    ending
+}
+
+/// Waits for the program to exit, ends what is left of its group, reaps it and then cancels
+/// `program_gone`.
+async fn reap_after_exit(
+    child: &mut Child,
+    program: Option<Pid>,
+    program_gone: &CancellationToken,
+) -> std::io::Result<ExitStatus> {
+    // Wait without reaping: while the program is an unreaped zombie its pid, and so its group
+    // id, cannot be reused, so the group kill cannot hit anyone else.
+    wait_for_exit_unreaped(program).await;
+    // Descendants left in the group would keep the pipes open; end them with it.
+    kill_group(program);
+    let status = child.wait().await;
+    program_gone.cancel();
+    status
 }
 
 /// Returns once the program has exited, leaving it unreaped (`WNOWAIT`) for `Child::wait`.

@@ -5,10 +5,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use eventsource_stream::{Event, Eventsource};
 use futures::StreamExt;
 use reqwest::header::ACCEPT;
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use yoi_registry_core::{RuntimeId, WorkerId};
 
@@ -29,87 +29,128 @@ pub(crate) async fn follow(
     worker: &WorkerId,
     json: bool,
 ) -> Result<(), ClientError> {
-    let path = format!("/api/runtimes/{runtime}/workers/{worker}/events");
-    let mut printer = Printer {
-        json,
-        mid_line: false,
+    let mut watch = Watch {
+        backend,
+        path: format!("/api/runtimes/{runtime}/workers/{worker}/events"),
+        printer: Printer {
+            json,
+            mid_line: false,
+        },
+        last: None,
     };
-    let mut last: Option<u64> = None;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let mut request = backend
-            .request(Method::GET, &path)
-            .header(ACCEPT, "text/event-stream");
-        if let Some(last) = last {
-            request = request.header("last-event-id", last.to_string());
-        }
-        match request.send().await {
+        match watch.connect().await {
             // The worker is stopped and everything was shown.
             Ok(response) if response.status() == StatusCode::NO_CONTENT => {
-                printer.end_line();
+                watch.printer.end_line();
                 return Ok(());
             }
             Ok(response) if response.status().is_success() => {
                 backoff = FIRST_BACKOFF;
-                let mut frames = response.bytes_stream().eventsource();
-                while let Some(frame) = frames.next().await {
-                    let Ok(frame) = frame else {
-                        printer.end_line();
-                        warn("the connection to the backend was lost; resuming");
-                        break;
-                    };
-                    match frame.event.as_str() {
-                        "reset" => {
-                            printer.end_line();
-                            warn("the stream was reset; resuming from the last event shown");
-                            break;
-                        }
-                        "error" => {
-                            printer.end_line();
-                            let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
-                            return Err(ClientError::Api {
-                                code: text(&body["error"], "code"),
-                                message: text(&body["error"], "message"),
-                            });
-                        }
-                        "runtime_status" => {
-                            let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
-                            printer.end_line();
-                            warn(&format!(
-                                "runtime {}: {}",
-                                text(&body, "status"),
-                                text(&body, "message")
-                            ));
-                        }
-                        kind => {
-                            let sequence = frame.id.parse::<u64>().ok();
-                            if sequence
-                                .is_some_and(|sequence| last.is_some_and(|last| sequence <= last))
-                            {
-                                continue;
-                            }
-                            last = sequence.or(last);
-                            printer.event(kind, &frame.data);
-                            if kind == "worker_stopped" {
-                                return Ok(());
-                            }
-                        }
-                    }
+                if let StreamEnd::Stopped = watch.read(response).await? {
+                    return Ok(());
                 }
             }
             // The runtime behind the Backend is down or slow: it may come back.
             Ok(response) if response.status().is_server_error() => {
-                printer.end_line();
+                watch.printer.end_line();
                 warn(&format!("{}; retrying", api_error(response).await));
             }
             Ok(response) => return Err(api_error(response).await),
             Err(error) => {
-                printer.end_line();
+                watch.printer.end_line();
                 warn(&format!("{}; retrying", backend.unreachable(&error)));
             }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// How one connection's stream ended.
+enum StreamEnd {
+    /// The worker stopped: the watch is over.
+    Stopped,
+    /// The connection was lost or the stream reset: reconnect and resume.
+    Resume,
+}
+
+/// One watch of a worker's events, across connections.
+struct Watch<'a> {
+    backend: &'a Backend,
+    path: String,
+    printer: Printer,
+    /// The sequence of the last event printed: where a new connection resumes.
+    last: Option<u64>,
+}
+
+impl Watch<'_> {
+    /// Opens the event stream, after the last event printed.
+    async fn connect(&self) -> reqwest::Result<Response> {
+        let mut request = self
+            .backend
+            .request(Method::GET, &self.path)
+            .header(ACCEPT, "text/event-stream");
+        if let Some(last) = self.last {
+            request = request.header("last-event-id", last.to_string());
+        }
+        request.send().await
+    }
+
+    /// Prints the frames of one connection until it ends.
+    async fn read(&mut self, response: Response) -> Result<StreamEnd, ClientError> {
+        let mut frames = response.bytes_stream().eventsource();
+        while let Some(frame) = frames.next().await {
+            let Ok(frame) = frame else {
+                self.printer.end_line();
+                warn("the connection to the backend was lost; resuming");
+                return Ok(StreamEnd::Resume);
+            };
+            if let Some(end) = self.frame(&frame)? {
+                return Ok(end);
+            }
+        }
+        Ok(StreamEnd::Resume)
+    }
+
+    /// Prints one frame; `Some` when it ends the connection's stream.
+    fn frame(&mut self, frame: &Event) -> Result<Option<StreamEnd>, ClientError> {
+        match frame.event.as_str() {
+            "reset" => {
+                self.printer.end_line();
+                warn("the stream was reset; resuming from the last event shown");
+                Ok(Some(StreamEnd::Resume))
+            }
+            "error" => {
+                self.printer.end_line();
+                let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
+                Err(ClientError::Api {
+                    code: text(&body["error"], "code"),
+                    message: text(&body["error"], "message"),
+                })
+            }
+            "runtime_status" => {
+                let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
+                self.printer.end_line();
+                warn(&format!(
+                    "runtime {}: {}",
+                    text(&body, "status"),
+                    text(&body, "message")
+                ));
+                Ok(None)
+            }
+            kind => {
+                let sequence = frame.id.parse::<u64>().ok();
+                // A resumed stream may repeat events already printed.
+                if sequence.is_some_and(|sequence| self.last.is_some_and(|last| sequence <= last)) {
+                    return Ok(None);
+                }
+                self.last = sequence.or(self.last);
+                self.printer.event(kind, &frame.data);
+                Ok((kind == "worker_stopped").then_some(StreamEnd::Stopped))
+            }
+        }
     }
 }
 
