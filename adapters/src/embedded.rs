@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, WorkerEvents, Input,
@@ -35,14 +36,13 @@ fn persist_by_default() -> bool {
 }
 
 /// An embedded Runtime. It is opened on first use, so that building it (as `yoi config check`
-/// does) touches nothing on disk; an open that fails is tried again on the next call.
+/// does) touches nothing on disk; an open that fails is tried again on the next call. Two first
+/// calls wait for one open.
 struct EmbeddedHandle {
     descriptor: RuntimeDescriptor,
     config: RuntimeConfig,
     store: Option<PathBuf>,
-    runtime: OnceLock<Runtime>,
-    /// Held while opening, so that two first calls do not open the store twice.
-    opening: Mutex<()>,
+    runtime: OnceCell<Runtime>,
 }
 
 fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
@@ -67,44 +67,51 @@ fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigErr
         },
         config,
         store: settings.persist.then_some(input.data_dir),
-        runtime: OnceLock::new(),
-        opening: Mutex::new(()),
+        runtime: OnceCell::new(),
     }))
 }
 
 impl EmbeddedHandle {
-    /// The Runtime, opened on first use. A store that cannot be opened fails the call with
-    /// `runtime_unavailable` (the overview says why, without the path).
-    fn runtime(&self) -> Result<&Runtime, RegistryError> {
-        if let Some(runtime) = self.runtime.get() {
-            return Ok(runtime);
-        }
-        let _opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(runtime) = self.runtime.get() {
-            return Ok(runtime);
-        }
-        let config = self.config.clone();
-        let opened = match &self.store {
-            Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
-                worker_runtime::OpenError::Io { source, .. } => {
-                    format!("its store cannot be opened: {}", source.kind())
+    /// The Runtime, opened on first use on a blocking thread (opening a store reads every
+    /// Worker's files). A store that cannot be opened fails the call with `runtime_unavailable`
+    /// (the overview says why, without the path).
+    async fn runtime(&self) -> Result<&Runtime, RegistryError> {
+        self.runtime
+            .get_or_try_init(|| {
+                let config = self.config.clone();
+                let store = self.store.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || open(config, store.as_deref()))
+                        .await
+                        .unwrap_or_else(|_| Err("opening its store failed unexpectedly".into()))
                 }
-                other => other.to_string(),
-            }),
-            None => Runtime::new(config).map_err(|error| error.to_string()),
-        };
-        match opened {
-            Ok(runtime) => Ok(self.runtime.get_or_init(|| runtime)),
-            Err(reason) => Err(RegistryError::new(
-                ErrorCode::RuntimeUnavailable,
-                format!("runtime {}: {reason}", self.descriptor.id),
-            )
-            .for_runtime(&self.descriptor.id)),
-        }
+            })
+            .await
+            .map_err(|reason| {
+                RegistryError::new(
+                    ErrorCode::RuntimeUnavailable,
+                    format!("runtime {}: {reason}", self.descriptor.id),
+                )
+                .for_runtime(&self.descriptor.id)
+            })
     }
 
-    fn scoped(&self, error: impl Into<RegistryError>) -> RegistryError {
-        error.into().for_runtime(&self.descriptor.id)
+    /// A Runtime answer with its error naming this runtime.
+    fn scoped<T>(&self, answer: Result<T, worker_runtime::RuntimeError>) -> Result<T, RegistryError> {
+        answer.map_err(|error| RegistryError::from(error).for_runtime(&self.descriptor.id))
+    }
+}
+
+/// Opens the Runtime stored under `store`, or a memory-only one; the reason names no path.
+fn open(config: RuntimeConfig, store: Option<&std::path::Path>) -> Result<Runtime, String> {
+    match store {
+        Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
+            worker_runtime::OpenError::Io { source, .. } => {
+                format!("its store cannot be opened: {}", source.kind())
+            }
+            other => other.to_string(),
+        }),
+        None => Runtime::new(config).map_err(|error| error.to_string()),
     }
 }
 
@@ -115,7 +122,7 @@ impl RuntimeHandle for EmbeddedHandle {
     }
 
     async fn overview(&self) -> RuntimeOverview {
-        let runtime = match self.runtime() {
+        let runtime = match self.runtime().await {
             Ok(runtime) => runtime,
             Err(error) => return RuntimeOverview::unavailable("store_unavailable", error.message),
         };
@@ -131,51 +138,33 @@ impl RuntimeHandle for EmbeddedHandle {
     }
 
     async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
-        let page = self
-            .runtime()?
-            .list_workers(page)
-            .map_err(|error| self.scoped(error))?;
-        Ok(page.into())
+        let runtime = self.runtime().await?;
+        Ok(self.scoped(runtime.list_workers(page))?.into())
     }
 
     async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        let detail = self
-            .runtime()?
-            .get_worker(worker)
-            .map_err(|error| self.scoped(error))?;
-        Ok(detail.into())
+        let runtime = self.runtime().await?;
+        Ok(self.scoped(runtime.get_worker(worker))?.into())
     }
 
     async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
-        let detail = self
-            .runtime()?
-            .create_worker(request)
-            .map_err(|error| self.scoped(error))?;
-        Ok(detail.into())
+        let runtime = self.runtime().await?;
+        Ok(self.scoped(runtime.create_worker(request).await)?.into())
     }
 
     async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
-        self.runtime()?
-            .send_input(worker, input)
-            .map_err(|error| self.scoped(error))
+        let runtime = self.runtime().await?;
+        self.scoped(runtime.send_input(worker, input).await)
     }
 
     async fn stop_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        let detail = self
-            .runtime()?
-            .stop_worker(worker)
-            .await
-            .map_err(|error| self.scoped(error))?;
-        Ok(detail.into())
+        let runtime = self.runtime().await?;
+        Ok(self.scoped(runtime.stop_worker(worker).await)?.into())
     }
 
     async fn cancel_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        let detail = self
-            .runtime()?
-            .cancel_worker(worker)
-            .await
-            .map_err(|error| self.scoped(error))?;
-        Ok(detail.into())
+        let runtime = self.runtime().await?;
+        Ok(self.scoped(runtime.cancel_worker(worker).await)?.into())
     }
 
     async fn transcript(
@@ -184,9 +173,8 @@ impl RuntimeHandle for EmbeddedHandle {
         start: u64,
         limit: Option<usize>,
     ) -> Result<TranscriptPage, RegistryError> {
-        self.runtime()?
-            .transcript(worker, start, limit)
-            .map_err(|error| self.scoped(error))
+        let runtime = self.runtime().await?;
+        self.scoped(runtime.transcript(worker, start, limit))
     }
 
     async fn subscribe(
@@ -195,10 +183,7 @@ impl RuntimeHandle for EmbeddedHandle {
         after: Option<u64>,
     ) -> Result<WorkerEvents, RegistryError> {
         let runtime_id = self.descriptor.id.clone();
-        let events = self
-            .runtime()?
-            .subscribe(worker, after)
-            .map_err(|error| self.scoped(error))?;
+        let events = self.scoped(self.runtime().await?.subscribe(worker, after))?;
         Ok(events
             .map(move |item| {
                 item.map(StreamItem::Event)

@@ -80,10 +80,12 @@ impl RuntimeConfig {
         self.limits.validate()?;
         for (name, engine) in &self.profiles {
             validate_id("profile name", name).map_err(RuntimeConfigError::ProfileName)?;
-            engine.validate().map_err(|problem| RuntimeConfigError::Profile {
-                profile: name.clone(),
-                problem,
-            })?;
+            engine
+                .validate()
+                .map_err(|problem| RuntimeConfigError::Profile {
+                    profile: name.clone(),
+                    problem,
+                })?;
         }
         Ok(())
     }

@@ -2,10 +2,10 @@
 //!
 //! Layout: `<data_dir>/runtimes/<runtime_id>/workers/<worker_id>/` holds `worker.json` (the
 //! Worker's record, replaced atomically through a temp file and a rename), `events.jsonl` and
-//! `transcript.jsonl` (one JSON object per line, appended in sequence order). Each append is one
-//! `write` to a file opened for appending, so a line is with the operating system before the
-//! command that caused it answers, and no file stays open between writes. This survives the
-//! process dying; surviving power loss (fsync) is not attempted.
+//! `transcript.jsonl` (one JSON object per line, appended in sequence order). The Runtime's
+//! writer thread (`fs_writer`) does every write; a command answers once its events are with the
+//! operating system. This survives the process dying; surviving power loss (fsync) is not
+//! attempted.
 //!
 //! On open, every Worker comes back with its retained events and transcript; sequences continue
 //! after the highest one stored. A run that was active when the process died is recorded as
@@ -20,23 +20,19 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
+use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::diagnostics::Diagnostics;
 use crate::event::{Event, EventKind};
+use crate::fs_writer::{EVENTS, FsJournal, RECORD, TRANSCRIPT, Writer};
 use crate::journal::{Journal, Store};
 use crate::summary::Severity;
 use crate::transcript::TranscriptEntry;
 use crate::worker::{WorkerDetail, WorkerStatus};
 use crate::worker_cell::{RestoredHistory, WorkerIdentity};
-use crate::{RuntimeConfigError, Runtime, RuntimeConfig, WorkerId};
-
-const RECORD: &str = "worker.json";
-const EVENTS: &str = "events.jsonl";
-const TRANSCRIPT: &str = "transcript.jsonl";
+use crate::{Runtime, RuntimeConfig, RuntimeConfigError, WorkerId};
 
 /// Why a stored Runtime could not be opened. Meant for the operator starting the process, so it
 /// may name the data directory.
@@ -77,9 +73,10 @@ impl Runtime {
         names.sort();
 
         let diagnostics = Arc::new(Diagnostics::default());
+        let writer =
+            Writer::start(workers_dir.clone(), Arc::clone(&diagnostics)).map_err(io_error)?;
         let store = Arc::new(FsStore {
-            workers_dir: workers_dir.clone(),
-            diagnostics: Arc::clone(&diagnostics),
+            writer: Arc::new(writer),
         });
         let runtime = Self::assemble(config, Arc::clone(&diagnostics), Some(store))?;
         for name in names {
@@ -106,84 +103,22 @@ impl Runtime {
     }
 }
 
-/// Hands out one [`FsJournal`] per Worker.
+/// Hands out one [`FsJournal`] per Worker, all writing through the Runtime's one [`Writer`].
 struct FsStore {
-    workers_dir: PathBuf,
-    diagnostics: Arc<Diagnostics>,
+    writer: Arc<Writer>,
 }
 
 impl Store for FsStore {
     fn journal(&self, id: &WorkerId) -> Box<dyn Journal> {
         Box::new(FsJournal {
-            dir: self.workers_dir.join(id.as_str()),
             id: id.clone(),
-            diagnostics: Arc::clone(&self.diagnostics),
-            torn: AtomicBool::new(false),
+            writer: Arc::clone(&self.writer),
         })
     }
-}
 
-/// Writes one Worker's history into its folder.
-struct FsJournal {
-    dir: PathBuf,
-    id: WorkerId,
-    diagnostics: Arc<Diagnostics>,
-    /// An append failed, possibly halfway: the next one starts with a line break, so that the
-    /// torn line stays one corrupt line instead of swallowing the next.
-    torn: AtomicBool,
-}
-
-impl FsJournal {
-    fn append(&self, file: &str, value: &impl Serialize) {
-        let result = json_line(value, self.torn.swap(false, Ordering::Relaxed)).and_then(|line| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join(file))?
-                .write_all(&line)
-        });
-        if let Err(error) = result {
-            self.torn.store(true, Ordering::Relaxed);
-            self.write_failed(&format!("could not append to {file}"), &error);
-        }
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.writer.flush())
     }
-
-    fn write_failed(&self, what: &str, error: &io::Error) {
-        self.diagnostics.report(
-            "store_write_failed",
-            Severity::Error,
-            format!("worker {}: {what} ({})", self.id, error.kind()),
-        );
-    }
-}
-
-impl Journal for FsJournal {
-    fn append_event(&self, event: &Event) {
-        self.append(EVENTS, event);
-    }
-
-    fn append_turn(&self, entry: &TranscriptEntry) {
-        self.append(TRANSCRIPT, entry);
-    }
-
-    fn save_worker(&self, detail: &WorkerDetail) {
-        let temp = self.dir.join(format!("{RECORD}.tmp"));
-        let result = fs::create_dir_all(&self.dir)
-            .and_then(|()| serde_json::to_vec_pretty(detail).map_err(io::Error::other))
-            .and_then(|json| fs::write(&temp, json))
-            .and_then(|()| fs::rename(&temp, self.dir.join(RECORD)));
-        if let Err(error) = result {
-            self.write_failed("could not save its record", &error);
-        }
-    }
-}
-
-/// `value` as one JSON line, after a line break when the previous append was torn.
-fn json_line(value: &impl Serialize, after_torn: bool) -> io::Result<Vec<u8>> {
-    let mut line = Vec::from(if after_torn { &b"\n"[..] } else { &b""[..] });
-    serde_json::to_writer(&mut line, value).map_err(io::Error::other)?;
-    line.push(b'\n');
-    Ok(line)
 }
 
 /// Reads one Worker's folder back.

@@ -20,8 +20,8 @@
 //! let runtime = Runtime::new(RuntimeConfig::new(RuntimeId::new("laptop")?))?;
 //!
 //! // Create a Worker and send it an input; the run proceeds on its own task.
-//! let worker = runtime.create_worker(CreateWorker::default())?;
-//! let ack = runtime.send_input(&worker.worker_id, Input::user("hello"))?;
+//! let worker = runtime.create_worker(CreateWorker::default()).await?;
+//! let ack = runtime.send_input(&worker.worker_id, Input::user("hello")).await?;
 //!
 //! // Subscribe from just before the input: replay, then live, until the run completes.
 //! let mut events = runtime.subscribe(&worker.worker_id, Some(ack.sequence - 1))?;
@@ -51,6 +51,8 @@ mod error;
 mod event;
 #[cfg(feature = "fs-store")]
 mod fs_store;
+#[cfg(feature = "fs-store")]
+mod fs_writer;
 #[cfg(feature = "http-server")]
 pub mod http;
 mod id;
@@ -67,8 +69,8 @@ mod worker;
 mod worker_cell;
 
 pub use config::{
-    CommandSettings, RuntimeConfigError, DEFAULT_PROFILE, EchoSettings, EngineSettings, Limits,
-    MAX_DISPLAY_NAME_CHARS, RuntimeConfig,
+    CommandSettings, DEFAULT_PROFILE, EchoSettings, EngineSettings, Limits, MAX_DISPLAY_NAME_CHARS,
+    RuntimeConfig, RuntimeConfigError,
 };
 pub use error::RuntimeError;
 pub use event::{Event, EventKind, Role};

@@ -9,7 +9,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    RuntimeConfigError, DEFAULT_PROFILE, EngineSettings, Limits, RuntimeConfig, check_display_name,
+    DEFAULT_PROFILE, EngineSettings, Limits, RuntimeConfig, RuntimeConfigError, check_display_name,
 };
 use crate::diagnostics::Diagnostics;
 use crate::engine::{self, Engine};
@@ -236,8 +236,19 @@ impl Runtime {
         Ok(self.cell(id)?.detail())
     }
 
-    /// Creates an idle Worker; its first event is `worker_created` with sequence 1.
-    pub fn create_worker(&self, request: CreateWorker) -> Result<WorkerDetail, RuntimeError> {
+    /// Creates an idle Worker; its first event is `worker_created` with sequence 1. With a store,
+    /// it answers once the Worker is on disk.
+    pub async fn create_worker(&self, request: CreateWorker) -> Result<WorkerDetail, RuntimeError> {
+        let (cell, detail) = self.add_worker(request)?;
+        cell.kept(detail.last_sequence).await;
+        Ok(detail)
+    }
+
+    /// Creates the Worker's cell and records its creation.
+    fn add_worker(
+        &self,
+        request: CreateWorker,
+    ) -> Result<(Arc<WorkerCell>, WorkerDetail), RuntimeError> {
         let profile_name = request.profile.as_deref().unwrap_or(DEFAULT_PROFILE);
         let profile = self.profile(profile_name)?;
         if let Some(name) = &request.display_name {
@@ -275,17 +286,28 @@ impl Runtime {
         let engine = Arc::clone(&profile.engine);
         let cell = WorkerCell::create(identity, engine, self.retention(), self.journal(&id));
         let detail = cell.detail();
-        workers.insert(id, cell);
-        Ok(detail)
+        workers.insert(id, Arc::clone(&cell));
+        Ok((cell, detail))
     }
 
     /// Accepts an input and starts a run on its own task; answers with the sequence of the
-    /// `input_accepted` event. `run_started` follows it directly.
+    /// `input_accepted` event (once it is kept, with a store). `run_started` follows it directly.
     ///
     /// # Panics
     ///
     /// Outside a Tokio runtime, like `tokio::spawn`, and before anything is recorded.
-    pub fn send_input(&self, id: &WorkerId, input: Input) -> Result<InputAck, RuntimeError> {
+    pub async fn send_input(&self, id: &WorkerId, input: Input) -> Result<InputAck, RuntimeError> {
+        let (cell, ack) = self.accept_input(id, input)?;
+        cell.kept(ack.sequence).await;
+        Ok(ack)
+    }
+
+    /// Records the input and starts its run.
+    fn accept_input(
+        &self,
+        id: &WorkerId,
+        input: Input,
+    ) -> Result<(Arc<WorkerCell>, InputAck), RuntimeError> {
         let limit = self.inner.limits.max_input_bytes;
         if input.content.len() > limit {
             return Err(RuntimeError::PayloadTooLarge {
@@ -323,10 +345,11 @@ impl Runtime {
             sequence
         };
         crate::run::spawn(&tokio, Arc::clone(&cell), input.content, run);
-        Ok(InputAck {
+        let ack = InputAck {
             worker_id: id.clone(),
             sequence,
-        })
+        };
+        Ok((cell, ack))
     }
 
     /// Ends the active run, if any (`run_cancelled`), and returns once the Worker is idle again.
@@ -344,7 +367,7 @@ impl Runtime {
             run.cancel.cancel();
             run.ended.cancelled().await;
         }
-        Ok(cell.detail())
+        Ok(kept_detail(&cell).await)
     }
 
     /// Stops the Worker for good: cancels its active run (`run_cancelled`), then records
@@ -367,11 +390,12 @@ impl Runtime {
             run.cancel.cancel();
             run.ended.cancelled().await;
         }
-        Ok(cell.detail())
+        Ok(kept_detail(&cell).await)
     }
 
-    /// Cancels every active run and returns once each has recorded its `run_cancelled`. Workers
-    /// stay usable; a graceful process shutdown calls this last.
+    /// Cancels every active run and returns once each has recorded its `run_cancelled` and the
+    /// store has written everything. Workers stay usable; a graceful process shutdown calls this
+    /// last.
     pub async fn shutdown(&self) {
         let runs: Vec<ActiveRun> = self
             .cells()
@@ -383,6 +407,9 @@ impl Runtime {
         }
         for run in runs {
             run.ended.cancelled().await;
+        }
+        if let Some(store) = &self.inner.store {
+            store.flush().await;
         }
     }
 
@@ -490,6 +517,13 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The Worker's detail once every event it names is kept.
+async fn kept_detail(cell: &WorkerCell) -> WorkerDetail {
+    let detail = cell.detail();
+    cell.kept(detail.last_sequence).await;
+    detail
 }
 
 /// Warns about a command profile whose program cannot be found. The message names the profile,

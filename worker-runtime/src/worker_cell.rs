@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::event::{Event, EventKind, Role};
 use crate::id::WorkerId;
-use crate::journal::Journal;
+use crate::journal::{Journal, Published};
 use crate::time::Timestamp;
 use crate::transcript::TranscriptEntry;
 use crate::worker::{WorkerDetail, WorkerStatus};
@@ -28,8 +28,9 @@ pub(crate) struct WorkerCell {
     pub(crate) engine: Arc<dyn Engine>,
     retention: Retention,
     state: Mutex<CellState>,
-    /// The newest sequence; subscribers wait on it for news.
-    newest: watch::Sender<u64>,
+    /// The newest sequence subscribers may read (set by the journal once it is kept); they wait
+    /// on it for news.
+    published: Published,
     /// Where history goes besides memory, if anywhere.
     journal: Option<Box<dyn Journal>>,
 }
@@ -154,7 +155,7 @@ impl WorkerCell {
                 events: history.events,
                 transcript: history.transcript,
             }),
-            newest: watch::Sender::new(history.last_sequence),
+            published: Arc::new(watch::Sender::new(history.last_sequence)),
             journal,
         });
         if history.run_was_active {
@@ -182,12 +183,14 @@ impl WorkerCell {
         let sequence = state.last_sequence;
         state.updated_at = at;
         let event = Event { sequence, at, kind };
-        if let Some(journal) = &self.journal {
-            journal.append_event(&event);
+        match &self.journal {
+            Some(journal) => journal.append_event(event.clone(), Arc::clone(&self.published)),
+            None => {
+                self.published.send_replace(sequence);
+            }
         }
         state.events.push_back(event);
         trim_front(&mut state.events, self.retention.events);
-        self.newest.send_replace(sequence);
         sequence
     }
 
@@ -201,7 +204,7 @@ impl WorkerCell {
     /// Hands the Worker's lasting state to the journal.
     fn save(&self, state: &CellState) {
         if let Some(journal) = &self.journal {
-            journal.save_worker(&self.detail_of(state));
+            journal.save_worker(self.detail_of(state));
         }
     }
 
@@ -226,7 +229,7 @@ impl WorkerCell {
             at: state.updated_at,
         };
         if let Some(journal) = &self.journal {
-            journal.append_turn(&entry);
+            journal.append_turn(entry.clone());
         }
         state.transcript.push_back(entry);
         trim_front(&mut state.transcript, self.retention.transcript);
@@ -250,18 +253,30 @@ impl WorkerCell {
         }
     }
 
-    /// A receiver that wakes when an event is recorded (or when the Worker is dropped).
+    /// A receiver that wakes when an event is published (or when the Worker is dropped).
     pub(crate) fn watch(&self) -> watch::Receiver<u64> {
-        self.newest.subscribe()
+        self.published.subscribe()
     }
 
-    /// Up to `batch` events with sequences after `cursor`.
+    /// Returns once the event `sequence` is kept by the journal (at once without one), so that a
+    /// command answers only with what a restart would find.
+    pub(crate) async fn kept(&self, sequence: u64) {
+        let mut published = self.published.subscribe();
+        // The sender lives as long as this cell, so waiting cannot fail.
+        let _ = published.wait_for(|newest| *newest >= sequence).await;
+    }
+
+    /// Up to `batch` published events with sequences after `cursor`.
     pub(crate) fn events_after(&self, cursor: u64, batch: usize) -> NewEvents {
+        let published = *self.published.borrow();
         let state = self.lock();
         if cursor >= state.last_sequence {
             return NewEvents::UpToDate {
                 stopped: state.status == WorkerStatus::Stopped,
             };
+        }
+        if cursor >= published {
+            return NewEvents::UpToDate { stopped: false };
         }
         let first = state
             .events
@@ -269,7 +284,9 @@ impl WorkerCell {
         match state.events.get(first) {
             // The log is contiguous, so the event right after the cursor starts the batch.
             Some(next) if next.sequence == cursor + 1 => {
-                NewEvents::Events(state.events.range(first..).take(batch).cloned().collect())
+                let events = state.events.range(first..).take(batch);
+                let kept = events.take_while(|event| event.sequence <= published);
+                NewEvents::Events(kept.cloned().collect())
             }
             // Retention dropped it (or a store lost it): a gap that cannot be filled.
             next => NewEvents::Expired {

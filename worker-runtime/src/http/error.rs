@@ -1,11 +1,11 @@
 //! The one error type of the REST server and its status table. Every failure answers
 //! `{"error":{"code","message"}}`; nothing answers in axum's plain text.
 
+use crate::RuntimeError;
+use crate::protocol::ErrorBody;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crate::RuntimeError;
-use crate::protocol::ErrorBody;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]

@@ -54,7 +54,7 @@ async fn create_worker(
 ) -> Result<(StatusCode, Json<WorkerDetail>), HttpError> {
     Ok((
         StatusCode::CREATED,
-        Json(state.runtime.create_worker(request)?),
+        Json(state.runtime.create_worker(request).await?),
     ))
 }
 
@@ -72,7 +72,7 @@ async fn send_input(
 ) -> Result<(StatusCode, Json<InputAck>), HttpError> {
     Ok((
         StatusCode::ACCEPTED,
-        Json(state.runtime.send_input(&id, input)?),
+        Json(state.runtime.send_input(&id, input).await?),
     ))
 }
 

@@ -33,8 +33,8 @@ async fn streamed_pids(runtime: &Runtime, id: &WorkerId, after: u64, lines: usiz
 /// A runtime whose one Worker runs a 30 s sleep; returns it with the input's ack and the pid.
 async fn start_sleeper() -> (Runtime, WorkerId, InputAck, u32) {
     let runtime = shell_runtime("echo $$; exec sleep 30");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("go")).await.unwrap();
     let pid = streamed_pids(&runtime, &id, ack.sequence, 1).await[0];
     (runtime, id, ack, pid)
 }
@@ -42,9 +42,9 @@ async fn start_sleeper() -> (Runtime, WorkerId, InputAck, u32) {
 #[tokio::test]
 async fn a_command_gets_the_input_on_stdin_and_its_output_becomes_the_message() {
     let runtime = command_runtime("tr", &["a-z", "A-Z"], 10_000);
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     let ack = runtime
-        .send_input(&id, Input::user("hello\nworld"))
+        .send_input(&id, Input::user("hello\nworld")).await
         .unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(kinds(&events).last(), Some(&"run_completed"));
@@ -64,8 +64,8 @@ async fn a_command_gets_the_input_on_stdin_and_its_output_becomes_the_message() 
 #[tokio::test]
 async fn output_streams_while_the_program_still_runs() {
     let runtime = shell_runtime("printf first; exec sleep 30");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("go")).await.unwrap();
     let events = events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
     assert_eq!(streamed(&events), "first");
     assert_eq!(
@@ -78,11 +78,11 @@ async fn output_streams_while_the_program_still_runs() {
 #[tokio::test]
 async fn a_large_input_and_output_do_not_deadlock_the_pipes() {
     let runtime = command_runtime("cat", &[], 30_000);
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     let input: String = (0..200_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    let ack = runtime.send_input(&id, Input::user(input.clone())).unwrap();
+    let ack = runtime.send_input(&id, Input::user(input.clone())).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(kinds(&events).last(), Some(&"run_completed"));
     assert_eq!(streamed(&events), input);
@@ -91,8 +91,8 @@ async fn a_large_input_and_output_do_not_deadlock_the_pipes() {
 #[tokio::test]
 async fn a_failing_command_is_run_failed_with_status_and_stderr() {
     let runtime = shell_runtime("cat >/dev/null; echo 'it broke' >&2; exit 3");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("x")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("x")).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(
         kinds(&events),
@@ -114,8 +114,8 @@ async fn a_failing_command_is_run_failed_with_status_and_stderr() {
 #[tokio::test]
 async fn the_stderr_tail_is_bounded_to_its_end() {
     let runtime = shell_runtime("head -c 100000 /dev/zero | tr '\\0' x >&2; echo END >&2; exit 1");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("x")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("x")).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     let EventKind::RunFailed { stderr_tail, .. } = &events.last().unwrap().kind else {
         panic!("{:?}", kinds(&events));
@@ -127,8 +127,8 @@ async fn the_stderr_tail_is_bounded_to_its_end() {
 #[tokio::test]
 async fn a_missing_program_fails_the_run_without_naming_its_path() {
     let runtime = command_runtime("/nonexistent/bin/agent", &[], 10_000);
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("x")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("x")).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     let EventKind::RunFailed { reason, .. } = &events.last().unwrap().kind else {
         panic!("{:?}", kinds(&events));
@@ -144,8 +144,8 @@ async fn a_missing_program_fails_the_run_without_naming_its_path() {
 async fn cancel_kills_the_whole_process_group_and_leaves_no_zombie() {
     // The shell prints its own pid and that of a background child, then waits.
     let runtime = shell_runtime("echo $$; sleep 30 & echo $!; wait");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("go")).await.unwrap();
     let pids = streamed_pids(&runtime, &id, ack.sequence, 2).await;
     assert!(pids.iter().all(|pid| process_running(*pid)), "{pids:?} run");
 
@@ -170,8 +170,8 @@ async fn the_profile_timeout_kills_the_run_and_fails_it() {
         &["-c", "echo $$; echo waiting >&2; exec sleep 30"],
         300,
     );
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("go")).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     let pid: u32 = streamed(&events).trim().parse().unwrap();
     let EventKind::RunFailed {
@@ -195,8 +195,8 @@ async fn the_profile_timeout_kills_the_run_and_fails_it() {
 async fn a_finished_program_takes_its_stray_background_children_with_it() {
     // Without the group kill the background sleep would hold stdout open for 30 s.
     let runtime = shell_runtime("sleep 30 & echo $!; echo done");
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("go")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("go")).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(kinds(&events).last(), Some(&"run_completed"));
     let output = streamed(&events);

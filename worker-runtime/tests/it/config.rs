@@ -1,5 +1,6 @@
 use worker_runtime::{
-    CommandSettings, RuntimeConfigError, EchoSettings, EngineSettings, Runtime, RuntimeConfig, Severity,
+    CommandSettings, EchoSettings, EngineSettings, Runtime, RuntimeConfig, RuntimeConfigError,
+    Severity,
 };
 
 const FULL: &str = r#"

@@ -52,7 +52,7 @@ async fn subscribers_at_random_cursors_see_exact_contiguous_sequences_across_the
         | 1;
     let mut rng = Rng(seed);
     let runtime = chunked_echo(100_000);
-    let id = create(&runtime);
+    let id = create(&runtime).await;
 
     // A producer sends inputs back to back while subscribers join at random cursors.
     let producer = {
@@ -61,7 +61,7 @@ async fn subscribers_at_random_cursors_see_exact_contiguous_sequences_across_the
             for round in 0..40 {
                 let input = Input::user(format!("round {round} of the seam test"));
                 loop {
-                    match runtime.send_input(&id, input.clone()) {
+                    match runtime.send_input(&id, input.clone()).await {
                         Ok(_) => break,
                         Err(RuntimeError::WorkerBusy(_)) => tokio::task::yield_now().await,
                         Err(other) => panic!("{other}"),
@@ -103,8 +103,8 @@ async fn subscribers_at_random_cursors_see_exact_contiguous_sequences_across_the
 #[tokio::test]
 async fn no_cursor_replays_everything_retained() {
     let runtime = chunked_echo(5);
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("abcdef")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("abcdef")).await.unwrap();
     run_events(&runtime, &id, ack.sequence).await;
     runtime.stop_worker(&id).await.unwrap();
     let last = runtime.get_worker(&id).unwrap().last_sequence;
@@ -115,8 +115,8 @@ async fn no_cursor_replays_everything_retained() {
 #[tokio::test]
 async fn a_cursor_older_than_retention_is_cursor_expired() {
     let runtime = chunked_echo(4);
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("abcdefgh")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("abcdefgh")).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     let last = events.last().unwrap().sequence;
     let oldest = last - 3;
@@ -133,10 +133,10 @@ async fn a_cursor_older_than_retention_is_cursor_expired() {
 #[tokio::test]
 async fn a_subscriber_that_falls_behind_gets_cursor_expired_not_a_gap() {
     let runtime = chunked_echo(4);
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     let mut stream = runtime.subscribe(&id, Some(1)).unwrap();
     // The subscriber does not read while a run records many more events than are retained.
-    let ack = runtime.send_input(&id, Input::user("abcdefgh")).unwrap();
+    let ack = runtime.send_input(&id, Input::user("abcdefgh")).await.unwrap();
     let idle = || runtime.get_worker(&id).unwrap().status == WorkerStatus::Idle;
     eventually("the run to end", idle).await;
     assert!(runtime.get_worker(&id).unwrap().last_sequence > ack.sequence + 4);
@@ -149,10 +149,10 @@ async fn a_subscriber_that_falls_behind_gets_cursor_expired_not_a_gap() {
     );
 }
 
-#[test]
-fn a_cursor_beyond_the_newest_event_is_invalid_input() {
+#[tokio::test]
+async fn a_cursor_beyond_the_newest_event_is_invalid_input() {
     let runtime = runtime();
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     assert!(
         runtime.subscribe(&id, Some(1)).is_ok(),
         "the newest event is a valid cursor"
@@ -164,7 +164,7 @@ fn a_cursor_beyond_the_newest_event_is_invalid_input() {
 #[tokio::test]
 async fn live_streams_end_after_worker_stopped() {
     let runtime = runtime();
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     let watcher = tokio::spawn({
         let stream = runtime.subscribe(&id, Some(1)).unwrap();
         async move {
@@ -173,7 +173,7 @@ async fn live_streams_end_after_worker_stopped() {
                 .expect("the stream ends")
         }
     });
-    let ack = runtime.send_input(&id, Input::user("hi")).unwrap();
+    let ack = runtime.send_input(&id, Input::user("hi")).await.unwrap();
     run_events(&runtime, &id, ack.sequence).await;
     runtime.stop_worker(&id).await.unwrap();
     let events: Vec<_> = watcher
@@ -189,7 +189,7 @@ async fn live_streams_end_after_worker_stopped() {
 #[tokio::test]
 async fn streams_end_when_the_runtime_is_dropped() {
     let runtime = runtime();
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     let mut stream = runtime.subscribe(&id, Some(1)).unwrap();
     let waiting = tokio::spawn(async move {
         tokio::time::timeout(DEADLINE, stream.next())

@@ -51,7 +51,7 @@ fn whole_transcript(runtime: &Runtime, id: &WorkerId) -> Vec<TranscriptEntry> {
 
 async fn converse(runtime: &Runtime, id: &WorkerId, inputs: &[&str]) {
     for input in inputs {
-        let ack = runtime.send_input(id, Input::user(*input)).unwrap();
+        let ack = runtime.send_input(id, Input::user(*input)).await.unwrap();
         run_events(runtime, id, ack.sequence).await;
     }
 }
@@ -68,7 +68,7 @@ async fn a_reopened_runtime_has_identical_workers_transcripts_and_events() {
                     worker_id: Some(id.clone()),
                     display_name: Some(format!("The {id}")),
                     ..CreateWorker::default()
-                })
+                }).await
                 .unwrap();
         }
         converse(&runtime, &talker, &["first question", "second question"]).await;
@@ -103,11 +103,11 @@ async fn a_reopened_runtime_has_identical_workers_transcripts_and_events() {
 
     // Numbering continues after the stored events; nothing is reused.
     let last = events_before.last().unwrap().sequence;
-    let ack = runtime.send_input(&talker, Input::user("third")).unwrap();
+    let ack = runtime.send_input(&talker, Input::user("third")).await.unwrap();
     assert_eq!(ack.sequence, last + 1);
     run_events(&runtime, &talker, ack.sequence).await;
     let stopped = runtime
-        .send_input(&quitter, Input::user("hello?"))
+        .send_input(&quitter, Input::user("hello?")).await
         .unwrap_err();
     assert_eq!(stopped.code(), "worker_stopped");
 
@@ -122,7 +122,7 @@ async fn the_layout_is_one_folder_per_worker_and_writes_land_before_the_answer()
     let data = tempfile::tempdir().unwrap();
     let runtime = Runtime::open(config(), data.path()).unwrap();
     let id = runtime
-        .create_worker(CreateWorker::default())
+        .create_worker(CreateWorker::default()).await
         .unwrap()
         .worker_id;
     let dir = worker_dir(data.path(), id.as_str());
@@ -137,7 +137,7 @@ async fn the_layout_is_one_folder_per_worker_and_writes_land_before_the_answer()
         "the record is complete, no temp file left"
     );
 
-    let ack = runtime.send_input(&id, Input::user("persist me")).unwrap();
+    let ack = runtime.send_input(&id, Input::user("persist me")).await.unwrap();
     // No waiting: the input is on disk by the time send_input answered.
     let events = fs::read_to_string(dir.join("events.jsonl")).unwrap();
     let accepted: Event = serde_json::from_str(events.lines().nth(1).unwrap()).unwrap();
@@ -161,10 +161,10 @@ async fn a_run_active_when_the_process_died_is_recorded_as_failed() {
             worker_id: Some(wid("busy")),
             profile: Some("slow".into()),
             ..CreateWorker::default()
-        })
+        }).await
         .unwrap()
         .worker_id;
-    let ack = runtime.send_input(&id, Input::user("long job")).unwrap();
+    let ack = runtime.send_input(&id, Input::user("long job")).await.unwrap();
     events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
     // The files as they are now, mid-run, are what a killed process leaves behind.
     let copy = worker_dir(crashed.path(), "busy");
@@ -209,7 +209,7 @@ async fn a_truncated_last_line_is_a_diagnostic_and_the_worker_still_loads() {
             .create_worker(CreateWorker {
                 worker_id: Some(id.clone()),
                 ..CreateWorker::default()
-            })
+            }).await
             .unwrap();
         converse(&runtime, &id, &["one", "two"]).await;
         all_events(&runtime, &id).await
@@ -245,7 +245,7 @@ async fn a_truncated_last_line_is_a_diagnostic_and_the_worker_still_loads() {
     assert_eq!(whole_transcript(&runtime, &id).len(), 4);
 
     // New events start on a line of their own, so the next open reads them all.
-    let ack = runtime.send_input(&id, Input::user("three")).unwrap();
+    let ack = runtime.send_input(&id, Input::user("three")).await.unwrap();
     assert_eq!(ack.sequence, cut.sequence + 1);
     run_events(&runtime, &id, ack.sequence).await;
     let last = runtime.get_worker(&id).unwrap().last_sequence;
@@ -269,7 +269,7 @@ async fn corrupt_records_and_lines_are_skipped_and_everything_else_loads() {
                 .create_worker(CreateWorker {
                     worker_id: Some(wid(id)),
                     ..CreateWorker::default()
-                })
+                }).await
                 .unwrap()
                 .worker_id;
             converse(&runtime, &id, &["hello"]).await;
@@ -313,7 +313,7 @@ async fn corrupt_records_and_lines_are_skipped_and_everything_else_loads() {
         ..CreateWorker::default()
     };
     assert_eq!(
-        runtime.create_worker(reuse).unwrap_err().code(),
+        runtime.create_worker(reuse).await.unwrap_err().code(),
         "worker_exists"
     );
 
@@ -351,14 +351,14 @@ async fn a_worker_whose_profile_is_gone_loads_and_its_runs_say_why() {
                 worker_id: Some(wid("orphan")),
                 profile: Some("agent".into()),
                 ..CreateWorker::default()
-            })
+            }).await
             .unwrap();
     }
     let runtime = Runtime::open(config(), data.path()).unwrap();
     let diagnostics = runtime.diagnostics();
     assert_eq!(diagnostics[0].code, "profile_missing");
     let id = wid("orphan");
-    let ack = runtime.send_input(&id, Input::user("hi")).unwrap();
+    let ack = runtime.send_input(&id, Input::user("hi")).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     let worker_runtime::EventKind::RunFailed { reason, .. } = &events.last().unwrap().kind else {
         panic!("{:?}", kinds(&events));

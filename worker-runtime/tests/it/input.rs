@@ -1,15 +1,15 @@
-use worker_runtime::{CreateWorker, EventKind, Input, Role, WorkerStatus};
+use worker_runtime::{EventKind, Input, Role, WorkerStatus};
 
 use crate::support::{
     create, events_until, eventually, kinds, run_events, runtime, runtime_with, slow_echo_runtime,
 };
 
-#[test]
-fn blank_input_is_invalid_and_records_nothing() {
+#[tokio::test]
+async fn blank_input_is_invalid_and_records_nothing() {
     let runtime = runtime();
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     for content in ["", "   ", "\n\t"] {
-        let error = runtime.send_input(&id, Input::user(content)).unwrap_err();
+        let error = runtime.send_input(&id, Input::user(content)).await.unwrap_err();
         assert_eq!(error.code(), "invalid_input", "{content:?}");
     }
     assert_eq!(runtime.get_worker(&id).unwrap().last_sequence, 1);
@@ -18,9 +18,9 @@ fn blank_input_is_invalid_and_records_nothing() {
 #[tokio::test]
 async fn input_over_the_limit_is_payload_too_large() {
     let runtime = runtime_with(|config| config.limits.max_input_bytes = 8);
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     let error = runtime
-        .send_input(&id, Input::user("123456789"))
+        .send_input(&id, Input::user("123456789")).await
         .unwrap_err();
     assert_eq!(error.code(), "payload_too_large");
     assert_eq!(
@@ -28,10 +28,10 @@ async fn input_over_the_limit_is_payload_too_large() {
         "input is 9 bytes; this runtime accepts at most 8"
     );
     // Bytes count, not characters: four two-byte characters fit, five do not.
-    assert!(runtime.send_input(&id, Input::user("ééééé")).is_err());
+    assert!(runtime.send_input(&id, Input::user("ééééé")).await.is_err());
     assert_eq!(runtime.get_worker(&id).unwrap().last_sequence, 1);
 
-    let ack = runtime.send_input(&id, Input::user("éééé")).unwrap();
+    let ack = runtime.send_input(&id, Input::user("éééé")).await.unwrap();
     assert_eq!(ack.sequence, 2);
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(events.last().unwrap().kind, EventKind::RunCompleted);
@@ -40,8 +40,8 @@ async fn input_over_the_limit_is_payload_too_large() {
 #[tokio::test]
 async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
     let runtime = slow_echo_runtime();
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::user("slow")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::user("slow")).await.unwrap();
     assert_eq!(
         runtime.get_worker(&id).unwrap().status,
         WorkerStatus::Running
@@ -49,7 +49,7 @@ async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
     // The first chunk streams at once; the second waits a minute.
     events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
 
-    let busy = runtime.send_input(&id, Input::user("again")).unwrap_err();
+    let busy = runtime.send_input(&id, Input::user("again")).await.unwrap_err();
     assert_eq!(busy.code(), "worker_busy");
 
     let detail = runtime.cancel_worker(&id).await.unwrap();
@@ -70,15 +70,15 @@ async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
     );
 
     // The Worker takes input again after the cancel.
-    let next = runtime.send_input(&id, Input::user("x")).unwrap();
+    let next = runtime.send_input(&id, Input::user("x")).await.unwrap();
     assert!(next.sequence > events.last().unwrap().sequence);
 }
 
 #[tokio::test]
 async fn the_ack_is_the_input_accepted_sequence_and_run_started_follows() {
     let runtime = runtime();
-    let id = create(&runtime);
-    let ack = runtime.send_input(&id, Input::system("be brief")).unwrap();
+    let id = create(&runtime).await;
+    let ack = runtime.send_input(&id, Input::system("be brief")).await.unwrap();
     assert_eq!(ack.worker_id, id);
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(events[0].sequence, ack.sequence);
@@ -102,22 +102,15 @@ async fn the_ack_is_the_input_accepted_sequence_and_run_started_follows() {
 #[tokio::test]
 async fn many_workers_run_at_once() {
     let runtime = runtime();
-    let ids: Vec<_> = (0..20)
-        .map(|_| {
-            runtime
-                .create_worker(CreateWorker::default())
-                .unwrap()
-                .worker_id
-        })
-        .collect();
-    let acks: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            runtime
-                .send_input(id, Input::user(format!("hello {id}")))
-                .unwrap()
-        })
-        .collect();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(create(&runtime).await);
+    }
+    let mut acks = Vec::new();
+    for id in &ids {
+        let input = Input::user(format!("hello {id}"));
+        acks.push(runtime.send_input(id, input).await.unwrap());
+    }
     for (id, ack) in ids.iter().zip(acks) {
         let events = run_events(&runtime, id, ack.sequence).await;
         let EventKind::Message { content, .. } = &events[events.len() - 2].kind else {
@@ -130,14 +123,15 @@ async fn many_workers_run_at_once() {
 #[test]
 fn a_run_dropped_with_its_tokio_runtime_is_recorded_as_cancelled() {
     let runtime = slow_echo_runtime();
-    let id = create(&runtime);
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    tokio.block_on(async {
-        runtime.send_input(&id, Input::user("slow")).unwrap();
+    let id = tokio.block_on(async {
+        let id = create(&runtime).await;
+        runtime.send_input(&id, Input::user("slow")).await.unwrap();
         tokio::task::yield_now().await;
+        id
     });
     assert_eq!(
         runtime.get_worker(&id).unwrap().status,

@@ -61,9 +61,9 @@ pub(crate) fn wid(id: &str) -> WorkerId {
 }
 
 /// Creates a Worker with the default profile and returns its id.
-pub(crate) fn create(runtime: &Runtime) -> WorkerId {
+pub(crate) async fn create(runtime: &Runtime) -> WorkerId {
     runtime
-        .create_worker(CreateWorker::default())
+        .create_worker(CreateWorker::default()).await
         .unwrap()
         .worker_id
 }

@@ -5,7 +5,7 @@ use crate::support::{create, run_events, runtime, runtime_with};
 async fn converse(runtime: &worker_runtime::Runtime, id: &worker_runtime::WorkerId, turns: usize) {
     for turn in 0..turns {
         let ack = runtime
-            .send_input(id, Input::user(format!("turn {turn}")))
+            .send_input(id, Input::user(format!("turn {turn}"))).await
             .unwrap();
         run_events(runtime, id, ack.sequence).await;
     }
@@ -14,7 +14,7 @@ async fn converse(runtime: &worker_runtime::Runtime, id: &worker_runtime::Worker
 #[tokio::test]
 async fn pages_follow_next_start_through_the_whole_transcript() {
     let runtime = runtime();
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     converse(&runtime, &id, 3).await;
 
     let mut entries = Vec::new();
@@ -67,7 +67,7 @@ async fn pages_follow_next_start_through_the_whole_transcript() {
 #[tokio::test]
 async fn bad_limits_are_invalid_input() {
     let runtime = runtime();
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     for limit in [0, 1001] {
         let error = runtime.transcript(&id, 0, Some(limit)).unwrap_err();
         assert_eq!(error.code(), "invalid_input");
@@ -77,7 +77,7 @@ async fn bad_limits_are_invalid_input() {
 #[tokio::test]
 async fn retention_keeps_the_newest_entries() {
     let runtime = runtime_with(|config| config.limits.retained_transcript = 3);
-    let id = create(&runtime);
+    let id = create(&runtime).await;
     converse(&runtime, &id, 3).await;
     let page = runtime.transcript(&id, 0, None).unwrap();
     let contents: Vec<(Role, &str)> = page
