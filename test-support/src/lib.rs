@@ -3,7 +3,8 @@
 //! Without features it offers only the deadline and the polling every test waits with, so that
 //! `worker-runtime`'s tests use it without any other crate of the workspace. The features add
 //! the Backend's HTTP API as a browser calls it (`http`), an instrumented runtime handle
-//! (`handle`) and Backends served on 127.0.0.1 (`backend`). Tests wait by polling with
+//! (`handle`), Backends served on 127.0.0.1 (`backend`) and child processes watched
+//! through their output (`process`). Tests wait by polling with
 //! [`DEADLINE`], never by sleeping blindly.
 
 use std::future::Future;
@@ -15,6 +16,8 @@ mod api;
 mod backend;
 #[cfg(feature = "handle")]
 mod handle;
+#[cfg(feature = "process")]
+mod process;
 #[cfg(feature = "http")]
 mod sse;
 
@@ -24,6 +27,8 @@ pub use api::Api;
 pub use backend::{ServedBackend, load_registry, serve_backend};
 #[cfg(feature = "handle")]
 pub use handle::{Instrumented, Overview};
+#[cfg(feature = "process")]
+pub use process::{Process, Stream};
 #[cfg(feature = "http")]
 pub use sse::{Frames, open_events, sequences, until};
 

@@ -9,13 +9,11 @@ use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{
-    Backend, DEADLINE, Process, RUNTIME_TOKEN, Stream, TOKEN_VAR, listening_address, serve_runtime,
-    start_runtime, yoi,
-};
+use common::{Backend, RUNTIME_TOKEN, TOKEN_VAR, serve_runtime, start_runtime, yoi};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
+use yoi_test_support::{DEADLINE, Process, Stream};
 
 /// What a finished client command printed.
 struct Output {
@@ -140,6 +138,24 @@ fn names_address(text: &str, address: &str) -> bool {
             .next()
             .is_some_and(|next| next.is_ascii_digit())
     })
+}
+
+/// Asserts that neither the client commands nor the Backend's log name the remote runtime's
+/// token or its address; answers what the commands printed.
+fn assert_no_leak(cli: &Cli, backend: &Backend, runtime_address: &str) -> String {
+    let printed = cli.printed();
+    let log = backend.process.describe();
+    for (what, text) in [("the client commands", &printed), ("the backend", &log)] {
+        assert!(
+            !text.contains(RUNTIME_TOKEN),
+            "{what} printed the token: {text}"
+        );
+        assert!(
+            !names_address(text, runtime_address),
+            "{what} named the runtime's address {runtime_address}: {text}"
+        );
+    }
+    printed
 }
 
 /// The `(runtime_id, operation, outcome)` of every line of the audit log.
@@ -337,20 +353,7 @@ fn the_cli_drives_embedded_remote_and_compatibility_runtimes_through_one_backend
     assert!(status.success(), "{status}: {}", backend.process.describe());
     assert!(runtime.terminate().success(), "{}", runtime.describe());
 
-    // Neither the client commands nor the Backend's log name the remote runtime's secret or
-    // address.
-    let printed = cli.printed();
-    let log = backend.process.describe();
-    for (what, text) in [("the client commands", &printed), ("the backend", &log)] {
-        assert!(
-            !text.contains(RUNTIME_TOKEN),
-            "{what} printed the token: {text}"
-        );
-        assert!(
-            !names_address(text, &runtime_address),
-            "{what} named the runtime's address {runtime_address}: {text}"
-        );
-    }
+    let printed = assert_no_leak(&cli, &backend, &runtime_address);
     assert!(printed.contains("hello from gpu-box"), "{printed}");
 }
 
@@ -505,7 +508,7 @@ fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
         runtime_data.path(),
         &["--bind", &runtime_address],
     );
-    assert_eq!(listening_address(&mut restarted), runtime_address);
+    assert_eq!(restarted.listening_address(), runtime_address);
     cli.ok(&["send", "gpu-box", "w1", "after the restart"]);
     watch.wait_for_line(Stream::Stdout, "after the restart");
     cli.ok(&["stop", "gpu-box", "w1"]);
@@ -521,18 +524,7 @@ fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
 
     let status = backend.process.terminate();
     assert!(status.success(), "{status}: {}", backend.process.describe());
-    let printed = cli.printed();
-    let log = backend.process.describe();
-    for (what, text) in [("the client commands", &printed), ("the backend", &log)] {
-        assert!(
-            !text.contains(RUNTIME_TOKEN),
-            "{what} printed the token: {text}"
-        );
-        assert!(
-            !names_address(text, &runtime_address),
-            "{what} named the runtime's address {runtime_address}: {text}"
-        );
-    }
+    assert_no_leak(&cli, &backend, &runtime_address);
 }
 
 /// A runtime profile whose runs echo the input, then print a tick every 20 ms for 30 s, so that
@@ -628,7 +620,7 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         runtime_data.path(),
         &[&runtime_args[..], &["--bind", "127.0.0.1:0"]].concat(),
     );
-    let runtime_address = listening_address(&mut runtime);
+    let runtime_address = runtime.listening_address();
     let (_workspace, backend) = Backend::with_workspace(&format!(
         "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
          base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 2000\n"
@@ -687,7 +679,7 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         runtime_data.path(),
         &[&runtime_args[..], &["--bind", &runtime_address]].concat(),
     );
-    assert_eq!(listening_address(&mut restarted), runtime_address);
+    assert_eq!(restarted.listening_address(), runtime_address);
     let runtime_history = tokio.block_on(async {
         read_until(&mut kept, &mut kept_seen, |seen| {
             count_of(seen, "run_failed") == 1

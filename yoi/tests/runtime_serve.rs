@@ -1,107 +1,27 @@
 //! `yoi runtime serve` as a process: the README's walk-through, graceful shutdown, restart from
 //! the data directory, and the refusals that happen before anything is served.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
-
-const DEADLINE: Duration = Duration::from_secs(20);
+use yoi_test_support::{DEADLINE, Process};
 const TOKEN: &str = "walkthrough-secret-0123";
 
-/// A running `yoi runtime serve` whose log lines are collected as they come.
-struct RuntimeProcess {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    base: String,
-}
-
-impl RuntimeProcess {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_yoi"))
+/// `yoi runtime serve --bind 127.0.0.1:0 ARGS`, its token in `YOI_TEST_TOKEN`; answers it and
+/// its API's base URL.
+fn start(args: &[&str]) -> (Process, String) {
+    let mut process = Process::spawn(
+        "yoi runtime serve",
+        Command::new(env!("CARGO_BIN_EXE_yoi"))
             .args(["runtime", "serve", "--bind", "127.0.0.1:0"])
             .args(args)
             .env("YOI_TEST_TOKEN", TOKEN)
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let mut process = Self {
-            child,
-            log,
-            base: String::new(),
-        };
-        let address = process.wait_for_log("listening on http://");
-        let address = address.split("listening on http://").nth(1).unwrap();
-        let address = address.split_whitespace().next().unwrap();
-        process.base = format!("http://{address}/v1");
-        process
-    }
-
-    /// Waits for a log line containing `needle` and returns it.
-    fn wait_for_log(&mut self, needle: &str) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(line) = self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|line| line.contains(needle))
-            {
-                return line.clone();
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "exited ({status}) before {needle:?}: {:?}",
-                    self.log.lock().unwrap()
-                );
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "no {needle:?} in {:?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(started.elapsed() < DEADLINE, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for RuntimeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .env("RUST_LOG", "info"),
+    );
+    let address = process.listening_address();
+    (process, format!("http://{address}/v1"))
 }
 
 fn client() -> reqwest::Client {
@@ -165,8 +85,8 @@ async fn the_walkthrough_survives_a_graceful_restart() {
         "--token-env",
         "YOI_TEST_TOKEN",
     ];
-    let mut process = RuntimeProcess::start(&args);
-    let (client, base) = (client(), process.base.clone());
+    let (mut process, base) = start(&args);
+    let client = client();
 
     let unauthorized = client.get(format!("{base}/workers")).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
@@ -193,7 +113,7 @@ async fn the_walkthrough_survives_a_graceful_restart() {
     process.wait_for_log("path=\"/v1/workers/w1/events\" status=200");
     let status = tokio::task::spawn_blocking(move || {
         let status = process.terminate();
-        (status, process.log_text())
+        (status, process.stderr_text())
     })
     .await
     .unwrap();
@@ -210,8 +130,8 @@ async fn the_walkthrough_survives_a_graceful_restart() {
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains(TOKEN), "the token reached the log");
 
-    let restarted = RuntimeProcess::start(&args);
-    assert_eq!(transcript(&client, &restarted.base, "w1").await, entries);
+    let (_restarted, base) = start(&args);
+    assert_eq!(transcript(&client, &base, "w1").await, entries);
 }
 
 #[tokio::test]
@@ -224,7 +144,7 @@ async fn programs_started_for_workers_do_not_inherit_the_token_variable() {
          args = [\"-c\", \"printenv YOI_TEST_TOKEN || echo absent\"]\n",
     )
     .unwrap();
-    let process = RuntimeProcess::start(&[
+    let (_process, base) = start(&[
         "--id",
         "envcheck",
         "--config",
@@ -232,7 +152,7 @@ async fn programs_started_for_workers_do_not_inherit_the_token_variable() {
         "--token-env",
         "YOI_TEST_TOKEN",
     ]);
-    let entries = converse(&client(), &process.base, "x").await;
+    let entries = converse(&client(), &base, "x").await;
     assert_eq!(entries[1]["content"], "absent\n");
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TOKEN_VAR, listening_address, serve_runtime};
+use common::{Backend, TOKEN_VAR, serve_runtime};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -227,7 +227,7 @@ fn browsers_and_writers_for_a_minute_lose_nothing_and_leave_no_memory_behind() {
             "127.0.0.1:0",
         ],
     );
-    let runtime_address = listening_address(&mut runtime);
+    let runtime_address = runtime.listening_address();
     let (_workspace, backend) = Backend::with_workspace(&format!(
         "[[runtime]]\nid = \"local\"\nadapter = \"embedded\"\n\
          limits = {{ retained_events = {RETAINED_EVENTS}, retained_transcript = 64 }}\n\n\
