@@ -1,19 +1,27 @@
 //! The audit log: one JSON line per mutation attempt, allowed or refused, written before the
 //! mutation is performed. A line records the decision (and why a request was refused); the
-//! request log, joined by request id, records what the runtime then answered. The file is opened
-//! for each line, so it can be rotated by moving it away, and a file made unwritable is noticed
-//! at once.
+//! request log, joined by request id, records what the runtime then answered.
+//!
+//! One writer thread owns the file, so no audit write runs on an async worker thread; attempts
+//! that wait at the same moment are written with one `write` (a group commit), and each waits for
+//! its own line. The file stays open, yet before each batch the writer checks that the path still
+//! names it: a log moved away (rotated) or replaced is reopened at the path, and one that cannot
+//! be reopened fails the batch, which refuses its mutations.
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Mutex, PoisonError};
 
-use axum::http::Method;
 use serde::Serialize;
-use yoi_registry_core::{RuntimeId, Timestamp, WorkerId};
+use tokio::sync::oneshot;
+use yoi_registry_core::{ErrorCode, RuntimeId, Timestamp, WorkerId};
 
-/// A mutation of the browser-facing API.
+use crate::error::ApiError;
+
+/// A mutation of the browser-facing API; each mutation route states its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Operation {
@@ -27,27 +35,10 @@ pub(crate) enum Operation {
     CancelWorker,
 }
 
-impl Operation {
-    /// The mutation a request attempts, if it is one (every `POST` of the API is).
-    pub(crate) fn of(method: &Method, path: &str) -> Option<Self> {
-        if method != Method::POST {
-            return None;
-        }
-        let operation = match path.rsplit('/').next()? {
-            "workers" => Self::CreateWorker,
-            "input" => Self::SendInput,
-            "stop" => Self::StopWorker,
-            "cancel" => Self::CancelWorker,
-            _ => return None,
-        };
-        Some(operation)
-    }
-}
-
 /// What became of an attempt before it reached the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Outcome {
+enum Outcome {
     /// Passed on to the runtime.
     Allowed,
     /// Refused by policy (`forbidden_by_policy`) or for want of the browser token
@@ -57,18 +48,77 @@ pub(crate) enum Outcome {
     Rejected,
 }
 
-/// One line of the audit log.
-#[derive(Debug, Serialize)]
-pub(crate) struct AuditRecord<'a> {
-    pub(crate) at: Timestamp,
-    pub(crate) request_id: &'a str,
-    pub(crate) runtime_id: Option<&'a RuntimeId>,
-    pub(crate) worker_id: Option<&'a WorkerId>,
+impl Outcome {
+    fn of<T>(decision: &Result<T, ApiError>) -> Self {
+        match decision {
+            Ok(_) => Self::Allowed,
+            Err(ApiError::Unauthorized) => Self::Denied,
+            Err(ApiError::Registry(error)) if error.code == ErrorCode::ForbiddenByPolicy => {
+                Self::Denied
+            }
+            Err(_) => Self::Rejected,
+        }
+    }
+}
+
+/// One mutation attempt, as the audit log records it.
+#[derive(Debug, Clone)]
+pub(crate) struct Attempt {
+    /// The request's id, joining the line to the request log.
+    pub(crate) request_id: String,
+    /// What the request attempts.
     pub(crate) operation: Operation,
-    pub(crate) outcome: Outcome,
-    pub(crate) error_code: Option<&'static str>,
+    /// The runtime it names, when the id is valid.
+    pub(crate) runtime_id: Option<RuntimeId>,
+    /// The worker it names (or creates), when the id is valid.
+    pub(crate) worker_id: Option<WorkerId>,
     /// The size of the request body; its content is never logged.
     pub(crate) input_bytes: u64,
+}
+
+/// One line of the audit log.
+#[derive(Serialize)]
+struct AuditRecord<'a> {
+    at: Timestamp,
+    request_id: &'a str,
+    runtime_id: Option<&'a RuntimeId>,
+    worker_id: Option<&'a WorkerId>,
+    operation: Operation,
+    outcome: Outcome,
+    error_code: Option<&'static str>,
+    input_bytes: u64,
+}
+
+impl Attempt {
+    /// Audits `decision`, then answers it; an allowed attempt whose line cannot be written is
+    /// refused instead.
+    pub(crate) async fn audit<T>(
+        &self,
+        log: &AuditLog,
+        decision: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let record = AuditRecord {
+            at: Timestamp::now(),
+            request_id: &self.request_id,
+            runtime_id: self.runtime_id.as_ref(),
+            worker_id: self.worker_id.as_ref(),
+            operation: self.operation,
+            outcome: Outcome::of(&decision),
+            error_code: decision.as_ref().err().map(ApiError::code),
+            input_bytes: self.input_bytes,
+        };
+        let mut line = serde_json::to_vec(&record).expect("audit records serialize to JSON");
+        line.push(b'\n');
+        if let Err(kind) = log.append(line).await {
+            tracing::error!(
+                request_id = self.request_id,
+                error = %kind,
+                "the audit log cannot be written"
+            );
+            return Err(ApiError::AuditFailed);
+        }
+        decision
+    }
 }
 
 /// The audit log cannot be opened.
@@ -81,17 +131,18 @@ pub struct AuditError {
     pub reason: String,
 }
 
-/// The append-only audit file.
+/// A line for the writer, and where to say whether it was written.
+type Line = (Vec<u8>, oneshot::Sender<Result<(), io::ErrorKind>>);
+
+/// The append-only audit file, written by its own thread.
 pub(crate) struct AuditLog {
-    path: PathBuf,
-    /// Keeps lines whole and in order when requests race.
-    writing: Mutex<()>,
+    lines: Mutex<Sender<Line>>,
 }
 
 impl AuditLog {
-    /// The log at `path`, created (with its folder) if needed.
+    /// The log at `path`, created (with its folder) if needed, and its writer started.
     pub(crate) fn open(path: PathBuf) -> Result<Self, AuditError> {
-        let failed = |error: std::io::Error| AuditError {
+        let failed = |error: io::Error| AuditError {
             path: path.clone(),
             reason: error.kind().to_string(),
         };
@@ -101,30 +152,87 @@ impl AuditLog {
         {
             std::fs::create_dir_all(folder).map_err(failed)?;
         }
-        append_to(&path).map_err(failed)?;
+        let file = append_to(&path).map_err(failed)?;
+        let (lines, queue) = mpsc::channel();
+        let writer = Writer {
+            path: path.clone(),
+            file: Some(file),
+        };
+        std::thread::Builder::new()
+            .name("yoi-audit".into())
+            .spawn(move || writer.run(&queue))
+            .map_err(failed)?;
         Ok(Self {
-            path,
-            writing: Mutex::new(()),
+            lines: Mutex::new(lines),
         })
     }
 
-    /// Appends `record` as one line, written through to the file before this returns.
-    pub(crate) fn write(&self, record: &AuditRecord<'_>) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).expect("audit records serialize to JSON");
-        line.push(b'\n');
-        let _in_order = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = append_to(&self.path).and_then(|mut file| file.write_all(&line));
-        if let Err(error) = &result {
-            tracing::error!(
-                request_id = record.request_id,
-                error = %error.kind(),
-                "the audit log cannot be written"
-            );
+    /// Appends `line`, answering once it is written through to the file.
+    async fn append(&self, line: Vec<u8>) -> Result<(), io::ErrorKind> {
+        let (done, written) = oneshot::channel();
+        let sent = self
+            .lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send((line, done));
+        if sent.is_err() {
+            return Err(io::ErrorKind::BrokenPipe);
         }
-        result
+        written.await.unwrap_or(Err(io::ErrorKind::BrokenPipe))
     }
 }
 
-fn append_to(path: &Path) -> std::io::Result<std::fs::File> {
+/// The writer thread's state: the path and the file it has open there.
+struct Writer {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl Writer {
+    /// Writes batches until the log is dropped.
+    fn run(mut self, queue: &Receiver<Line>) {
+        while let Ok(first) = queue.recv() {
+            let batch: Vec<Line> = std::iter::once(first).chain(queue.try_iter()).collect();
+            let mut bytes = Vec::new();
+            for (line, _) in &batch {
+                bytes.extend_from_slice(line);
+            }
+            let result = self.write(&bytes).map_err(|error| error.kind());
+            for (_, done) in batch {
+                let _ = done.send(result);
+            }
+        }
+    }
+
+    /// Writes `bytes` to the file at the path, reopening it when the path names another file
+    /// (or none) than the one open.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.still_at_path() {
+            self.file = None;
+        }
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(append_to(&self.path)?),
+        };
+        let result = file.write_all(bytes);
+        if result.is_err() {
+            self.file = None;
+        }
+        result
+    }
+
+    /// Whether the open file is still the one at the path.
+    fn still_at_path(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        match (file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(open), Ok(at_path)) => open.dev() == at_path.dev() && open.ino() == at_path.ino(),
+            _ => false,
+        }
+    }
+}
+
+fn append_to(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }

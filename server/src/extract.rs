@@ -105,11 +105,7 @@ impl Body {
     pub(crate) fn len(&self) -> u64 {
         match &self.bytes {
             Ok(bytes) => bytes.len() as u64,
-            Err(_) => self
-                .headers
-                .get(axum::http::header::CONTENT_LENGTH)
-                .and_then(|value| value.to_str().ok()?.parse().ok())
-                .unwrap_or(0),
+            Err(_) => declared_len(&self.headers),
         }
     }
 
@@ -118,6 +114,14 @@ impl Body {
         let bytes = self.bytes.as_ref().map_err(|error| error.clone())?;
         worker_runtime::http::parse_json_object(&self.headers, bytes).map_err(ApiError::invalid)
     }
+}
+
+/// The length a request declares for its body (0 when it declares none).
+pub(crate) fn declared_len(headers: &HeaderMap) -> u64 {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 impl<S: Send + Sync> FromRequest<S> for Body {

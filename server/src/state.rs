@@ -93,6 +93,17 @@ impl AppState {
         self.inner.hub.open_channels()
     }
 
+    /// The audit log.
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.inner.audit
+    }
+
+    /// Whether `headers` carry the browser token (always, when none is set).
+    pub(crate) fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
+        let token = self.inner.options.token.as_ref();
+        token.is_none_or(|token| token.admits(headers))
+    }
+
     /// The runtime `id` if it is visible; `unknown_runtime` otherwise.
     pub(crate) fn runtime(&self, id: &RuntimeId) -> Result<&Arc<dyn RuntimeHandle>, ApiError> {
         Ok(self.inner.registry.get_visible(id)?)

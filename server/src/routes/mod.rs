@@ -7,30 +7,27 @@ pub(crate) mod runtimes;
 pub(crate) mod workers;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::audit::Operation;
 use crate::state::AppState;
+use mutations::mutation;
 use crate::{auth, error, openapi, request_log};
 
 /// The Backend's router over `state`: every `/api` route (behind the browser token when one is
 /// set), `GET /healthz`, request ids and logging, the body limit, and errors in the project's
-/// format for unknown routes and methods.
+/// format for unknown routes and methods. Reads are behind the token layer; each mutation route
+/// states its [`Operation`] and checks the token in its extractor, so that it is audited.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.inner.options.body_limit;
     let workers = "/api/runtimes/{runtime_id}/workers";
     let worker = "/api/runtimes/{runtime_id}/workers/{worker_id}";
-    Router::new()
+    let reads = Router::new()
         .route("/api/runtimes", get(runtimes::list_runtimes))
         .route("/api/runtimes/{runtime_id}", get(runtimes::get_runtime))
-        .route(
-            workers,
-            get(workers::list_workers).post(mutations::create_worker),
-        )
+        .route(workers, get(workers::list_workers))
         .route(worker, get(workers::get_worker))
-        .route(&format!("{worker}/input"), post(mutations::send_input))
-        .route(&format!("{worker}/stop"), post(mutations::stop_worker))
-        .route(&format!("{worker}/cancel"), post(mutations::cancel_worker))
         .route(
             &format!("{worker}/transcript"),
             get(workers::get_transcript),
@@ -42,7 +39,26 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
-        ))
+        ));
+    let mutations = Router::new()
+        .route(
+            workers,
+            mutation(Operation::CreateWorker, mutations::create_worker),
+        )
+        .route(
+            &format!("{worker}/input"),
+            mutation(Operation::SendInput, mutations::send_input),
+        )
+        .route(
+            &format!("{worker}/stop"),
+            mutation(Operation::StopWorker, mutations::stop_worker),
+        )
+        .route(
+            &format!("{worker}/cancel"),
+            mutation(Operation::CancelWorker, mutations::cancel_worker),
+        );
+    reads
+        .merge(mutations)
         .route("/healthz", get(health))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::no_method)

@@ -2,75 +2,67 @@
 //! read-only policy, body) and audited before it reaches the runtime; when the audit line cannot
 //! be written, the mutation is not performed.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
+use axum::routing::{MethodRouter, post};
 use axum::{Extension, Json};
-use yoi_registry_core::{ErrorCode, RuntimeId, Timestamp, WorkerId};
-
-use crate::audit::{AuditRecord, Operation, Outcome};
 use worker_runtime::protocol::ErrorBody;
+use yoi_registry_core::{ErrorCode, RegistryError};
 
+use crate::audit::{Attempt, Operation};
 use crate::error::ApiError;
-use crate::extract::{Body, PathIds};
+use crate::extract::{Body, PathIds, declared_len};
 use crate::request_log::RequestId;
 use crate::state::AppState;
 use crate::views::{CreateWorkerRequest, InputAccepted, InputRequest, WorkerBody};
 
-/// One mutation attempt, as the audit log records it.
-pub(crate) struct Attempt<'a> {
-    pub(crate) state: &'a AppState,
-    pub(crate) request_id: &'a str,
-    pub(crate) operation: Operation,
-    pub(crate) runtime_id: Option<RuntimeId>,
-    pub(crate) worker_id: Option<WorkerId>,
-    pub(crate) input_bytes: u64,
+/// The route of a mutation: `POST` to `handler`, which is told that it performs `operation`.
+pub(crate) fn mutation<H, T>(operation: Operation, handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).layer(Extension(operation))
 }
 
-impl<'a> Attempt<'a> {
-    fn new(
-        state: &'a AppState,
-        request_id: &'a RequestId,
-        operation: Operation,
-        ids: &PathIds,
-        body: &Body,
-    ) -> Self {
-        Self {
-            state,
-            request_id: &request_id.0,
+/// A mutation request: its attempt (ready to be audited), its path ids and its body. A request
+/// without the browser token (when one is set) is audited as denied and refused here, before its
+/// body is read.
+pub(crate) struct Mutation {
+    attempt: Attempt,
+    ids: PathIds,
+    body: Body,
+}
+
+impl FromRequest<AppState> for Mutation {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let operation = parts.extensions.get::<Operation>().copied().ok_or_else(|| {
+            ApiError::Registry(RegistryError::new(
+                ErrorCode::Internal,
+                "a mutation route does not state its operation",
+            ))
+        })?;
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        let ids = PathIds::from_request_parts(&mut parts, state).await?;
+        let attempt = |input_bytes| Attempt {
+            request_id: request_id.unwrap_or_default(),
             operation,
             runtime_id: ids.runtime().ok(),
             worker_id: ids.worker().ok(),
-            input_bytes: body.len(),
+            input_bytes,
+        };
+        if !state.admits(&parts.headers) {
+            let refused = attempt(declared_len(&parts.headers));
+            return refused.audit(state.audit(), Err(ApiError::Unauthorized)).await;
         }
-    }
-
-    /// Audits `decision`, then answers it; an allowed attempt whose line cannot be written is
-    /// refused instead.
-    pub(crate) fn audit<T>(&self, decision: Result<T, ApiError>) -> Result<T, ApiError> {
-        let error_code = decision.as_ref().err().map(ApiError::code);
-        let outcome = match error_code {
-            None => Outcome::Allowed,
-            Some(code) if code == ErrorCode::ForbiddenByPolicy.as_str() => Outcome::Denied,
-            Some("unauthorized") => Outcome::Denied,
-            Some(_) => Outcome::Rejected,
-        };
-        let record = AuditRecord {
-            at: Timestamp::now(),
-            request_id: self.request_id,
-            runtime_id: self.runtime_id.as_ref(),
-            worker_id: self.worker_id.as_ref(),
-            operation: self.operation,
-            outcome,
-            error_code,
-            input_bytes: self.input_bytes,
-        };
-        self.state
-            .inner
-            .audit
-            .write(&record)
-            .map_err(|_| ApiError::AuditFailed)?;
-        decision
+        let body = Body::from_request(Request::from_parts(parts, body), state).await?;
+        let attempt = attempt(body.len());
+        Ok(Self { attempt, ids, body })
     }
 }
 
@@ -97,9 +89,11 @@ impl<'a> Attempt<'a> {
 )]
 pub(crate) async fn create_worker(
     State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ids: PathIds,
-    body: Body,
+    Mutation {
+        mut attempt,
+        ids,
+        body,
+    }: Mutation,
 ) -> Result<
     (
         StatusCode,
@@ -108,7 +102,6 @@ pub(crate) async fn create_worker(
     ),
     ApiError,
 > {
-    let mut attempt = Attempt::new(&state, &request_id, Operation::CreateWorker, &ids, &body);
     let decision = ids.runtime().and_then(|id| {
         let handle = state.writable_runtime(&id)?;
         Ok((handle, body.json::<CreateWorkerRequest>()?))
@@ -116,7 +109,7 @@ pub(crate) async fn create_worker(
     if let Ok((_, request)) = &decision {
         attempt.worker_id.clone_from(&request.worker_id);
     }
-    let (handle, request) = attempt.audit(decision)?;
+    let (handle, request) = attempt.audit(state.audit(), decision).await?;
     let descriptor = handle.descriptor();
     let worker = WorkerBody::new(descriptor, handle.create_worker(request.into()).await?);
     let location = format!(
@@ -152,17 +145,18 @@ pub(crate) async fn create_worker(
 )]
 pub(crate) async fn send_input(
     State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ids: PathIds,
-    body: Body,
+    Mutation {
+        attempt,
+        ids,
+        body,
+    }: Mutation,
 ) -> Result<(StatusCode, Json<InputAccepted>), ApiError> {
-    let attempt = Attempt::new(&state, &request_id, Operation::SendInput, &ids, &body);
     let decision = ids.runtime().and_then(|id| {
         let worker = ids.worker()?;
         let handle = state.writable_runtime(&id)?;
         Ok((handle, worker, body.json::<InputRequest>()?))
     });
-    let (handle, worker, input) = attempt.audit(decision)?;
+    let (handle, worker, input) = attempt.audit(state.audit(), decision).await?;
     let ack = handle.send_input(&worker, input.into()).await?;
     let accepted = InputAccepted::new(handle.descriptor().id.clone(), ack);
     Ok((StatusCode::ACCEPTED, Json(accepted)))
@@ -191,11 +185,9 @@ pub(crate) async fn send_input(
 )]
 pub(crate) async fn stop_worker(
     state: State<AppState>,
-    request_id: Extension<RequestId>,
-    ids: PathIds,
-    body: Body,
+    mutation: Mutation,
 ) -> Result<Json<WorkerBody>, ApiError> {
-    end_run(state, request_id, ids, body, Operation::StopWorker).await
+    end_run(state, mutation).await
 }
 
 /// Cancels a worker's active run; the worker stays, idle.
@@ -222,29 +214,27 @@ pub(crate) async fn stop_worker(
 )]
 pub(crate) async fn cancel_worker(
     state: State<AppState>,
-    request_id: Extension<RequestId>,
-    ids: PathIds,
-    body: Body,
+    mutation: Mutation,
 ) -> Result<Json<WorkerBody>, ApiError> {
-    end_run(state, request_id, ids, body, Operation::CancelWorker).await
+    end_run(state, mutation).await
 }
 
 /// Stop or cancel: no body is needed (one sent is ignored, but counted).
 async fn end_run(
     State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ids: PathIds,
-    body: Body,
-    operation: Operation,
+    Mutation {
+        attempt,
+        ids,
+        body,
+    }: Mutation,
 ) -> Result<Json<WorkerBody>, ApiError> {
-    let attempt = Attempt::new(&state, &request_id, operation, &ids, &body);
     let decision = ids.runtime().and_then(|id| {
         let worker = ids.worker()?;
         body.bytes.clone()?;
         Ok((state.writable_runtime(&id)?, worker))
     });
-    let (handle, worker) = attempt.audit(decision)?;
-    let worker = match operation {
+    let (handle, worker) = attempt.audit(state.audit(), decision).await?;
+    let worker = match attempt.operation {
         Operation::StopWorker => handle.stop_worker(&worker).await?,
         _ => handle.cancel_worker(&worker).await?,
     };
