@@ -7,13 +7,13 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use worker_runtime::protocol::{ErrorBody, ErrorDetail};
 use crate::routes::{compat, events, mutations, runtimes, workers};
 use crate::views::{
     AllWorkers, CapabilitiesBody, CreateWorkerRequest, DiagnosticBody, EntryBody, HostBody,
     HostList, InputAccepted, InputRequest, RuntimeBody, RuntimeDiagnosticBody, RuntimeList,
     TranscriptBody, WorkerBody, WorkerCountsBody, WorkerList,
 };
+use worker_runtime::protocol::{ErrorBody, ErrorDetail};
 
 /// The document's source.
 #[derive(OpenApi)]

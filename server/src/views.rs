@@ -1,6 +1,9 @@
 //! What browsers see: the server's own JSON shapes, projected from the registry. They name
 //! runtimes and workers by id and say which adapter kind serves them; they never carry a base URL,
-//! token, socket, session or filesystem path.
+//! token, socket, session or filesystem path. They deserialize too, for the CLI, which reads
+//! the API through them.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,14 +19,14 @@ use crate::openapi::schema;
 const AUTHORITY: &str = "registry";
 
 /// `GET /api/runtimes`.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct RuntimeList {
     /// Every visible runtime, in configuration order.
     pub runtimes: Vec<RuntimeBody>,
 }
 
 /// One runtime.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct RuntimeBody {
     /// Its id in the workspace.
     #[schema(value_type = String)]
@@ -52,8 +55,8 @@ pub struct RuntimeBody {
     /// authority.
     pub compatibility_adapter: bool,
     /// Who holds the identity of this runtime and its workers: always `registry`.
-    #[schema(example = "registry")]
-    pub authority: &'static str,
+    #[schema(value_type = String, example = "registry")]
+    pub authority: Cow<'static, str>,
 }
 
 impl RuntimeBody {
@@ -65,7 +68,7 @@ impl RuntimeBody {
             display_name: descriptor.display_name.clone(),
             kind: descriptor.kind,
             status: overview.status,
-            capabilities: CapabilitiesBody::new(overview.capabilities, read_only),
+            capabilities: through_backend(overview.capabilities, read_only),
             last_seen_at: overview.last_seen_at,
             diagnostics: overview
                 .diagnostics
@@ -75,50 +78,29 @@ impl RuntimeBody {
             workers: overview.workers.map(WorkerCountsBody::from),
             read_only,
             compatibility_adapter: descriptor.kind == RuntimeKind::LocalCompatibility,
-            authority: AUTHORITY,
+            authority: Cow::Borrowed(AUTHORITY),
         }
     }
 }
 
-/// What a runtime can do through this Backend.
-#[derive(Serialize, ToSchema)]
-pub struct CapabilitiesBody {
-    /// `POST .../workers`.
-    pub create_worker: bool,
-    /// `POST .../input`.
-    pub send_input: bool,
-    /// `POST .../stop`.
-    pub stop_worker: bool,
-    /// `POST .../cancel`.
-    pub cancel_worker: bool,
-    /// `GET .../transcript`.
-    pub transcript: bool,
-    /// `GET .../events`.
-    pub events: bool,
-    /// The largest input content accepted, in bytes.
-    pub max_input_bytes: usize,
-    /// The engines its profiles use.
-    pub engines: Vec<String>,
-}
+/// What a runtime can do through this Backend: the Runtime's own shape, with policy applied.
+pub type CapabilitiesBody = Capabilities;
 
-impl CapabilitiesBody {
-    fn new(capabilities: Capabilities, read_only: bool) -> Self {
-        let writable = !read_only;
-        Self {
-            create_worker: capabilities.create_worker && writable,
-            send_input: capabilities.send_input && writable,
-            stop_worker: capabilities.stop_worker && writable,
-            cancel_worker: capabilities.cancel_worker && writable,
-            transcript: capabilities.transcript,
-            events: capabilities.events,
-            max_input_bytes: capabilities.max_input_bytes,
-            engines: capabilities.engines,
-        }
+/// What a runtime can do through this Backend: a read-only one cannot create, send, stop or
+/// cancel.
+fn through_backend(capabilities: Capabilities, read_only: bool) -> Capabilities {
+    let writable = !read_only;
+    Capabilities {
+        create_worker: capabilities.create_worker && writable,
+        send_input: capabilities.send_input && writable,
+        stop_worker: capabilities.stop_worker && writable,
+        cancel_worker: capabilities.cancel_worker && writable,
+        ..capabilities
     }
 }
 
 /// Something an operator should know about a runtime.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct DiagnosticBody {
     /// A stable code, e.g. `runtime_timeout`.
     pub code: String,
@@ -140,7 +122,7 @@ impl From<Diagnostic> for DiagnosticBody {
 }
 
 /// A runtime's workers by status.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct WorkerCountsBody {
     /// Waiting for input.
     pub idle: usize,
@@ -161,7 +143,7 @@ impl From<WorkerCounts> for WorkerCountsBody {
 }
 
 /// `GET /api/runtimes/{runtime_id}/workers`.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct WorkerList {
     /// One page of workers, in worker id order.
     pub workers: Vec<WorkerBody>,
@@ -171,7 +153,7 @@ pub struct WorkerList {
 }
 
 /// One worker.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct WorkerBody {
     /// The runtime that owns it.
     #[schema(value_type = String)]
@@ -229,7 +211,7 @@ impl WorkerBody {
 }
 
 /// `POST .../input`: the input is accepted; the run proceeds asynchronously.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct InputAccepted {
     /// The runtime.
     #[schema(value_type = String)]
@@ -252,7 +234,7 @@ impl InputAccepted {
 }
 
 /// `GET .../transcript`: one page of a worker's transcript.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct TranscriptBody {
     /// The entries, oldest first.
     pub entries: Vec<EntryBody>,
@@ -270,7 +252,7 @@ impl From<TranscriptPage> for TranscriptBody {
 }
 
 /// One transcript entry.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct EntryBody {
     /// The sequence of the event that recorded it.
     pub sequence: u64,
@@ -297,7 +279,7 @@ impl From<TranscriptEntry> for EntryBody {
 
 /// `GET /api/workers`: a compatibility view of every visible worker of every runtime, projected
 /// from the registry.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct AllWorkers {
     /// The workers, runtime by runtime in configuration order.
     pub workers: Vec<WorkerBody>,
@@ -308,7 +290,7 @@ pub struct AllWorkers {
 }
 
 /// A diagnostic about one runtime.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct RuntimeDiagnosticBody {
     /// The runtime.
     #[schema(value_type = String)]
@@ -324,14 +306,14 @@ pub struct RuntimeDiagnosticBody {
 
 /// `GET /api/hosts`: a compatibility view with one host per runtime, projected from the
 /// registry.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct HostList {
     /// One host per visible runtime, in configuration order.
     pub hosts: Vec<HostBody>,
 }
 
 /// A runtime, shown as the host of earlier versions.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct HostBody {
     /// The runtime id, which is the host's id.
     #[schema(value_type = String)]
@@ -376,7 +358,7 @@ impl From<RuntimeBody> for HostBody {
 }
 
 /// `POST /api/runtimes/{runtime_id}/workers`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkerRequest {
     /// The profile to run (the runtime's default when absent).
@@ -403,7 +385,7 @@ impl From<CreateWorkerRequest> for CreateWorker {
 }
 
 /// `POST .../input`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputRequest {
     /// `user` or `system`.

@@ -34,6 +34,8 @@ pub struct WorkerCounts {
 
 /// What a Runtime can do, so a client can enable or hide operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// The Backend's API shows it too, under the name that API has always given it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CapabilitiesBody))]
 pub struct Capabilities {
     /// `create_worker` is available.
     pub create_worker: bool,

@@ -1,8 +1,13 @@
 //! `yoi runtimes`, `workers`, `create`, `send`, `transcript`, `watch`, `stop`, `cancel`.
 
 use reqwest::Method;
-use serde_json::{Value, json};
-use yoi_registry_core::{RuntimeId, WorkerId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use yoi_registry_core::{InputKind, RuntimeId, WorkerId};
+use yoi_workspace_server::{
+    AllWorkers, CreateWorkerRequest, EntryBody, InputAccepted, InputRequest, RuntimeList,
+    TranscriptBody, WorkerBody, WorkerList,
+};
 
 use super::http::{Backend, ClientError};
 use super::table;
@@ -86,27 +91,32 @@ pub(crate) fn run(command: ClientCommand, backend: &str, json: bool) -> Result<(
 async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Result<(), ClientError> {
     let report = match command {
         ClientCommand::Runtimes => {
-            let body = backend.json(Method::GET, "/api/runtimes", None).await?;
+            let body: RuntimeList = backend.get("/api/runtimes").await?;
             output(json, &body, runtimes_table)
         }
         ClientCommand::Workers { runtime: None } => {
-            let body = backend.json(Method::GET, "/api/workers", None).await?;
-            for diagnostic in array(&body, "diagnostics") {
+            let body: AllWorkers = backend.get("/api/workers").await?;
+            for diagnostic in &body.diagnostics {
                 warn(&format!(
                     "{}: {}: {}",
-                    text(diagnostic, "runtime_id"),
-                    text(diagnostic, "code"),
-                    text(diagnostic, "message")
+                    diagnostic.runtime_id, diagnostic.code, diagnostic.message
                 ));
             }
-            output(json, &body, workers_table)
+            output(json, &body, |body| workers_table(&body.workers))
         }
         ClientCommand::Workers {
             runtime: Some(runtime),
         } => {
-            let workers = every_page(backend, &runtime).await?;
-            let body = json!({ "workers": workers, "next_after": null });
-            output(json, &body, workers_table)
+            let workers = every_page::<WorkerList>(backend, |after| match after {
+                Some(after) => format!("/api/runtimes/{runtime}/workers?limit=1000&after={after}"),
+                None => format!("/api/runtimes/{runtime}/workers?limit=1000"),
+            })
+            .await?;
+            let body = WorkerList {
+                workers,
+                next_after: None,
+            };
+            output(json, &body, |body| workers_table(&body.workers))
         }
         ClientCommand::Create {
             runtime,
@@ -114,15 +124,17 @@ async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Resul
             id,
             name,
         } => {
-            let request = json!({ "profile": profile, "worker_id": id, "display_name": name });
+            let request = CreateWorkerRequest {
+                profile,
+                worker_id: id,
+                display_name: name,
+            };
             let path = format!("/api/runtimes/{runtime}/workers");
-            let body = backend.json(Method::POST, &path, Some(request)).await?;
+            let body: WorkerBody = backend.post(&path, &request).await?;
             output(json, &body, |body| {
                 format!(
                     "created {} ({}) on {}\n",
-                    text(body, "worker_id"),
-                    text(body, "display_ref"),
-                    text(body, "runtime_id")
+                    body.worker_id, body.display_ref, body.runtime_id
                 )
             })
         }
@@ -132,19 +144,29 @@ async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Resul
             text: input,
         } => {
             let path = format!("/api/runtimes/{runtime}/workers/{worker}/input");
-            let request = json!({ "kind": "user", "content": input });
-            let body = backend.json(Method::POST, &path, Some(request)).await?;
+            let request = InputRequest {
+                kind: InputKind::User,
+                content: input,
+            };
+            let body: InputAccepted = backend.post(&path, &request).await?;
             output(json, &body, |body| {
-                format!("accepted as event {}\n", body["sequence"])
+                format!("accepted as event {}\n", body.sequence)
             })
         }
         ClientCommand::Transcript { runtime, worker } => {
-            let entries = whole_transcript(backend, &runtime, &worker).await?;
-            let body = json!({ "entries": entries, "next_start": null });
+            let entries = every_page::<TranscriptBody>(backend, |start| {
+                let start = start.copied().unwrap_or(0);
+                format!("/api/runtimes/{runtime}/workers/{worker}/transcript?start={start}")
+            })
+            .await?;
+            let body = TranscriptBody {
+                entries,
+                next_start: None,
+            };
             output(json, &body, |body| {
-                array(body, "entries")
+                body.entries
                     .iter()
-                    .map(|entry| format!("[{}] {}\n", text(entry, "role"), text(entry, "content")))
+                    .map(|entry| format!("[{}] {}\n", name(&entry.role), entry.content))
                     .collect()
             })
         }
@@ -170,91 +192,84 @@ async fn end_run(
     json: bool,
 ) -> Result<String, ClientError> {
     let path = format!("/api/runtimes/{runtime}/workers/{worker}/{operation}");
-    let body = backend.json(Method::POST, &path, None).await?;
+    let body: WorkerBody = backend.answer(backend.request(Method::POST, &path)).await?;
     Ok(output(json, &body, |body| {
         format!(
             "{} on {}: {}\n",
-            text(body, "worker_id"),
-            text(body, "runtime_id"),
-            text(body, "status")
+            body.worker_id,
+            body.runtime_id,
+            name(&body.status)
         )
     }))
 }
 
-/// Every worker of `runtime`, following `next_after`.
-async fn every_page(backend: &Backend, runtime: &RuntimeId) -> Result<Vec<Value>, ClientError> {
-    let mut workers = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut path = format!("/api/runtimes/{runtime}/workers?limit=1000");
-        if let Some(after) = &after {
-            path.push_str(&format!("&after={after}"));
-        }
-        let mut page = backend.json(Method::GET, &path, None).await?;
-        workers.extend(
-            page["workers"]
-                .as_array_mut()
-                .map(std::mem::take)
-                .unwrap_or_default(),
-        );
-        match page["next_after"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => return Ok(workers),
-        }
+/// One page of a listing that the API pages through.
+trait Page: DeserializeOwned {
+    /// What it lists.
+    type Item;
+    /// Where a page starts.
+    type Position;
+    /// Its items, and where the next page starts (nowhere after the last).
+    fn split(self) -> (Vec<Self::Item>, Option<Self::Position>);
+}
+
+impl Page for WorkerList {
+    type Item = WorkerBody;
+    type Position = WorkerId;
+    fn split(self) -> (Vec<WorkerBody>, Option<WorkerId>) {
+        (self.workers, self.next_after)
     }
 }
 
-/// Every transcript entry of `worker`, following `next_start`.
-async fn whole_transcript(
+impl Page for TranscriptBody {
+    type Item = EntryBody;
+    type Position = u64;
+    fn split(self) -> (Vec<EntryBody>, Option<u64>) {
+        (self.entries, self.next_start)
+    }
+}
+
+/// Every item of a listing, page by page; `path` names the page that starts at a position (the
+/// first page when there is none).
+async fn every_page<P: Page>(
     backend: &Backend,
-    runtime: &RuntimeId,
-    worker: &WorkerId,
-) -> Result<Vec<Value>, ClientError> {
-    let mut entries = Vec::new();
-    let mut start = 0;
+    path: impl Fn(Option<&P::Position>) -> String,
+) -> Result<Vec<P::Item>, ClientError> {
+    let mut items = Vec::new();
+    let mut position = None;
     loop {
-        let path = format!("/api/runtimes/{runtime}/workers/{worker}/transcript?start={start}");
-        let mut page = backend.json(Method::GET, &path, None).await?;
-        entries.extend(
-            page["entries"]
-                .as_array_mut()
-                .map(std::mem::take)
-                .unwrap_or_default(),
-        );
-        match page["next_start"].as_u64() {
-            Some(next) => start = next,
-            None => return Ok(entries),
+        let (page, next) = backend.get::<P>(&path(position.as_ref())).await?.split();
+        items.extend(page);
+        match next {
+            Some(next) => position = Some(next),
+            None => return Ok(items),
         }
     }
 }
 
-fn runtimes_table(body: &Value) -> String {
-    let rows: Vec<Vec<String>> = array(body, "runtimes")
+fn runtimes_table(body: &RuntimeList) -> String {
+    let rows: Vec<Vec<String>> = body
+        .runtimes
         .iter()
         .map(|runtime| {
             let mut notes = Vec::new();
-            if runtime["compatibility_adapter"] == true {
+            if runtime.compatibility_adapter {
                 notes.push("compatibility adapter".to_owned());
             }
-            if runtime["read_only"] == true {
+            if runtime.read_only {
                 notes.push("read-only".to_owned());
             }
-            if let Some(first) = array(runtime, "diagnostics").first() {
-                notes.push(text(first, "message"));
+            if let Some(first) = runtime.diagnostics.first() {
+                notes.push(first.message.clone());
             }
-            let workers = &runtime["workers"];
-            let count = match workers.is_object() {
-                true => ["idle", "running", "stopped"]
-                    .iter()
-                    .map(|status| workers[*status].as_u64().unwrap_or(0))
-                    .sum::<u64>()
-                    .to_string(),
-                false => "-".to_owned(),
+            let count = match &runtime.workers {
+                Some(counts) => (counts.idle + counts.running + counts.stopped).to_string(),
+                None => "-".to_owned(),
             };
             vec![
-                text(runtime, "runtime_id"),
-                text(runtime, "kind"),
-                text(runtime, "status"),
+                runtime.runtime_id.to_string(),
+                name(&runtime.kind),
+                name(&runtime.status),
                 count,
                 notes.join("; "),
             ]
@@ -263,16 +278,16 @@ fn runtimes_table(body: &Value) -> String {
     table::render(&["RUNTIME", "KIND", "STATUS", "WORKERS", "NOTES"], &rows)
 }
 
-fn workers_table(body: &Value) -> String {
-    let rows: Vec<Vec<String>> = array(body, "workers")
+fn workers_table(workers: &[WorkerBody]) -> String {
+    let rows: Vec<Vec<String>> = workers
         .iter()
         .map(|worker| {
             vec![
-                text(worker, "runtime_id"),
-                text(worker, "worker_id"),
-                text(worker, "status"),
-                text(worker, "profile"),
-                text(worker, "display_ref"),
+                worker.runtime_id.to_string(),
+                worker.worker_id.to_string(),
+                name(&worker.status),
+                worker.profile.clone().unwrap_or_else(|| "-".to_owned()),
+                worker.display_ref.clone(),
             ]
         })
         .collect();
@@ -280,9 +295,9 @@ fn workers_table(body: &Value) -> String {
 }
 
 /// `body` as pretty JSON, or as people read it.
-fn output(json: bool, body: &Value, human: impl FnOnce(&Value) -> String) -> String {
+fn output<T: Serialize>(json: bool, body: &T, human: impl FnOnce(&T) -> String) -> String {
     if json {
-        let mut text = serde_json::to_string_pretty(body).expect("JSON values serialize");
+        let mut text = serde_json::to_string_pretty(body).expect("the API's shapes serialize");
         text.push('\n');
         text
     } else {
@@ -290,17 +305,10 @@ fn output(json: bool, body: &Value, human: impl FnOnce(&Value) -> String) -> Str
     }
 }
 
-/// A field as text (`-` when absent or null).
-pub(super) fn text(value: &Value, field: &str) -> String {
-    match &value[field] {
-        Value::String(text) => text.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-fn array<'a>(value: &'a Value, field: &str) -> &'a [Value] {
-    value[field].as_array().map_or(&[], Vec::as_slice)
+/// The JSON name of an enum's value (`idle`, `remote_http`), as tables show it.
+pub(super) fn name(value: &impl Serialize) -> String {
+    let quoted = serde_json::to_string(value).expect("the API's enums serialize");
+    quoted.trim_matches('"').to_owned()
 }
 
 /// A note for people on stderr.

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, RequestBuilder, Response};
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker_runtime::protocol::ErrorBody;
 
 /// The environment variable that holds the Backend's browser token, if it has one.
 pub(crate) const TOKEN_VARIABLE: &str = "YOI_TOKEN";
@@ -73,18 +75,27 @@ impl Backend {
         Err(api_error(response).await)
     }
 
-    /// `GET` or `POST` with a JSON answer.
-    pub(crate) async fn json(
+    /// `GET` with a JSON answer.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.answer(self.request(Method::GET, path)).await
+    }
+
+    /// `POST` of `body` as JSON, with a JSON answer.
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
-        method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, ClientError> {
-        let mut request = self.request(method, path).timeout(ANSWER_TIMEOUT);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = self.send(request).await?;
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        self.answer(self.request(Method::POST, path).json(body))
+            .await
+    }
+
+    /// Sends `request` and reads its JSON answer.
+    pub(crate) async fn answer<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let response = self.send(request.timeout(ANSWER_TIMEOUT)).await?;
         response
             .json()
             .await
@@ -109,14 +120,17 @@ impl Backend {
 /// The typed error of a non-success answer.
 pub(crate) async fn api_error(response: Response) -> ClientError {
     let status = response.status();
-    let body: Option<Value> = response.json().await.ok();
-    let field = |name: &str| {
-        body.as_ref()
-            .and_then(|body| body["error"][name].as_str())
-            .map(str::to_owned)
-    };
-    match (field("code"), field("message")) {
-        (Some(code), Some(message)) => ClientError::Api { code, message },
-        _ => ClientError::Unexpected(format!("status {status} without an error body")),
+    match response.json::<ErrorBody>().await {
+        Ok(body) => body.into(),
+        Err(_) => ClientError::Unexpected(format!("status {status} without an error body")),
+    }
+}
+
+impl From<ErrorBody> for ClientError {
+    fn from(body: ErrorBody) -> Self {
+        Self::Api {
+            code: body.error.code.into_owned(),
+            message: body.error.message,
+        }
     }
 }

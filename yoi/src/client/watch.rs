@@ -9,10 +9,11 @@ use eventsource_stream::{Event, Eventsource};
 use futures::StreamExt;
 use reqwest::header::ACCEPT;
 use reqwest::{Method, Response, StatusCode};
-use serde_json::Value;
-use yoi_registry_core::{RuntimeId, WorkerId};
+use serde::Deserialize;
+use worker_runtime::protocol::ErrorBody;
+use yoi_registry_core::{Event as WorkerEvent, EventKind, RuntimeId, RuntimeStatus, WorkerId};
 
-use super::commands::{text, warn};
+use super::commands::{name, warn};
 use super::http::{Backend, ClientError, api_error};
 
 /// The first pause before reconnecting, doubled after each failed attempt.
@@ -20,6 +21,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 /// The longest pause between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What a note shows for a field the Backend did not send.
+const MISSING: &str = "-";
 
 /// Follows the events until the worker stops; a typed error (an unknown worker, a resume point
 /// that is gone) ends it.
@@ -124,20 +128,18 @@ impl Watch<'_> {
             }
             "error" => {
                 self.printer.end_line();
-                let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
-                Err(ClientError::Api {
-                    code: text(&body["error"], "code"),
-                    message: text(&body["error"], "message"),
-                })
+                // A body that is not the API's error still ends the watch with an error.
+                let body = serde_json::from_str(&frame.data)
+                    .unwrap_or_else(|_| ErrorBody::new(MISSING, MISSING));
+                Err(body.into())
             }
             "runtime_status" => {
-                let body: Value = serde_json::from_str(&frame.data).unwrap_or_default();
+                let notice = serde_json::from_str::<StatusNotice>(&frame.data).ok();
                 self.printer.end_line();
-                warn(&format!(
-                    "runtime {}: {}",
-                    text(&body, "status"),
-                    text(&body, "message")
-                ));
+                warn(&match notice {
+                    Some(notice) => format!("runtime {}: {}", name(&notice.status), notice.message),
+                    None => format!("runtime {MISSING}: {MISSING}"),
+                });
                 Ok(None)
             }
             kind => {
@@ -154,6 +156,13 @@ impl Watch<'_> {
     }
 }
 
+/// What a `runtime_status` frame says that a watch shows.
+#[derive(Deserialize)]
+struct StatusNotice {
+    status: RuntimeStatus,
+    message: String,
+}
+
 /// Prints events: output on stdout as it streams, everything else as notes on stderr.
 struct Printer {
     json: bool,
@@ -167,23 +176,27 @@ impl Printer {
             write_out(&format!("{data}\n"));
             return;
         }
-        let body: Value = serde_json::from_str(data).unwrap_or_default();
-        match kind {
-            "output_delta" => {
-                write_out(&text(&body, "text"));
+        let event = serde_json::from_str::<WorkerEvent>(data)
+            .ok()
+            .map(|event| event.kind);
+        match (kind, event) {
+            ("output_delta", Some(EventKind::OutputDelta { text })) => {
+                write_out(&text);
                 self.mid_line = true;
             }
-            "message" if !self.mid_line => write_out(&format!("{}\n", text(&body, "content"))),
-            "message" => self.end_line(),
-            "run_failed" => {
-                self.end_line();
-                warn(&format!("run failed: {}", text(&body, "reason")));
+            ("message", Some(EventKind::Message { content, .. })) if !self.mid_line => {
+                write_out(&format!("{content}\n"));
             }
-            "input_accepted" => {
+            ("message", _) => self.end_line(),
+            ("run_failed", Some(EventKind::RunFailed { reason, .. })) => {
                 self.end_line();
-                warn(&format!("> {}", text(&body, "content")));
+                warn(&format!("run failed: {reason}"));
             }
-            other => {
+            ("input_accepted", Some(EventKind::InputAccepted { content, .. })) => {
+                self.end_line();
+                warn(&format!("> {content}"));
+            }
+            (other, _) => {
                 self.end_line();
                 warn(other);
             }
