@@ -12,10 +12,9 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig};
 use yoi_registry_core::{
-    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, WorkerEvents, Input,
-    InputAck, PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
-    RuntimeOverview, RuntimeStatus, StreamItem, TranscriptPage, WorkerId, WorkerView,
-    WorkerViewPage,
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, Input, InputAck,
+    PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
+    RuntimeStatus, StreamItem, TranscriptPage, WorkerEvents, WorkerId, WorkerView, WorkerViewPage,
 };
 
 /// The table's own keys: those of a `RuntimeConfig`, plus where to keep it.
@@ -97,7 +96,10 @@ impl EmbeddedHandle {
     }
 
     /// A Runtime answer with its error naming this runtime.
-    fn scoped<T>(&self, answer: Result<T, worker_runtime::RuntimeError>) -> Result<T, RegistryError> {
+    fn scoped<T>(
+        &self,
+        answer: Result<T, worker_runtime::RuntimeError>,
+    ) -> Result<T, RegistryError> {
         answer.map_err(|error| RegistryError::from(error).for_runtime(&self.descriptor.id))
     }
 }

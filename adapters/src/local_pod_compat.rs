@@ -13,10 +13,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use worker_runtime::{Diagnostic, MAX_ID_LEN, Severity, Timestamp};
 use yoi_registry_core::{
-    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, WorkerEvents, Input, InputAck,
-    PageRequest, Policy, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind,
-    RuntimeOverview, RuntimeStatus, TranscriptPage, WorkerId, WorkerState, WorkerView,
-    WorkerViewPage,
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, Input, InputAck, PageRequest,
+    Policy, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
+    RuntimeStatus, TranscriptPage, WorkerEvents, WorkerId, WorkerState, WorkerView, WorkerViewPage,
 };
 
 /// The table's own keys.

@@ -23,8 +23,8 @@ pub use factory::{
     adapter_factories, find_adapter, serde_error_key,
 };
 pub use handle::{
-    WorkerEvents, Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
-    RuntimeStatus, StreamItem, WorkerState, WorkerView, WorkerViewPage,
+    Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview, RuntimeStatus,
+    StreamItem, WorkerEvents, WorkerState, WorkerView, WorkerViewPage,
 };
 pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_of};
 

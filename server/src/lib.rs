@@ -25,9 +25,7 @@ pub use audit::AuditError;
 pub use openapi::ApiDoc;
 pub use registry_builder::build_registry;
 pub use routes::app;
-pub use state::{
-    AppState, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_GRACE, ServerOptions,
-};
+pub use state::{AppState, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_GRACE, ServerOptions};
 pub use views::{
     AllWorkers, CapabilitiesBody, CreateWorkerRequest, DiagnosticBody, EntryBody, HostBody,
     HostList, InputAccepted, InputRequest, RuntimeBody, RuntimeDiagnosticBody, RuntimeList,

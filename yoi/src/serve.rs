@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use worker_runtime::http::BearerToken;
-use yoi_config::{ConfigErrors, SecretRef, WorkspaceConfig};
 use worker_runtime::protocol::DEFAULT_BODY_LIMIT;
+use yoi_config::{ConfigErrors, SecretRef, WorkspaceConfig};
 use yoi_workspace_server::{AppState, AuditError, ServerOptions, app};
 
 use crate::runtime_serve::{init_logging, positive_duration};

@@ -55,7 +55,10 @@ impl Caller {
     /// path) with the token set.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let relative = path.trim_start_matches('/');
-        let url = self.base.join(relative).unwrap_or_else(|_| self.base.clone());
+        let url = self
+            .base
+            .join(relative)
+            .unwrap_or_else(|_| self.base.clone());
         let request = self.client.request(method, url);
         match &self.authorization {
             Some(value) => request.header(AUTHORIZATION, value.clone()),

@@ -18,7 +18,7 @@ use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use worker_runtime::protocol::{LAST_EVENT_ID, RESET_EVENT, WorkerRoute};
 use worker_runtime::{Event, EventKind};
-use yoi_registry_core::{ErrorCode, WorkerEvents, RegistryError, StreamItem, WorkerId};
+use yoi_registry_core::{ErrorCode, RegistryError, StreamItem, WorkerEvents, WorkerId};
 
 use super::Remote;
 

@@ -19,9 +19,9 @@ use url::Url;
 use worker_runtime::Timestamp;
 use worker_runtime::protocol::{self, RuntimeInfo, TranscriptQuery, WorkerRoute};
 use yoi_registry_core::{
-    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, WorkerEvents, Input, InputAck,
-    PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
-    RuntimeStatus, TranscriptPage, WorkerId, WorkerView, WorkerViewPage,
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, Input, InputAck, PageRequest,
+    RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview, RuntimeStatus,
+    TranscriptPage, WorkerEvents, WorkerId, WorkerView, WorkerViewPage,
 };
 
 use call::Caller;
@@ -129,7 +129,10 @@ impl HttpHandle {
         route: WorkerRoute,
         worker: &WorkerId,
     ) -> Result<WorkerView, RegistryError> {
-        let request = self.remote.caller.request(reqwest::Method::POST, &route.path(worker));
+        let request = self
+            .remote
+            .caller
+            .request(reqwest::Method::POST, &route.path(worker));
         let detail: worker_runtime::WorkerDetail = self.call(request).await?;
         Ok(detail.into())
     }
@@ -196,7 +199,9 @@ impl RuntimeHandle for HttpHandle {
         limit: Option<usize>,
     ) -> Result<TranscriptPage, RegistryError> {
         let query = TranscriptQuery { start, limit };
-        let request = self.get(&WorkerRoute::Transcript.path(worker)).query(&query);
+        let request = self
+            .get(&WorkerRoute::Transcript.path(worker))
+            .query(&query);
         self.call(request).await
     }
 

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
-use yoi_registry_core::{ErrorCode, WorkerEvents, RegistryError, RuntimeId, StreamItem, WorkerId};
+use yoi_registry_core::{ErrorCode, RegistryError, RuntimeId, StreamItem, WorkerEvents, WorkerId};
 
 use super::frame::{self, Frame};
 

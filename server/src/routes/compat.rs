@@ -28,9 +28,12 @@ const MAX_WORKERS_PER_RUNTIME: usize = 10_000;
     )
 )]
 pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorkers> {
-    let listings = join_all(state.registry().visible().map(|handle| async move {
-        (handle, every_worker(handle.as_ref()).await)
-    }))
+    let listings = join_all(
+        state
+            .registry()
+            .visible()
+            .map(|handle| async move { (handle, every_worker(handle.as_ref()).await) }),
+    )
     .await;
     let mut all = AllWorkers {
         workers: Vec::new(),

@@ -12,8 +12,8 @@ use axum::{Json, Router};
 
 use crate::audit::Operation;
 use crate::state::AppState;
-use mutations::mutation;
 use crate::{auth, error, openapi, request_log};
+use mutations::mutation;
 
 /// The Backend's router over `state`: every `/api` route (behind the browser token when one is
 /// set), `GET /healthz`, request ids and logging, the body limit, and errors in the project's

@@ -41,12 +41,16 @@ impl FromRequest<AppState> for Mutation {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (mut parts, body) = request.into_parts();
-        let operation = parts.extensions.get::<Operation>().copied().ok_or_else(|| {
-            ApiError::Registry(RegistryError::new(
-                ErrorCode::Internal,
-                "a mutation route does not state its operation",
-            ))
-        })?;
+        let operation = parts
+            .extensions
+            .get::<Operation>()
+            .copied()
+            .ok_or_else(|| {
+                ApiError::Registry(RegistryError::new(
+                    ErrorCode::Internal,
+                    "a mutation route does not state its operation",
+                ))
+            })?;
         let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
         let ids = PathIds::from_request_parts(&mut parts, state).await?;
         let attempt = |input_bytes| Attempt {
@@ -58,7 +62,9 @@ impl FromRequest<AppState> for Mutation {
         };
         if !state.admits(&parts.headers) {
             let refused = attempt(declared_len(&parts.headers));
-            return refused.audit(state.audit(), Err(ApiError::Unauthorized)).await;
+            return refused
+                .audit(state.audit(), Err(ApiError::Unauthorized))
+                .await;
         }
         let body = Body::from_request(Request::from_parts(parts, body), state).await?;
         let attempt = attempt(body.len());
@@ -145,11 +151,7 @@ pub(crate) async fn create_worker(
 )]
 pub(crate) async fn send_input(
     State(state): State<AppState>,
-    Mutation {
-        attempt,
-        ids,
-        body,
-    }: Mutation,
+    Mutation { attempt, ids, body }: Mutation,
 ) -> Result<(StatusCode, Json<InputAccepted>), ApiError> {
     let decision = ids.runtime().and_then(|id| {
         let worker = ids.worker()?;
@@ -222,11 +224,7 @@ pub(crate) async fn cancel_worker(
 /// Stop or cancel: no body is needed (one sent is ignored, but counted).
 async fn end_run(
     State(state): State<AppState>,
-    Mutation {
-        attempt,
-        ids,
-        body,
-    }: Mutation,
+    Mutation { attempt, ids, body }: Mutation,
 ) -> Result<Json<WorkerBody>, ApiError> {
     let decision = ids.runtime().and_then(|id| {
         let worker = ids.worker()?;

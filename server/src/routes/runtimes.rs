@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use yoi_registry_core::overview_of;
 use worker_runtime::protocol::ErrorBody;
+use yoi_registry_core::overview_of;
 
 use crate::error::ApiError;
 use crate::extract::PathIds;

@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use yoi_registry_core::PageRequest;
 use worker_runtime::protocol::{ErrorBody, TranscriptQuery};
+use yoi_registry_core::PageRequest;
 
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, PathIds};

@@ -14,7 +14,10 @@ async fn echo_streams_chunks_then_one_message_with_contiguous_sequences() {
         );
     });
     let id = create(&runtime).await;
-    runtime.send_input(&id, Input::user("hello wörld")).await.unwrap();
+    runtime
+        .send_input(&id, Input::user("hello wörld"))
+        .await
+        .unwrap();
     let events = events_until(&runtime, &id, 0, &["run_completed"]).await;
 
     assert_eq!(

@@ -68,7 +68,8 @@ async fn a_reopened_runtime_has_identical_workers_transcripts_and_events() {
                     worker_id: Some(id.clone()),
                     display_name: Some(format!("The {id}")),
                     ..CreateWorker::default()
-                }).await
+                })
+                .await
                 .unwrap();
         }
         converse(&runtime, &talker, &["first question", "second question"]).await;
@@ -103,11 +104,15 @@ async fn a_reopened_runtime_has_identical_workers_transcripts_and_events() {
 
     // Numbering continues after the stored events; nothing is reused.
     let last = events_before.last().unwrap().sequence;
-    let ack = runtime.send_input(&talker, Input::user("third")).await.unwrap();
+    let ack = runtime
+        .send_input(&talker, Input::user("third"))
+        .await
+        .unwrap();
     assert_eq!(ack.sequence, last + 1);
     run_events(&runtime, &talker, ack.sequence).await;
     let stopped = runtime
-        .send_input(&quitter, Input::user("hello?")).await
+        .send_input(&quitter, Input::user("hello?"))
+        .await
         .unwrap_err();
     assert_eq!(stopped.code(), "worker_stopped");
 
@@ -122,7 +127,8 @@ async fn the_layout_is_one_folder_per_worker_and_writes_land_before_the_answer()
     let data = tempfile::tempdir().unwrap();
     let runtime = Runtime::open(config(), data.path()).unwrap();
     let id = runtime
-        .create_worker(CreateWorker::default()).await
+        .create_worker(CreateWorker::default())
+        .await
         .unwrap()
         .worker_id;
     let dir = worker_dir(data.path(), id.as_str());
@@ -137,7 +143,10 @@ async fn the_layout_is_one_folder_per_worker_and_writes_land_before_the_answer()
         "the record is complete, no temp file left"
     );
 
-    let ack = runtime.send_input(&id, Input::user("persist me")).await.unwrap();
+    let ack = runtime
+        .send_input(&id, Input::user("persist me"))
+        .await
+        .unwrap();
     // No waiting: the input is on disk by the time send_input answered.
     let events = fs::read_to_string(dir.join("events.jsonl")).unwrap();
     let accepted: Event = serde_json::from_str(events.lines().nth(1).unwrap()).unwrap();
@@ -161,10 +170,14 @@ async fn a_run_active_when_the_process_died_is_recorded_as_failed() {
             worker_id: Some(wid("busy")),
             profile: Some("slow".into()),
             ..CreateWorker::default()
-        }).await
+        })
+        .await
         .unwrap()
         .worker_id;
-    let ack = runtime.send_input(&id, Input::user("long job")).await.unwrap();
+    let ack = runtime
+        .send_input(&id, Input::user("long job"))
+        .await
+        .unwrap();
     events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
     // The files as they are now, mid-run, are what a killed process leaves behind.
     let copy = worker_dir(crashed.path(), "busy");
@@ -209,7 +222,8 @@ async fn a_truncated_last_line_is_a_diagnostic_and_the_worker_still_loads() {
             .create_worker(CreateWorker {
                 worker_id: Some(id.clone()),
                 ..CreateWorker::default()
-            }).await
+            })
+            .await
             .unwrap();
         converse(&runtime, &id, &["one", "two"]).await;
         all_events(&runtime, &id).await
@@ -269,7 +283,8 @@ async fn corrupt_records_and_lines_are_skipped_and_everything_else_loads() {
                 .create_worker(CreateWorker {
                     worker_id: Some(wid(id)),
                     ..CreateWorker::default()
-                }).await
+                })
+                .await
                 .unwrap()
                 .worker_id;
             converse(&runtime, &id, &["hello"]).await;
@@ -351,7 +366,8 @@ async fn a_worker_whose_profile_is_gone_loads_and_its_runs_say_why() {
                 worker_id: Some(wid("orphan")),
                 profile: Some("agent".into()),
                 ..CreateWorker::default()
-            }).await
+            })
+            .await
             .unwrap();
     }
     let runtime = Runtime::open(config(), data.path()).unwrap();

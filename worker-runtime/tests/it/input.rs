@@ -9,7 +9,10 @@ async fn blank_input_is_invalid_and_records_nothing() {
     let runtime = runtime();
     let id = create(&runtime).await;
     for content in ["", "   ", "\n\t"] {
-        let error = runtime.send_input(&id, Input::user(content)).await.unwrap_err();
+        let error = runtime
+            .send_input(&id, Input::user(content))
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), "invalid_input", "{content:?}");
     }
     assert_eq!(runtime.get_worker(&id).unwrap().last_sequence, 1);
@@ -20,7 +23,8 @@ async fn input_over_the_limit_is_payload_too_large() {
     let runtime = runtime_with(|config| config.limits.max_input_bytes = 8);
     let id = create(&runtime).await;
     let error = runtime
-        .send_input(&id, Input::user("123456789")).await
+        .send_input(&id, Input::user("123456789"))
+        .await
         .unwrap_err();
     assert_eq!(error.code(), "payload_too_large");
     assert_eq!(
@@ -49,7 +53,10 @@ async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
     // The first chunk streams at once; the second waits a minute.
     events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
 
-    let busy = runtime.send_input(&id, Input::user("again")).await.unwrap_err();
+    let busy = runtime
+        .send_input(&id, Input::user("again"))
+        .await
+        .unwrap_err();
     assert_eq!(busy.code(), "worker_busy");
 
     let detail = runtime.cancel_worker(&id).await.unwrap();
@@ -78,7 +85,10 @@ async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
 async fn the_ack_is_the_input_accepted_sequence_and_run_started_follows() {
     let runtime = runtime();
     let id = create(&runtime).await;
-    let ack = runtime.send_input(&id, Input::system("be brief")).await.unwrap();
+    let ack = runtime
+        .send_input(&id, Input::system("be brief"))
+        .await
+        .unwrap();
     assert_eq!(ack.worker_id, id);
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(events[0].sequence, ack.sequence);

@@ -16,7 +16,10 @@ fn runtime_and_its_streams_are_shareable_across_tasks() {
 #[tokio::test]
 async fn create_picks_free_ids_or_takes_the_callers() {
     let runtime = runtime();
-    let first = runtime.create_worker(CreateWorker::default()).await.unwrap();
+    let first = runtime
+        .create_worker(CreateWorker::default())
+        .await
+        .unwrap();
     assert_eq!(first.worker_id.as_str(), "worker-1");
     assert_eq!(first.status, WorkerStatus::Idle);
     assert_eq!(first.profile, "default");
@@ -28,7 +31,8 @@ async fn create_picks_free_ids_or_takes_the_callers() {
             worker_id: Some(wid("worker-2")),
             display_name: Some("Reviewer".into()),
             ..CreateWorker::default()
-        }).await
+        })
+        .await
         .unwrap();
     assert_eq!(chosen.display_name.as_deref(), Some("Reviewer"));
     assert_eq!(create(&runtime).await.as_str(), "worker-3");
@@ -37,7 +41,8 @@ async fn create_picks_free_ids_or_takes_the_callers() {
         .create_worker(CreateWorker {
             worker_id: Some(wid("worker-2")),
             ..CreateWorker::default()
-        }).await
+        })
+        .await
         .unwrap_err();
     assert_eq!(taken.code(), "worker_exists");
     assert_eq!(
@@ -54,7 +59,8 @@ async fn create_refuses_unknown_profiles_and_bad_display_names() {
         .create_worker(CreateWorker {
             profile: Some("gpt".into()),
             ..CreateWorker::default()
-        }).await
+        })
+        .await
         .unwrap_err();
     assert_eq!(unknown.code(), "invalid_input");
     assert_eq!(
@@ -66,7 +72,8 @@ async fn create_refuses_unknown_profiles_and_bad_display_names() {
         .create_worker(CreateWorker {
             profile: Some("../../bin/sh".into()),
             ..CreateWorker::default()
-        }).await
+        })
+        .await
         .unwrap_err();
     assert!(!junk.to_string().contains("../"), "{junk}");
 
@@ -75,7 +82,8 @@ async fn create_refuses_unknown_profiles_and_bad_display_names() {
             .create_worker(CreateWorker {
                 display_name: Some(name.into()),
                 ..CreateWorker::default()
-            }).await
+            })
+            .await
             .unwrap_err();
         assert_eq!(error.code(), "invalid_input", "{name:?}");
     }
@@ -94,7 +102,10 @@ async fn create_over_max_workers_is_forbidden_by_policy() {
     let runtime = runtime_with(|config| config.limits.max_workers = 2);
     create(&runtime).await;
     create(&runtime).await;
-    let error = runtime.create_worker(CreateWorker::default()).await.unwrap_err();
+    let error = runtime
+        .create_worker(CreateWorker::default())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "forbidden_by_policy");
     assert_eq!(error.to_string(), "this runtime holds at most 2 workers");
 }
@@ -107,7 +118,8 @@ async fn listing_pages_in_stable_id_order() {
             .create_worker(CreateWorker {
                 worker_id: Some(wid(id)),
                 ..CreateWorker::default()
-            }).await
+            })
+            .await
             .unwrap();
     }
     let mut seen = Vec::new();
@@ -177,7 +189,10 @@ async fn unknown_workers_are_unknown_worker_everywhere() {
     let ghost = wid("ghost");
     let errors = [
         runtime.get_worker(&ghost).unwrap_err(),
-        runtime.send_input(&ghost, Input::user("hi")).await.unwrap_err(),
+        runtime
+            .send_input(&ghost, Input::user("hi"))
+            .await
+            .unwrap_err(),
         runtime.cancel_worker(&ghost).await.unwrap_err(),
         runtime.stop_worker(&ghost).await.unwrap_err(),
         runtime.transcript(&ghost, 0, None).unwrap_err(),
@@ -203,7 +218,10 @@ async fn stop_is_final_and_idempotent() {
     assert_eq!(again.status, WorkerStatus::Stopped);
     assert_eq!(again.last_sequence, 2, "a second stop records nothing");
 
-    let input = runtime.send_input(&id, Input::user("hi")).await.unwrap_err();
+    let input = runtime
+        .send_input(&id, Input::user("hi"))
+        .await
+        .unwrap_err();
     assert_eq!(input.code(), "worker_stopped");
     let cancel = runtime.cancel_worker(&id).await.unwrap_err();
     assert_eq!(cancel.code(), "worker_stopped");
@@ -233,11 +251,15 @@ async fn summary_counts_workers_by_status() {
         .create_worker(CreateWorker {
             profile: Some("slow".into()),
             ..CreateWorker::default()
-        }).await
+        })
+        .await
         .unwrap()
         .worker_id;
     let stopped = create(&runtime).await;
-    runtime.send_input(&running, Input::user("ab")).await.unwrap();
+    runtime
+        .send_input(&running, Input::user("ab"))
+        .await
+        .unwrap();
     runtime.stop_worker(&stopped).await.unwrap();
 
     let summary = runtime.summary();

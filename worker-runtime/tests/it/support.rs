@@ -63,7 +63,8 @@ pub(crate) fn wid(id: &str) -> WorkerId {
 /// Creates a Worker with the default profile and returns its id.
 pub(crate) async fn create(runtime: &Runtime) -> WorkerId {
     runtime
-        .create_worker(CreateWorker::default()).await
+        .create_worker(CreateWorker::default())
+        .await
         .unwrap()
         .worker_id
 }

@@ -5,7 +5,8 @@ use crate::support::{create, run_events, runtime, runtime_with};
 async fn converse(runtime: &worker_runtime::Runtime, id: &worker_runtime::WorkerId, turns: usize) {
     for turn in 0..turns {
         let ack = runtime
-            .send_input(id, Input::user(format!("turn {turn}"))).await
+            .send_input(id, Input::user(format!("turn {turn}")))
+            .await
             .unwrap();
         run_events(runtime, id, ack.sequence).await;
     }
