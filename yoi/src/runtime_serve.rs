@@ -11,6 +11,7 @@ use worker_runtime::protocol::DEFAULT_BODY_LIMIT;
 use worker_runtime::{OpenError, Runtime, RuntimeConfig, RuntimeId};
 use yoi_config::{ConfigErrors, load_runtime_file};
 
+use crate::shutdown::BindError;
 use crate::token::{self, TokenSourceError};
 
 /// Options of `yoi runtime serve`.
@@ -38,12 +39,19 @@ pub(crate) struct Args {
     /// Allow a non-loopback address without a token: anyone who reaches it controls the runtime.
     #[arg(long, conflicts_with_all = ["token_env", "token_file"])]
     insecure_no_auth: bool,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+/// The HTTP options both servers take.
+#[derive(clap::Args)]
+pub(crate) struct HttpArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
-    body_limit: usize,
+    pub(crate) body_limit: usize,
     /// How often idle event streams get a keep-alive comment (e.g. 15s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = positive_duration)]
-    keep_alive: Duration,
+    pub(crate) keep_alive: Duration,
 }
 
 /// Why the runtime process could not start or keep serving.
@@ -71,11 +79,8 @@ pub(crate) enum ServeError {
     )]
     NeedsToken(SocketAddr),
     /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The async runtime or the server failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -116,18 +121,13 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
 }
 
 async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: args.bind,
-            source,
-        })?;
+    let listener = crate::shutdown::bind(args.bind).await?;
     let address = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let options = HttpOptions {
         token,
-        body_limit: args.body_limit,
-        keep_alive: args.keep_alive,
+        body_limit: args.http.body_limit,
+        keep_alive: args.http.keep_alive,
         shutdown: shutdown.clone(),
     };
     tracing::info!(runtime = %runtime.id(), "listening on http://{address}");
@@ -139,7 +139,7 @@ async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Resu
 }
 
 /// A duration such as `15s` or `500ms`, above zero.
-pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
+fn positive_duration(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
         Ok(duration) if duration.is_zero() => Err("must be above zero".to_owned()),
         Ok(duration) => Ok(duration),

@@ -3,14 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use worker_runtime::http::BearerToken;
-use worker_runtime::protocol::DEFAULT_BODY_LIMIT;
 use yoi_config::{ConfigErrors, SecretRef, WorkspaceConfig};
 use yoi_workspace_server::{AppState, AuditError, ServerOptions, app};
 
-use crate::runtime_serve::{init_logging, positive_duration};
+use crate::runtime_serve::{HttpArgs, init_logging};
+use crate::shutdown::BindError;
 
 /// Where the Backend listens unless told otherwise.
 const DEFAULT_BIND: &str = "127.0.0.1:7878";
@@ -29,12 +28,8 @@ pub(crate) struct Args {
     /// anyone who reaches it controls every runtime.
     #[arg(long)]
     insecure_no_auth: bool,
-    /// The largest request body accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
-    body_limit: usize,
-    /// How often idle event streams get a keep-alive comment (e.g. 15s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = positive_duration)]
-    keep_alive: Duration,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 /// Why the Backend could not start or keep serving.
@@ -56,11 +51,8 @@ pub(crate) enum ServeError {
     #[error(transparent)]
     Audit(#[from] AuditError),
     /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The async runtime or the server failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -98,8 +90,8 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     }
     let mut options = ServerOptions::new(config.data_dir.join("audit.jsonl"));
     options.token = token;
-    options.body_limit = args.body_limit;
-    options.keep_alive = args.keep_alive;
+    options.body_limit = args.http.body_limit;
+    options.keep_alive = args.http.keep_alive;
     let state = AppState::new(registry, options.clone())?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,9 +104,7 @@ async fn serve(
     options: ServerOptions,
     bind: SocketAddr,
 ) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|source| ServeError::Bind { addr: bind, source })?;
+    let listener = crate::shutdown::bind(bind).await?;
     let address = listener.local_addr()?;
     for handle in state.registry().handles() {
         let descriptor = handle.descriptor();

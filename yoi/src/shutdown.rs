@@ -1,12 +1,30 @@
-//! Waiting for SIGINT or SIGTERM: the first starts a graceful shutdown, a second one ends the
+//! Serving until SIGINT or SIGTERM: the first starts a graceful shutdown, a second one ends the
 //! process at once.
 
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The address to serve on cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub(crate) struct BindError {
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+/// A listener on `addr`.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })
+}
 
 /// Serves `router` on `listener` until the first signal, which cancels `shutdown` (ending open
 /// event streams) and lets requests in flight finish.
 pub(crate) async fn serve_until_signal(
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
