@@ -94,30 +94,7 @@ async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Resul
             let body: RuntimeList = backend.get("/api/runtimes").await?;
             output(json, &body, runtimes_table)
         }
-        ClientCommand::Workers { runtime: None } => {
-            let body: AllWorkers = backend.get("/api/workers").await?;
-            for diagnostic in &body.diagnostics {
-                warn(&format!(
-                    "{}: {}: {}",
-                    diagnostic.runtime_id, diagnostic.code, diagnostic.message
-                ));
-            }
-            output(json, &body, |body| workers_table(&body.workers))
-        }
-        ClientCommand::Workers {
-            runtime: Some(runtime),
-        } => {
-            let workers = every_page::<WorkerList>(backend, |after| match after {
-                Some(after) => format!("/api/runtimes/{runtime}/workers?limit=1000&after={after}"),
-                None => format!("/api/runtimes/{runtime}/workers?limit=1000"),
-            })
-            .await?;
-            let body = WorkerList {
-                workers,
-                next_after: None,
-            };
-            output(json, &body, |body| workers_table(&body.workers))
-        }
+        ClientCommand::Workers { runtime } => workers(backend, runtime, json).await?,
         ClientCommand::Create {
             runtime,
             profile,
@@ -182,6 +159,35 @@ async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Resul
     };
     crate::print(&report);
     Ok(())
+}
+
+/// `yoi workers`: every runtime's workers (with a note per runtime that could not be listed), or
+/// one runtime's, page by page.
+async fn workers(
+    backend: &Backend,
+    runtime: Option<RuntimeId>,
+    json: bool,
+) -> Result<String, ClientError> {
+    let Some(runtime) = runtime else {
+        let body: AllWorkers = backend.get("/api/workers").await?;
+        for diagnostic in &body.diagnostics {
+            warn(&format!(
+                "{}: {}: {}",
+                diagnostic.runtime_id, diagnostic.code, diagnostic.message
+            ));
+        }
+        return Ok(output(json, &body, |body| workers_table(&body.workers)));
+    };
+    let workers = every_page::<WorkerList>(backend, |after| match after {
+        Some(after) => format!("/api/runtimes/{runtime}/workers?limit=1000&after={after}"),
+        None => format!("/api/runtimes/{runtime}/workers?limit=1000"),
+    })
+    .await?;
+    let body = WorkerList {
+        workers,
+        next_after: None,
+    };
+    Ok(output(json, &body, |body| workers_table(&body.workers)))
 }
 
 async fn end_run(
