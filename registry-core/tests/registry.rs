@@ -224,17 +224,26 @@ fn factories_are_found_by_name_and_build_from_settings() {
     let handle = (factory.build)(input(serde_json::json!({"size": 3}))).unwrap();
     assert_eq!(handle.descriptor().id, rid("built"));
 
+    // Linked in: this file's `fake` and whichever adapters the build's features enable.
+    let registered = yoi_adapters::enabled_adapters().unwrap();
+    assert!(registered.is_sorted(), "{registered:?}");
+    for name in ["embedded", "fake"] {
+        assert!(registered.contains(&name), "{registered:?}");
+    }
     let unknown = find_adapter("gpu").err().unwrap();
     assert_eq!(
         unknown,
         AdapterLookupError::Unknown {
             name: "gpu".into(),
-            available: vec!["embedded", "fake"]
+            available: registered.clone()
         }
     );
     assert_eq!(
         unknown.to_string(),
-        "unknown adapter `gpu`; this build has: embedded, fake"
+        format!(
+            "unknown adapter `gpu`; this build has: {}",
+            registered.join(", ")
+        )
     );
 }
 
