@@ -7,13 +7,13 @@ mod common;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Backend, RUNTIME_TOKEN, TOKEN_VAR, serve_runtime, start_runtime, yoi};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use yoi_test_support::{DEADLINE, Process, Stream};
+use yoi_test_support::{DEADLINE, Process, Stream, wait_for};
 
 /// What a finished client command printed.
 struct Output {
@@ -93,23 +93,23 @@ impl Cli {
 
     /// Polls `yoi transcript` until it shows `line`; returns the transcript.
     fn wait_for_transcript_line(&self, runtime: &str, worker: &str, line: &str) -> String {
-        let started = Instant::now();
-        loop {
-            let transcript = self.ok(&["transcript", runtime, worker]);
-            if transcript.lines().any(|shown| shown == line) {
-                return transcript;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "no {line:?} in the transcript of {worker} on {runtime}: {transcript}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let shows = |transcript: &String| transcript.lines().any(|shown| shown == line);
+        let transcript = || self.ok(&["transcript", runtime, worker]);
+        let missing = || format!("no {line:?} in {worker} on {runtime}: {}", transcript());
+        wait_for(|| Some(transcript()).filter(shows), missing)
     }
 
     fn printed(&self) -> String {
         self.printed.lock().unwrap().clone()
     }
+}
+
+/// The `[[runtime]]` table of the http-client runtime `gpu-box` at `address`.
+fn gpu_box(address: &str, timeout_ms: u64) -> String {
+    format!(
+        "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
+         base_url = \"http://{address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = {timeout_ms}\n"
+    )
 }
 
 /// The cells of a table's rows (the header row left out).
@@ -159,14 +159,14 @@ fn assert_no_leak(cli: &Cli, backend: &Backend, runtime_address: &str) -> String
 }
 
 /// The `(runtime_id, operation, outcome)` of every line of the audit log.
-fn audit_lines(file: &Path) -> Vec<(String, String, String)> {
+fn audit_lines(file: &Path) -> Vec<[String; 3]> {
     let text = std::fs::read_to_string(file).unwrap();
-    let mut lines: Vec<(String, String, String)> = text
+    let mut lines: Vec<[String; 3]> = text
         .lines()
         .map(|line| {
             let record: Value = serde_json::from_str(line).unwrap();
             let field = |name: &str| record[name].as_str().unwrap_or("-").to_owned();
-            (field("runtime_id"), field("operation"), field("outcome"))
+            ["runtime_id", "operation", "outcome"].map(field)
         })
         .collect();
     lines.sort();
@@ -191,11 +191,9 @@ fn the_cli_drives_embedded_remote_and_compatibility_runtimes_through_one_backend
     std::fs::write(
         &config,
         format!(
-            "[workspace]\nid = \"e2e\"\n\n\
-             [[runtime]]\nid = \"local\"\nadapter = \"embedded\"\n\n\
-             [[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
-             base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 5000\n\n\
-             [[runtime]]\nid = \"legacy\"\nadapter = \"local-pod-compat\"\n"
+            "[workspace]\nid = \"e2e\"\n\n[[runtime]]\nid = \"local\"\nadapter = \"embedded\"\n\n{}\n\
+             [[runtime]]\nid = \"legacy\"\nadapter = \"local-pod-compat\"\n",
+            gpu_box(&runtime_address, 5000)
         ),
     )
     .unwrap();
@@ -295,24 +293,19 @@ fn the_cli_drives_embedded_remote_and_compatibility_runtimes_through_one_backend
     );
 
     let listed: Value = serde_json::from_str(&cli.ok(&["--json", "runtimes"])).unwrap();
-    let listed: Vec<(&str, &str, &str)> = listed["runtimes"]
+    let field = |runtime: &Value, name: &str| runtime[name].as_str().unwrap().to_owned();
+    let listed: Vec<[String; 3]> = listed["runtimes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|runtime| {
-            (
-                runtime["runtime_id"].as_str().unwrap(),
-                runtime["kind"].as_str().unwrap(),
-                runtime["status"].as_str().unwrap(),
-            )
-        })
+        .map(|runtime| ["runtime_id", "kind", "status"].map(|name| field(runtime, name)))
         .collect();
     assert_eq!(
         listed,
         [
-            ("local", "embedded", "available"),
-            ("gpu-box", "remote_http", "available"),
-            ("legacy", "local_compatibility", "available"),
+            ["local", "embedded", "available"],
+            ["gpu-box", "remote_http", "available"],
+            ["legacy", "local_compatibility", "available"],
         ]
     );
     let remote: Value = serde_json::from_str(&cli.ok(&["--json", "workers", "gpu-box"])).unwrap();
@@ -320,29 +313,20 @@ fn the_cli_drives_embedded_remote_and_compatibility_runtimes_through_one_backend
     assert_eq!(remote["workers"][0]["display_ref"], "w1@gpu-box");
 
     // One audit line per mutation attempt, the refused one included.
-    let mut expected = vec![("legacy", "create_worker", "denied")];
+    let mut expected = vec![["legacy", "create_worker", "denied"]];
     for runtime_id in ["local", "gpu-box"] {
         for operation in ["create_worker", "send_input", "stop_worker"] {
-            expected.push((runtime_id, operation, "allowed"));
+            expected.push([runtime_id, operation, "allowed"]);
         }
     }
-    let mut expected: Vec<(String, String, String)> = expected
-        .into_iter()
-        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
-        .collect();
     expected.sort();
     assert_eq!(
         audit_lines(&root.join(".yoi").join("audit.jsonl")),
         expected
     );
-    let denied = std::fs::read_to_string(root.join(".yoi").join("audit.jsonl")).unwrap();
-    let denied: Value = serde_json::from_str(
-        denied
-            .lines()
-            .find(|line| line.contains("\"denied\""))
-            .unwrap(),
-    )
-    .unwrap();
+    let audit = std::fs::read_to_string(root.join(".yoi").join("audit.jsonl")).unwrap();
+    let denied = audit.lines().find(|line| line.contains("\"denied\""));
+    let denied: Value = serde_json::from_str(denied.unwrap()).unwrap();
     assert_eq!(denied["error_code"], "forbidden_by_policy");
     assert!(
         !elsewhere.path().join(".yoi").exists(),
@@ -394,7 +378,7 @@ fn yoi_serve_without_a_file_serves_the_embedded_default() {
 #[test]
 fn yoi_serve_refuses_a_public_address_without_a_browser_token() {
     let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let mut process = Process::spawn(
         "yoi serve --bind 0.0.0.0:0",
         yoi()
@@ -436,11 +420,8 @@ fn sigterm_stops_the_backend_cleanly_and_watch_resumes_on_its_successor() {
     assert!(log.contains("stopped"), "{log}");
     // The watch notices and keeps trying.
     watch.wait_for_line(Stream::Stderr, "retrying");
-    assert!(
-        watch.child.try_wait().unwrap().is_none(),
-        "{}",
-        watch.describe()
-    );
+    let running = watch.child.try_wait().unwrap().is_none();
+    assert!(running, "{}", watch.describe());
 
     // A successor on the same address and folder: the watch resumes where it was.
     let mut successor = Backend::start(dir.path(), &["--bind", &address]);
@@ -461,21 +442,15 @@ fn sigterm_stops_the_backend_cleanly_and_watch_resumes_on_its_successor() {
     );
 
     let status = successor.process.terminate();
-    assert!(
-        status.success(),
-        "{status}: {}",
-        successor.process.describe()
-    );
+    let log = successor.process.describe();
+    assert!(status.success(), "{status}: {log}");
 }
 
 #[test]
 fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
     let runtime_data = tempfile::tempdir().unwrap();
     let (mut runtime, runtime_address) = start_runtime("gpu-box", runtime_data.path());
-    let (_workspace, mut backend) = Backend::with_workspace(&format!(
-        "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
-         base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 5000\n"
-    ));
+    let (_workspace, mut backend) = Backend::with_workspace(&gpu_box(&runtime_address, 5000));
     let cli = Cli::new(&backend);
     cli.ok(&["create", "gpu-box", "--id", "w1"]);
     let mut watch = cli.spawn(&["watch", "gpu-box", "w1"]);
@@ -488,11 +463,8 @@ fn a_watch_through_the_backend_survives_a_restart_of_the_remote_runtime() {
     // The runtime goes away: the watch is told, stays open, and the listing says so.
     assert!(runtime.terminate().success(), "{}", runtime.describe());
     watch.wait_for_line(Stream::Stderr, "yoi: runtime unavailable");
-    assert!(
-        watch.child.try_wait().unwrap().is_none(),
-        "{}",
-        watch.describe()
-    );
+    let running = watch.child.try_wait().unwrap().is_none();
+    assert!(running, "{}", watch.describe());
     let runtimes = cli.ok(&["runtimes"]);
     assert_eq!(row(&runtimes, "gpu-box")[2], "unavailable", "{runtimes}");
     let refused = cli.fails(&["send", "gpu-box", "w1", "nobody hears this"]);
@@ -621,10 +593,7 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         &[&runtime_args[..], &["--bind", "127.0.0.1:0"]].concat(),
     );
     let runtime_address = runtime.listening_address();
-    let (_workspace, backend) = Backend::with_workspace(&format!(
-        "[[runtime]]\nid = \"gpu-box\"\nadapter = \"http-client\"\n\
-         base_url = \"http://{runtime_address}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = 2000\n"
-    ));
+    let (_workspace, backend) = Backend::with_workspace(&gpu_box(&runtime_address, 2000));
     let workers = format!("{}/api/runtimes/gpu-box/workers", backend.url);
     let events = format!("{workers}/w1/events");
     let tokio = tokio::runtime::Builder::new_current_thread()

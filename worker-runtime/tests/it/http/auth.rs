@@ -32,13 +32,7 @@ async fn health_is_open_and_everything_else_needs_the_token() {
         "Bearer ".to_owned(),
     ];
     for header in attempts {
-        let wrong = server
-            .client
-            .get(server.url("/workers"))
-            .header("authorization", header.as_str())
-            .send()
-            .await
-            .unwrap();
+        let wrong = server.get_with("/workers", "authorization", &header).await;
         expect_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
     let created = server

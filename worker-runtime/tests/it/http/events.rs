@@ -50,14 +50,9 @@ async fn last_event_id_resumes_exactly_after_the_cursor() {
     let last = all.len() as u64;
 
     for cursor in [0, 1, 4, last - 1] {
-        let resumed = server
-            .client
-            // The header wins over a stale cursor in the URL.
-            .get(server.url("/workers/w1/events?cursor=0"))
-            .header("last-event-id", cursor.to_string())
-            .send()
-            .await
-            .unwrap();
+        // The header wins over a stale cursor in the URL.
+        let (path, cursor_text) = ("/workers/w1/events?cursor=0", cursor.to_string());
+        let resumed = server.get_with(path, "last-event-id", &cursor_text).await;
         let frames = read_frames(resumed, &["run_completed"]).await;
         assert_eq!(ids(&frames), (cursor + 1..=last).collect::<Vec<_>>());
     }
@@ -71,12 +66,8 @@ async fn last_event_id_resumes_exactly_after_the_cursor() {
 
     for bad in ["x", "-1", "1.5", ""] {
         let response = server
-            .client
-            .get(server.url("/workers/w1/events"))
-            .header("last-event-id", bad)
-            .send()
-            .await
-            .unwrap();
+            .get_with("/workers/w1/events", "last-event-id", bad)
+            .await;
         expect_error(response, StatusCode::BAD_REQUEST, "invalid_input").await;
     }
     let beyond = server

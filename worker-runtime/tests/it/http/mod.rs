@@ -57,13 +57,25 @@ impl TestServer {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// `GET path` with one more header.
+    pub(crate) async fn get_with(&self, path: &str, name: &str, value: &str) -> Response {
+        let request = self.client.get(self.url(path)).header(name, value);
+        request.send().await.unwrap()
+    }
+
+    /// `GET path`, its body as JSON.
+    pub(crate) async fn json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
     pub(crate) async fn post(&self, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        let request = self.client.post(self.url(path)).json(&body);
+        request.send().await.unwrap()
+    }
+
+    /// `POST path` without a body.
+    pub(crate) async fn post_empty(&self, path: &str) -> Response {
+        self.client.post(self.url(path)).send().await.unwrap()
     }
 
     /// Creates a Worker over HTTP and returns its id.
@@ -75,17 +87,18 @@ impl TestServer {
 
     /// Sends a user input and returns the ack's sequence.
     pub(crate) async fn input(&self, id: &str, content: &str) -> u64 {
-        let response = self
-            .post(
-                &format!("/workers/{id}/input"),
-                json!({ "kind": "user", "content": content }),
-            )
-            .await;
+        let path = format!("/workers/{id}/input");
+        let response = self.post(&path, user(content)).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         response.json::<Value>().await.unwrap()["sequence"]
             .as_u64()
             .unwrap()
     }
+}
+
+/// A user input's body.
+pub(crate) fn user(content: &str) -> Value {
+    json!({ "kind": "user", "content": content })
 }
 
 /// Asserts an error answer: its status and `{"error":{"code"}}`; returns the message.
@@ -143,10 +156,8 @@ pub(crate) async fn read_frames(response: Response, last_events: &[&str]) -> Vec
 
 /// The `id:` fields of `frames` as numbers.
 pub(crate) fn ids(frames: &[Frame]) -> Vec<u64> {
-    frames
-        .iter()
-        .map(|frame| frame.id.parse().unwrap())
-        .collect()
+    let ids = frames.iter().map(|frame| frame.id.parse().unwrap());
+    ids.collect()
 }
 
 /// A short interval for keep-alive tests.

@@ -2,20 +2,20 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use worker_runtime::http::HttpOptions;
 
-use super::{TestServer, expect_error};
+use super::{TestServer, expect_error, user};
 use crate::support::{eventually, runtime_with, slow_echo_runtime, wid};
 
 #[tokio::test]
 async fn runtime_info_has_the_summary_and_diagnostics() {
     let server = TestServer::default().await;
     server.create("w1").await;
-    let info: Value = server.get("/runtime").await.json().await.unwrap();
+    let info: Value = server.json("/runtime").await;
     assert_eq!(info["runtime_id"], "test-runtime");
     assert_eq!(info["workers"]["idle"], 1);
     assert_eq!(info["profiles"], json!(["default"]));
     assert_eq!(info["capabilities"]["events"], true);
     assert_eq!(info["diagnostics"], json!([]));
-    let health: Value = server.get("/health").await.json().await.unwrap();
+    let health: Value = server.json("/health").await;
     assert_eq!(health, json!({"status": "ok"}));
 }
 
@@ -26,12 +26,8 @@ async fn create_answers_201_with_the_detail_and_typed_refusals() {
         HttpOptions::default(),
     )
     .await;
-    let created = server
-        .post(
-            "/workers",
-            json!({"worker_id": "w1", "display_name": "Scout"}),
-        )
-        .await;
+    let body = json!({"worker_id": "w1", "display_name": "Scout"});
+    let created = server.post("/workers", body).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let detail: Value = created.json().await.unwrap();
     assert_eq!(detail["worker_id"], "w1");
@@ -53,11 +49,8 @@ async fn create_answers_201_with_the_detail_and_typed_refusals() {
         let refused = server.post("/workers", body.clone()).await;
         expect_error(refused, StatusCode::BAD_REQUEST, "invalid_input").await;
     }
-    assert_eq!(
-        server.runtime.summary().workers.idle,
-        1,
-        "no refusal created a worker"
-    );
+    let idle = server.runtime.summary().workers.idle;
+    assert_eq!(idle, 1, "no refusal created a worker");
 
     server.create("w2").await;
     let over = server.post("/workers", json!({})).await;
@@ -84,13 +77,8 @@ async fn malformed_bodies_answer_invalid_input_in_the_project_format() {
             .unwrap();
         expect_error(response, StatusCode::BAD_REQUEST, "invalid_input").await;
     }
-    let missing_type = server
-        .client
-        .post(server.url("/workers"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let missing_type = server.client.post(server.url("/workers")).body("{}");
+    let missing_type = missing_type.send().await.unwrap();
     expect_error(missing_type, StatusCode::BAD_REQUEST, "invalid_input").await;
 }
 
@@ -105,10 +93,8 @@ async fn a_body_over_the_limit_is_payload_too_large() {
     let big = json!({"kind": "user", "content": "x".repeat(2048)});
     let response = server.post("/workers/w1/input", big).await;
     expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    assert_eq!(
-        server.runtime.get_worker(&wid("w1")).unwrap().last_sequence,
-        1
-    );
+    let worker = server.runtime.get_worker(&wid("w1")).unwrap();
+    assert_eq!(worker.last_sequence, 1);
 }
 
 #[tokio::test]
@@ -117,21 +103,12 @@ async fn listing_pages_and_refuses_bad_parameters() {
     for id in ["c", "a", "b"] {
         server.create(id).await;
     }
-    let first: Value = server.get("/workers?limit=2").await.json().await.unwrap();
-    let names: Vec<&str> = first["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|worker| worker["worker_id"].as_str().unwrap())
-        .collect();
+    let first: Value = server.json("/workers?limit=2").await;
+    let names = first["workers"].as_array().unwrap().iter();
+    let names: Vec<_> = names.map(|worker| &worker["worker_id"]).collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(first["next_after"], "b");
-    let rest: Value = server
-        .get("/workers?limit=2&after=b")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let rest = server.json("/workers?limit=2&after=b").await;
     assert_eq!(rest["workers"][0]["worker_id"], "c");
     assert_eq!(rest["next_after"], Value::Null);
 
@@ -153,7 +130,7 @@ async fn listing_pages_and_refuses_bad_parameters() {
 async fn worker_paths_validate_the_id_then_find_the_worker() {
     let server = TestServer::default().await;
     server.create("w1").await;
-    let detail: Value = server.get("/workers/w1").await.json().await.unwrap();
+    let detail: Value = server.json("/workers/w1").await;
     assert_eq!(detail["worker_id"], "w1");
 
     let unknown = server.get("/workers/ghost").await;
@@ -165,12 +142,8 @@ async fn worker_paths_validate_the_id_then_find_the_worker() {
             expect_error(response, StatusCode::BAD_REQUEST, "invalid_input").await;
         }
         for action in ["input", "stop", "cancel"] {
-            let response = server
-                .post(
-                    &format!("/workers/{bad}/{action}"),
-                    json!({"kind": "user", "content": "x"}),
-                )
-                .await;
+            let path = format!("/workers/{bad}/{action}");
+            let response = server.post(&path, user("x")).await;
             expect_error(response, StatusCode::BAD_REQUEST, "invalid_input").await;
         }
     }
@@ -194,37 +167,20 @@ async fn input_answers_202_with_the_ack_and_typed_refusals() {
     let too_big = json!({"kind": "user", "content": "x".repeat(256 * 1024 + 1)});
     let response = server.post("/workers/w1/input", too_big).await;
     expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    assert_eq!(
-        server.runtime.get_worker(&wid("w1")).unwrap().last_sequence,
-        1
-    );
+    let worker = server.runtime.get_worker(&wid("w1")).unwrap();
+    assert_eq!(worker.last_sequence, 1);
 
-    let accepted = server
-        .post(
-            "/workers/w1/input",
-            json!({"kind": "user", "content": "slow"}),
-        )
-        .await;
+    let accepted = server.post("/workers/w1/input", user("slow")).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     assert_eq!(
         accepted.json::<Value>().await.unwrap(),
         json!({"worker_id": "w1", "sequence": 2})
     );
 
-    let busy = server
-        .post(
-            "/workers/w1/input",
-            json!({"kind": "user", "content": "again"}),
-        )
-        .await;
+    let busy = server.post("/workers/w1/input", user("again")).await;
     expect_error(busy, StatusCode::CONFLICT, "worker_busy").await;
 
-    let unknown = server
-        .post(
-            "/workers/ghost/input",
-            json!({"kind": "user", "content": "hi"}),
-        )
-        .await;
+    let unknown = server.post("/workers/ghost/input", user("hi")).await;
     expect_error(unknown, StatusCode::NOT_FOUND, "unknown_worker").await;
 }
 
@@ -239,44 +195,19 @@ async fn cancel_and_stop_answer_the_detail_and_stopped_workers_refuse() {
     assert_eq!(cancelled.json::<Value>().await.unwrap()["status"], "idle");
 
     server.input("w1", "slow").await;
-    let stopped = server
-        .client
-        .post(server.url("/workers/w1/stop"))
-        .send()
-        .await
-        .unwrap();
+    let stopped = server.post_empty("/workers/w1/stop").await;
     assert_eq!(stopped.status(), StatusCode::OK);
     assert_eq!(stopped.json::<Value>().await.unwrap()["status"], "stopped");
 
-    let input = server
-        .post(
-            "/workers/w1/input",
-            json!({"kind": "user", "content": "hi"}),
-        )
-        .await;
+    let input = server.post("/workers/w1/input", user("hi")).await;
     expect_error(input, StatusCode::CONFLICT, "worker_stopped").await;
-    let cancel = server
-        .client
-        .post(server.url("/workers/w1/cancel"))
-        .send()
-        .await
-        .unwrap();
+    let cancel = server.post_empty("/workers/w1/cancel").await;
     expect_error(cancel, StatusCode::CONFLICT, "worker_stopped").await;
-    let again = server
-        .client
-        .post(server.url("/workers/w1/stop"))
-        .send()
-        .await
-        .unwrap();
+    let again = server.post_empty("/workers/w1/stop").await;
     assert_eq!(again.status(), StatusCode::OK);
 
     for action in ["stop", "cancel"] {
-        let response = server
-            .client
-            .post(server.url(&format!("/workers/ghost/{action}")))
-            .send()
-            .await
-            .unwrap();
+        let response = server.post_empty(&format!("/workers/ghost/{action}")).await;
         expect_error(response, StatusCode::NOT_FOUND, "unknown_worker").await;
     }
 }
@@ -287,32 +218,16 @@ async fn transcript_pages_and_refuses_bad_parameters() {
     server.create("w1").await;
     server.input("w1", "hello").await;
     let runtime = server.runtime.clone();
-    eventually("the run to finish", || {
-        runtime
-            .transcript(&wid("w1"), 0, None)
-            .unwrap()
-            .entries
-            .len()
-            == 2
-    })
-    .await;
+    let transcript = || runtime.transcript(&wid("w1"), 0, None).unwrap();
+    eventually("the run to finish", || transcript().entries.len() == 2).await;
 
-    let first: Value = server
-        .get("/workers/w1/transcript?limit=1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = server.json("/workers/w1/transcript?limit=1").await;
     assert_eq!(first["entries"][0]["role"], "user");
     assert_eq!(first["entries"][0]["content"], "hello");
     assert_eq!(first["entries"][0]["sequence"], 2);
     let next = first["next_start"].as_u64().unwrap();
-    let second: Value = server
-        .get(&format!("/workers/w1/transcript?start={next}&limit=1"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/workers/w1/transcript?start={next}&limit=1");
+    let second = server.json(&path).await;
     assert_eq!(second["entries"][0]["role"], "assistant");
     assert_eq!(second["next_start"], Value::Null);
 
@@ -327,17 +242,9 @@ async fn transcript_pages_and_refuses_bad_parameters() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_project_format() {
     let server = TestServer::default().await;
-    expect_error(
-        server.get("/nope").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    let delete = server
-        .client
-        .delete(server.url("/workers"))
-        .send()
-        .await
-        .unwrap();
+    let nope = server.get("/nope").await;
+    expect_error(nope, StatusCode::NOT_FOUND, "not_found").await;
+    let delete = server.client.delete(server.url("/workers"));
+    let delete = delete.send().await.unwrap();
     expect_error(delete, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }
