@@ -2,7 +2,7 @@ use worker_runtime::{EventKind, Input, InputAck, Role, Runtime, WorkerId, Worker
 
 use crate::support::{
     command_runtime, create, events_until, eventually, kinds, process_exists, process_running,
-    run_events, shell_runtime,
+    run_events, send, shell_runtime,
 };
 
 /// The text of every `output_delta` in `events`, joined.
@@ -43,10 +43,7 @@ async fn start_sleeper() -> (Runtime, WorkerId, InputAck, u32) {
 async fn a_command_gets_the_input_on_stdin_and_its_output_becomes_the_message() {
     let runtime = command_runtime("tr", &["a-z", "A-Z"], 10_000);
     let id = create(&runtime).await;
-    let ack = runtime
-        .send_input(&id, Input::user("hello\nworld"))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &id, "hello\nworld").await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(kinds(&events).last(), Some(&"run_completed"));
     assert_eq!(streamed(&events), "HELLO\nWORLD");
@@ -83,10 +80,7 @@ async fn a_large_input_and_output_do_not_deadlock_the_pipes() {
     let input: String = (0..200_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    let ack = runtime
-        .send_input(&id, Input::user(input.clone()))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &id, input.clone()).await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     assert_eq!(kinds(&events).last(), Some(&"run_completed"));
     assert_eq!(streamed(&events), input);

@@ -1,6 +1,6 @@
-use worker_runtime::{EchoSettings, EngineSettings, EventKind, Input, Role};
+use worker_runtime::{EchoSettings, EngineSettings, EventKind, Role};
 
-use crate::support::{create, events_until, kinds, runtime_with};
+use crate::support::{create, events_until, kinds, runtime_with, send};
 
 #[tokio::test]
 async fn echo_streams_chunks_then_one_message_with_contiguous_sequences() {
@@ -14,10 +14,7 @@ async fn echo_streams_chunks_then_one_message_with_contiguous_sequences() {
         );
     });
     let id = create(&runtime).await;
-    runtime
-        .send_input(&id, Input::user("hello wörld"))
-        .await
-        .unwrap();
+    send(&runtime, &id, "hello wörld").await.unwrap();
     let events = events_until(&runtime, &id, 0, &["run_completed"]).await;
 
     assert_eq!(

@@ -3,7 +3,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use worker_runtime::{EchoSettings, EngineSettings, Input, Runtime, RuntimeError, WorkerStatus};
 
-use crate::support::{DEADLINE, create, eventually, kinds, run_events, runtime, runtime_with};
+use crate::support::{
+    DEADLINE, create, eventually, kinds, run_events, runtime, runtime_with, send,
+};
 
 /// A small xorshift generator: enough randomness for cursors, reproducible from its seed.
 struct Rng(u64);
@@ -104,10 +106,7 @@ async fn subscribers_at_random_cursors_see_exact_contiguous_sequences_across_the
 async fn no_cursor_replays_everything_retained() {
     let runtime = chunked_echo(5);
     let id = create(&runtime).await;
-    let ack = runtime
-        .send_input(&id, Input::user("abcdef"))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &id, "abcdef").await.unwrap();
     run_events(&runtime, &id, ack.sequence).await;
     runtime.stop_worker(&id).await.unwrap();
     let last = runtime.get_worker(&id).unwrap().last_sequence;
@@ -119,10 +118,7 @@ async fn no_cursor_replays_everything_retained() {
 async fn a_cursor_older_than_retention_is_cursor_expired() {
     let runtime = chunked_echo(4);
     let id = create(&runtime).await;
-    let ack = runtime
-        .send_input(&id, Input::user("abcdefgh"))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &id, "abcdefgh").await.unwrap();
     let events = run_events(&runtime, &id, ack.sequence).await;
     let last = events.last().unwrap().sequence;
     let oldest = last - 3;
@@ -142,10 +138,7 @@ async fn a_subscriber_that_falls_behind_gets_cursor_expired_not_a_gap() {
     let id = create(&runtime).await;
     let mut stream = runtime.subscribe(&id, Some(1)).unwrap();
     // The subscriber does not read while a run records many more events than are retained.
-    let ack = runtime
-        .send_input(&id, Input::user("abcdefgh"))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &id, "abcdefgh").await.unwrap();
     let idle = || runtime.get_worker(&id).unwrap().status == WorkerStatus::Idle;
     eventually("the run to end", idle).await;
     assert!(runtime.get_worker(&id).unwrap().last_sequence > ack.sequence + 4);

@@ -7,7 +7,7 @@ use worker_runtime::{
     Severity, TranscriptEntry, WorkerId, WorkerStatus,
 };
 
-use crate::support::{DEADLINE, events_until, eventually, kinds, run_events, slow_echo, wid};
+use crate::support::{DEADLINE, events_until, eventually, kinds, run_events, send, slow_echo, wid};
 
 fn config() -> RuntimeConfig {
     let mut config = RuntimeConfig::new(RuntimeId::new("stored").unwrap());
@@ -104,16 +104,10 @@ async fn a_reopened_runtime_has_identical_workers_transcripts_and_events() {
 
     // Numbering continues after the stored events; nothing is reused.
     let last = events_before.last().unwrap().sequence;
-    let ack = runtime
-        .send_input(&talker, Input::user("third"))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &talker, "third").await.unwrap();
     assert_eq!(ack.sequence, last + 1);
     run_events(&runtime, &talker, ack.sequence).await;
-    let stopped = runtime
-        .send_input(&quitter, Input::user("hello?"))
-        .await
-        .unwrap_err();
+    let stopped = send(&runtime, &quitter, "hello?").await.unwrap_err();
     assert_eq!(stopped.code(), "worker_stopped");
 
     // And the new history is stored too.
@@ -143,10 +137,7 @@ async fn the_layout_is_one_folder_per_worker_and_writes_land_before_the_answer()
         "the record is complete, no temp file left"
     );
 
-    let ack = runtime
-        .send_input(&id, Input::user("persist me"))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &id, "persist me").await.unwrap();
     // No waiting: the input is on disk by the time send_input answered.
     let events = fs::read_to_string(dir.join("events.jsonl")).unwrap();
     let accepted: Event = serde_json::from_str(events.lines().nth(1).unwrap()).unwrap();
@@ -174,10 +165,7 @@ async fn a_run_active_when_the_process_died_is_recorded_as_failed() {
         .await
         .unwrap()
         .worker_id;
-    let ack = runtime
-        .send_input(&id, Input::user("long job"))
-        .await
-        .unwrap();
+    let ack = send(&runtime, &id, "long job").await.unwrap();
     events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
     // The files as they are now, mid-run, are what a killed process leaves behind.
     let copy = worker_dir(crashed.path(), "busy");

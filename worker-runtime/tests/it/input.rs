@@ -1,7 +1,8 @@
 use worker_runtime::{EventKind, Input, Role, WorkerStatus};
 
 use crate::support::{
-    create, events_until, eventually, kinds, run_events, runtime, runtime_with, slow_echo_runtime,
+    create, events_until, eventually, kinds, run_events, runtime, runtime_with, send,
+    slow_echo_runtime,
 };
 
 #[tokio::test]
@@ -9,10 +10,7 @@ async fn blank_input_is_invalid_and_records_nothing() {
     let runtime = runtime();
     let id = create(&runtime).await;
     for content in ["", "   ", "\n\t"] {
-        let error = runtime
-            .send_input(&id, Input::user(content))
-            .await
-            .unwrap_err();
+        let error = send(&runtime, &id, content).await.unwrap_err();
         assert_eq!(error.code(), "invalid_input", "{content:?}");
     }
     assert_eq!(runtime.get_worker(&id).unwrap().last_sequence, 1);
@@ -22,10 +20,7 @@ async fn blank_input_is_invalid_and_records_nothing() {
 async fn input_over_the_limit_is_payload_too_large() {
     let runtime = runtime_with(|config| config.limits.max_input_bytes = 8);
     let id = create(&runtime).await;
-    let error = runtime
-        .send_input(&id, Input::user("123456789"))
-        .await
-        .unwrap_err();
+    let error = send(&runtime, &id, "123456789").await.unwrap_err();
     assert_eq!(error.code(), "payload_too_large");
     assert_eq!(
         error.to_string(),
@@ -53,10 +48,7 @@ async fn input_while_running_is_worker_busy_and_cancel_frees_the_worker() {
     // The first chunk streams at once; the second waits a minute.
     events_until(&runtime, &id, ack.sequence, &["output_delta"]).await;
 
-    let busy = runtime
-        .send_input(&id, Input::user("again"))
-        .await
-        .unwrap_err();
+    let busy = send(&runtime, &id, "again").await.unwrap_err();
     assert_eq!(busy.code(), "worker_busy");
 
     let detail = runtime.cancel_worker(&id).await.unwrap();

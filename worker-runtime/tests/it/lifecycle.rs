@@ -1,9 +1,9 @@
 use worker_runtime::{
-    CreateWorker, DEFAULT_PAGE_LIMIT, EchoSettings, EngineSettings, Input, MAX_PAGE_LIMIT,
-    PageRequest, Runtime, WorkerStatus,
+    CreateWorker, DEFAULT_PAGE_LIMIT, EchoSettings, EngineSettings, MAX_PAGE_LIMIT, PageRequest,
+    Runtime, WorkerStatus,
 };
 
-use crate::support::{create, events_until, kinds, runtime, runtime_with, slow_echo, wid};
+use crate::support::{create, events_until, kinds, runtime, runtime_with, send, slow_echo, wid};
 
 #[test]
 fn runtime_and_its_streams_are_shareable_across_tasks() {
@@ -189,10 +189,7 @@ async fn unknown_workers_are_unknown_worker_everywhere() {
     let ghost = wid("ghost");
     let errors = [
         runtime.get_worker(&ghost).unwrap_err(),
-        runtime
-            .send_input(&ghost, Input::user("hi"))
-            .await
-            .unwrap_err(),
+        send(&runtime, &ghost, "hi").await.unwrap_err(),
         runtime.cancel_worker(&ghost).await.unwrap_err(),
         runtime.stop_worker(&ghost).await.unwrap_err(),
         runtime.transcript(&ghost, 0, None).unwrap_err(),
@@ -218,10 +215,7 @@ async fn stop_is_final_and_idempotent() {
     assert_eq!(again.status, WorkerStatus::Stopped);
     assert_eq!(again.last_sequence, 2, "a second stop records nothing");
 
-    let input = runtime
-        .send_input(&id, Input::user("hi"))
-        .await
-        .unwrap_err();
+    let input = send(&runtime, &id, "hi").await.unwrap_err();
     assert_eq!(input.code(), "worker_stopped");
     let cancel = runtime.cancel_worker(&id).await.unwrap_err();
     assert_eq!(cancel.code(), "worker_stopped");
@@ -256,10 +250,7 @@ async fn summary_counts_workers_by_status() {
         .unwrap()
         .worker_id;
     let stopped = create(&runtime).await;
-    runtime
-        .send_input(&running, Input::user("ab"))
-        .await
-        .unwrap();
+    send(&runtime, &running, "ab").await.unwrap();
     runtime.stop_worker(&stopped).await.unwrap();
 
     let summary = runtime.summary();

@@ -2,8 +2,8 @@
 
 use futures::StreamExt;
 use worker_runtime::{
-    CommandSettings, CreateWorker, EchoSettings, EngineSettings, Event, Runtime, RuntimeConfig,
-    RuntimeId, WorkerId,
+    CommandSettings, CreateWorker, EchoSettings, EngineSettings, Event, Input, InputAck, Runtime,
+    RuntimeConfig, RuntimeError, RuntimeId, WorkerId,
 };
 
 pub(crate) use yoi_test_support::{DEADLINE, eventually};
@@ -67,6 +67,15 @@ pub(crate) async fn create(runtime: &Runtime) -> WorkerId {
         .await
         .unwrap()
         .worker_id
+}
+
+/// Sends a user input to `id`.
+pub(crate) async fn send(
+    runtime: &Runtime,
+    id: &WorkerId,
+    content: impl Into<String>,
+) -> Result<InputAck, RuntimeError> {
+    runtime.send_input(id, Input::user(content)).await
 }
 
 /// Events after `after` up to and including the first whose kind is one of `last_kinds`.

@@ -1,13 +1,10 @@
-use worker_runtime::{Input, Role};
+use worker_runtime::Role;
 
-use crate::support::{create, run_events, runtime, runtime_with};
+use crate::support::{create, run_events, runtime, runtime_with, send};
 
 async fn converse(runtime: &worker_runtime::Runtime, id: &worker_runtime::WorkerId, turns: usize) {
     for turn in 0..turns {
-        let ack = runtime
-            .send_input(id, Input::user(format!("turn {turn}")))
-            .await
-            .unwrap();
+        let ack = send(&runtime, id, format!("turn {turn}")).await.unwrap();
         run_events(runtime, id, ack.sequence).await;
     }
 }
