@@ -82,11 +82,13 @@ impl Writer {
         let _ = written.await;
     }
 
+    /// Queues `record`. Should the thread be gone, its event is published unwritten, so that
+    /// no subscriber or command waits for it forever.
     fn send(&self, record: Record) {
         let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(records) = records.as_ref() {
-            // The thread outlives every sender; a send cannot fail while one exists.
-            let _ = records.send(record);
+        let sent = records.as_ref().map(|records| records.send(record));
+        if let Some(Err(mpsc::SendError(Record::Event(_, event, published)))) = sent {
+            published.send_if_modified(|newest| publish(newest, event.sequence));
         }
     }
 }
@@ -158,10 +160,10 @@ impl Files {
             for record in batch {
                 match record {
                     Record::Event(id, event, to) => {
-                        self.queue_line(&id, EVENTS, &event);
+                        self.worker(id).events.queue(&event);
                         published.push((to, event.sequence));
                     }
-                    Record::Turn(id, entry) => self.queue_line(&id, TRANSCRIPT, &entry),
+                    Record::Turn(id, entry) => self.worker(id).transcript.queue(&entry),
                     Record::Save(id, detail) => {
                         // The record may name sequences that are queued: write those first.
                         self.write_pending();
@@ -172,11 +174,7 @@ impl Files {
             }
             self.write_pending();
             for (to, sequence) in published {
-                to.send_if_modified(|newest| {
-                    let newer = sequence > *newest;
-                    *newest = (*newest).max(sequence);
-                    newer
-                });
+                to.send_if_modified(|newest| publish(newest, sequence));
             }
             for done in flushed {
                 let _ = done.send(());
@@ -187,23 +185,12 @@ impl Files {
         }
     }
 
-    fn queue_line(&mut self, id: &WorkerId, file: &str, value: &impl Serialize) {
-        let files = self.open.entry(id.clone()).or_default();
-        let appender = if file == EVENTS {
-            &mut files.events
-        } else {
-            &mut files.transcript
-        };
-        if std::mem::take(&mut appender.torn) {
-            appender.pending.push(b'\n');
-        }
-        serde_json::to_writer(&mut appender.pending, value).expect("records serialize to JSON");
-        appender.pending.push(b'\n');
+    fn worker(&mut self, id: WorkerId) -> &mut WorkerFiles {
+        self.open.entry(id).or_default()
     }
 
     /// Writes every queued line, one write per file.
     fn write_pending(&mut self) {
-        let mut failures = Vec::new();
         for (id, files) in &mut self.open {
             let dir = self.workers_dir.join(id.as_str());
             for (name, appender) in [
@@ -211,12 +198,10 @@ impl Files {
                 (TRANSCRIPT, &mut files.transcript),
             ] {
                 if let Err(error) = appender.write(&dir, name) {
-                    failures.push((id.clone(), format!("could not append to {name}"), error));
+                    let what = format!("could not append to {name}");
+                    write_failed(&self.diagnostics, id, &what, &error);
                 }
             }
-        }
-        for (id, what, error) in failures {
-            self.write_failed(&id, &what, &error);
         }
     }
 
@@ -228,20 +213,34 @@ impl Files {
             .and_then(|json| fs::write(&temp, json))
             .and_then(|()| fs::rename(&temp, dir.join(RECORD)));
         if let Err(error) = result {
-            self.write_failed(id, "could not save its record", &error);
+            write_failed(&self.diagnostics, id, "could not save its record", &error);
         }
-    }
-
-    fn write_failed(&self, id: &WorkerId, what: &str, error: &io::Error) {
-        self.diagnostics.report(
-            "store_write_failed",
-            Severity::Error,
-            format!("worker {id}: {what} ({})", error.kind()),
-        );
     }
 }
 
+/// Raises the published sequence to `sequence`; whether it rose.
+fn publish(newest: &mut u64, sequence: u64) -> bool {
+    let rose = sequence > *newest;
+    *newest = (*newest).max(sequence);
+    rose
+}
+
+/// Reports a failed write, naming the worker and the file, never a path.
+fn write_failed(diagnostics: &Diagnostics, id: &WorkerId, what: &str, error: &io::Error) {
+    let message = format!("worker {id}: {what} ({})", error.kind());
+    diagnostics.report("store_write_failed", Severity::Error, message);
+}
+
 impl Appender {
+    /// Queues `value` as one JSON line, after a line break when the last append was torn.
+    fn queue(&mut self, value: &impl Serialize) {
+        if std::mem::take(&mut self.torn) {
+            self.pending.push(b'\n');
+        }
+        serde_json::to_writer(&mut self.pending, value).expect("records serialize to JSON");
+        self.pending.push(b'\n');
+    }
+
     /// Appends the pending lines (if any) to `dir/name`, opening it on first use. After a failure
     /// the file is reopened next time and the next line starts on a line of its own.
     fn write(&mut self, dir: &std::path::Path, name: &str) -> io::Result<()> {
