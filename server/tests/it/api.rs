@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{WORKSPACE, assert_error, backend, backend_with};
+use crate::support::{WORKSPACE, assert_error, backend, backend_with, user};
 
 #[tokio::test]
 async fn runtimes_are_listed_with_kind_status_and_authority() {
@@ -28,16 +28,10 @@ async fn runtimes_are_listed_with_kind_status_and_authority() {
     let (status, one) = backend.get("/api/runtimes/alpha").await;
     assert_eq!(status, 200);
     assert_eq!(one["runtime_id"], "alpha");
-    assert_error(
-        &backend.get("/api/runtimes/nowhere").await,
-        404,
-        "unknown_runtime",
-    );
-    assert_error(
-        &backend.get("/api/runtimes/bad%20id").await,
-        400,
-        "invalid_input",
-    );
+    let answer = backend.get("/api/runtimes/nowhere").await;
+    assert_error(&answer, 404, "unknown_runtime");
+    let answer = backend.get("/api/runtimes/bad%20id").await;
+    assert_error(&answer, 400, "invalid_input");
 }
 
 #[tokio::test]
@@ -108,26 +102,14 @@ async fn worker_errors_keep_their_codes() {
     let backend = backend().await;
     backend.create("alpha", "w1", "slow").await;
     let path = "/api/runtimes/alpha/workers";
-    assert_error(
-        &backend.post(path, json!({ "worker_id": "w1" })).await,
-        409,
-        "worker_exists",
-    );
-    assert_error(
-        &backend.post(path, json!({ "profile": "nope" })).await,
-        400,
-        "invalid_input",
-    );
-    assert_error(
-        &backend.get("/api/runtimes/alpha/workers/ghost").await,
-        404,
-        "unknown_worker",
-    );
+    let answer = backend.post(path, json!({ "worker_id": "w1" })).await;
+    assert_error(&answer, 409, "worker_exists");
+    let answer = backend.post(path, json!({ "profile": "nope" })).await;
+    assert_error(&answer, 400, "invalid_input");
+    let answer = backend.get("/api/runtimes/alpha/workers/ghost").await;
+    assert_error(&answer, 404, "unknown_worker");
     let ghost = backend
-        .post(
-            "/api/runtimes/alpha/workers/ghost/input",
-            json!({ "kind": "user", "content": "hi" }),
-        )
+        .post("/api/runtimes/alpha/workers/ghost/input", user("hi"))
         .await;
     assert_error(&ghost, 404, "unknown_worker");
     assert_eq!(ghost.1["error"]["runtime_id"], "alpha");
@@ -135,37 +117,19 @@ async fn worker_errors_keep_their_codes() {
 
     let input = "/api/runtimes/alpha/workers/w1/input";
     backend.send("alpha", "w1", "a slow answer").await;
-    assert_error(
-        &backend
-            .post(input, json!({ "kind": "user", "content": "again" }))
-            .await,
-        409,
-        "worker_busy",
-    );
-    assert_error(
-        &backend
-            .post(input, json!({ "kind": "user", "content": "  " }))
-            .await,
-        400,
-        "invalid_input",
-    );
+    let answer = backend.post(input, user("again")).await;
+    assert_error(&answer, 409, "worker_busy");
+    let answer = backend.post(input, user("  ")).await;
+    assert_error(&answer, 400, "invalid_input");
     backend
         .post("/api/runtimes/alpha/workers/w1/stop", Value::Null)
         .await;
-    assert_error(
-        &backend
-            .post(input, json!({ "kind": "user", "content": "late" }))
-            .await,
-        409,
-        "worker_stopped",
-    );
-    assert_error(
-        &backend
-            .post("/api/runtimes/alpha/workers/w1/cancel", Value::Null)
-            .await,
-        409,
-        "worker_stopped",
-    );
+    let answer = backend.post(input, user("late")).await;
+    assert_error(&answer, 409, "worker_stopped");
+    let answer = backend
+        .post("/api/runtimes/alpha/workers/w1/cancel", Value::Null)
+        .await;
+    assert_error(&answer, 409, "worker_stopped");
 }
 
 #[tokio::test]
@@ -209,13 +173,10 @@ async fn malformed_requests_answer_invalid_input_in_the_error_format() {
         assert_error(&backend.get(path).await, 400, "invalid_input");
     }
     let long = "x".repeat(65);
-    assert_error(
-        &backend
-            .get(&format!("/api/runtimes/alpha/workers/{long}"))
-            .await,
-        400,
-        "invalid_input",
-    );
+    let answer = backend
+        .get(&format!("/api/runtimes/alpha/workers/{long}"))
+        .await;
+    assert_error(&answer, 400, "invalid_input");
     // A segment that is not UTF-8 is named, not blamed on its neighbour.
     let (_, body) = backend.get("/api/runtimes/alpha/workers/%ff").await;
     assert_eq!(
@@ -240,10 +201,7 @@ async fn a_body_over_the_limit_is_payload_too_large() {
     backend.create("alpha", "w1", "default").await;
     let content = "x".repeat(4096);
     let answer = backend
-        .post(
-            "/api/runtimes/alpha/workers/w1/input",
-            json!({ "kind": "user", "content": content }),
-        )
+        .post("/api/runtimes/alpha/workers/w1/input", user(&content))
         .await;
     assert_error(&answer, 413, "payload_too_large");
     let (_, transcript) = backend

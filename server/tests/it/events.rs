@@ -221,20 +221,14 @@ async fn streams_are_refused_before_they_start() {
     assert_error(&with_id("one").await, 400, "invalid_input");
     assert_error(&with_id("-1").await, 400, "invalid_input");
     assert_error(&with_id("99").await, 400, "invalid_input");
-    assert_error(
-        &backend
-            .get("/api/runtimes/alpha/workers/w1/events?cursor=x")
-            .await,
-        400,
-        "invalid_input",
-    );
-    assert_error(
-        &backend
-            .get("/api/runtimes/alpha/workers/ghost/events")
-            .await,
-        404,
-        "unknown_worker",
-    );
+    let answer = backend
+        .get("/api/runtimes/alpha/workers/w1/events?cursor=x")
+        .await;
+    assert_error(&answer, 400, "invalid_input");
+    let answer = backend
+        .get("/api/runtimes/alpha/workers/ghost/events")
+        .await;
+    assert_error(&answer, 404, "unknown_worker");
     assert_eq!(backend.upstream.load(Ordering::SeqCst), 0);
     assert_eq!(backend.state.shared_streams(), 0);
 }

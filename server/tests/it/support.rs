@@ -106,9 +106,8 @@ impl Backend {
 
     /// Sends `content` to `runtime/worker`; answers the `input_accepted` sequence.
     pub(crate) async fn send(&self, runtime: &str, worker: &str, content: &str) -> u64 {
-        let body = serde_json::json!({ "kind": "user", "content": content });
         let path = format!("/api/runtimes/{runtime}/workers/{worker}/input");
-        let (status, ack) = self.post(&path, body).await;
+        let (status, ack) = self.post(&path, user(content)).await;
         assert_eq!(status, 202, "{ack}");
         ack["sequence"].as_u64().unwrap()
     }
@@ -124,6 +123,11 @@ impl Backend {
 }
 
 /// Asserts an error answer: its status, its code, and a message.
+/// A user input's body.
+pub(crate) fn user(content: &str) -> Value {
+    serde_json::json!({ "kind": "user", "content": content })
+}
+
 pub(crate) fn assert_error(answer: &(u16, Value), status: u16, code: &str) {
     assert_eq!(answer.0, status, "{}", answer.1);
     assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
