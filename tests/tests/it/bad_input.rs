@@ -177,15 +177,8 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
     ] {
         cases.push(Case::get(path, 404, "not_found"));
     }
-    cases.push(
-        Case::post(
-            format!("{workers}/../w1/input"),
-            input.clone(),
-            404,
-            "not_found",
-        )
-        .audit(Audit::Nothing),
-    );
+    let dotted = format!("{workers}/../w1/input");
+    cases.push(Case::post(dotted, input.clone(), 404, "not_found").audit(Audit::Nothing));
     cases.push(
         Case::post(format!("{workers}/x/../../w1/stop"), "", 404, "not_found")
             .audit(Audit::Nothing),
@@ -278,53 +271,24 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         b"\xef\xbb\xbf{\"kind\":\"user\",\"content\":\"x\"}".to_vec(),
     ));
     cases.push(Case::post(&to_w1, huge.clone(), 413, "payload_too_large"));
-    cases.push(Case::post(
-        format!("{w1}/stop"),
-        huge,
-        413,
-        "payload_too_large",
-    ));
+    let stop = format!("{w1}/stop");
+    cases.push(Case::post(stop, huge, 413, "payload_too_large"));
 
     // Operations aimed at nothing.
     for operation in ["input", "stop", "cancel"] {
-        cases.push(
-            Case::post(
-                format!("{workers}/ghost/{operation}"),
-                input.clone(),
-                404,
-                "unknown_worker",
-            )
-            .audit(Audit::Allowed),
-        );
-        cases.push(Case::post(
-            format!("/api/runtimes/nowhere/workers/w1/{operation}"),
-            input.clone(),
-            404,
-            "unknown_runtime",
-        ));
+        let ghost = format!("{workers}/ghost/{operation}");
+        let ghost = Case::post(ghost, input.clone(), 404, "unknown_worker");
+        cases.push(ghost.audit(Audit::Allowed));
+        let path = format!("/api/runtimes/nowhere/workers/w1/{operation}");
+        cases.push(Case::post(path, input.clone(), 404, "unknown_runtime"));
     }
-    cases.push(Case::post(
-        "/api/runtimes/nowhere/workers",
-        w2,
-        404,
-        "unknown_runtime",
-    ));
-    cases.push(Case::get(format!("{workers}/ghost"), 404, "unknown_worker"));
-    cases.push(Case::get(
-        format!("{workers}/ghost/transcript"),
-        404,
-        "unknown_worker",
-    ));
-    cases.push(Case::get(
-        format!("{workers}/ghost/events"),
-        404,
-        "unknown_worker",
-    ));
-    cases.push(Case::get(
-        "/api/runtimes/nowhere/workers",
-        404,
-        "unknown_runtime",
-    ));
+    let nowhere = "/api/runtimes/nowhere/workers";
+    cases.push(Case::post(nowhere, w2, 404, "unknown_runtime"));
+    for suffix in ["", "/transcript", "/events"] {
+        let ghost = format!("{workers}/ghost{suffix}");
+        cases.push(Case::get(ghost, 404, "unknown_worker"));
+    }
+    cases.push(Case::get(nowhere, 404, "unknown_runtime"));
     cases.push(Case::get(&w1, 405, "method_not_allowed").method("DELETE"));
     cases.push(Case::get(&workers, 405, "method_not_allowed").method("PUT"));
 

@@ -469,39 +469,21 @@ async fn nonsense_and_refused_tokens_are_typed_errors_and_the_backend_goes_on() 
     );
     let workspace = Workspace::serve(&toml).await;
 
+    let (protocol, auth) = ("runtime_protocol_error", "runtime_auth_failed");
     for (method, path, expected) in [
-        (
-            "GET",
-            "/api/runtimes/odd/workers/garbled",
-            "runtime_protocol_error",
-        ),
-        (
-            "POST",
-            "/api/runtimes/odd/workers/garbled/stop",
-            "runtime_protocol_error",
-        ),
-        (
-            "GET",
-            "/api/runtimes/odd/workers/html",
-            "runtime_protocol_error",
-        ),
-        (
-            "GET",
-            "/api/runtimes/odd/workers/html/transcript",
-            "runtime_protocol_error",
-        ),
-        ("GET", "/api/runtimes/locked/workers", "runtime_auth_failed"),
-        (
-            "POST",
-            "/api/runtimes/locked/workers/cut/cancel",
-            "runtime_auth_failed",
-        ),
+        ("GET", "odd/workers/garbled", protocol),
+        ("POST", "odd/workers/garbled/stop", protocol),
+        ("GET", "odd/workers/html", protocol),
+        ("GET", "odd/workers/html/transcript", protocol),
+        ("GET", "locked/workers", auth),
+        ("POST", "locked/workers/cut/cancel", auth),
     ] {
-        let (status, body, _) = workspace.call(method, path, Value::Null).await;
+        let path = format!("/api/runtimes/{path}");
+        let (status, body, _) = workspace.call(method, &path, Value::Null).await;
         assert_eq!((status, code(&body)), (502, expected), "{method} {path}");
-        let message = body["error"]["message"].as_str().unwrap();
+        let (message, port) = (&body["error"]["message"], odd.served.address.port());
         assert!(
-            !message.contains(&odd.served.address.port().to_string()),
+            !message.as_str().unwrap().contains(&port.to_string()),
             "{message}"
         );
     }
