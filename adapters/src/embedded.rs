@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, Input, InputAck,
@@ -35,13 +34,15 @@ fn persist_by_default() -> bool {
 }
 
 /// An embedded Runtime. It is opened on first use, so that building it (as `yoi config check`
-/// does) touches nothing on disk; an open that fails is tried again on the next call. Two first
-/// calls wait for one open.
+/// does) touches nothing on disk; an open that fails is tried again on the next call.
 struct EmbeddedHandle {
     descriptor: RuntimeDescriptor,
     config: RuntimeConfig,
     store: Option<PathBuf>,
-    runtime: OnceCell<Runtime>,
+    runtime: Arc<OnceLock<Runtime>>,
+    /// Held by the blocking open, so that the store is opened once even when a first caller
+    /// gives up (its open goes on and fills `runtime`) and another call comes meanwhile.
+    opening: Arc<Mutex<()>>,
 }
 
 fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
@@ -66,7 +67,8 @@ fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigErr
         },
         config,
         store: settings.persist.then_some(input.data_dir),
-        runtime: OnceCell::new(),
+        runtime: Arc::default(),
+        opening: Arc::default(),
     }))
 }
 
@@ -75,24 +77,55 @@ impl EmbeddedHandle {
     /// Worker's files). A store that cannot be opened fails the call with `runtime_unavailable`
     /// (the overview says why, without the path).
     async fn runtime(&self) -> Result<&Runtime, RegistryError> {
-        self.runtime
-            .get_or_try_init(|| {
-                let config = self.config.clone();
-                let store = self.store.clone();
-                async move {
-                    tokio::task::spawn_blocking(move || open(config, store.as_deref()))
-                        .await
-                        .unwrap_or_else(|_| Err("opening its store failed unexpectedly".into()))
-                }
-            })
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let (runtime, opening) = (Arc::clone(&self.runtime), Arc::clone(&self.opening));
+        let (config, store) = (self.config.clone(), self.store.clone());
+        let opening = tokio::task::spawn_blocking(move || {
+            let _one_open = opening.lock().unwrap_or_else(PoisonError::into_inner);
+            if runtime.get().is_none() {
+                let _ = runtime.set(open(config, store.as_deref())?);
+            }
+            Ok(())
+        });
+        // A slow open goes on after the timeout and fills the cell for a later call.
+        let opened = tokio::time::timeout(self.descriptor.timeout, opening)
             .await
-            .map_err(|reason| {
-                RegistryError::new(
-                    ErrorCode::RuntimeUnavailable,
-                    format!("runtime {}: {reason}", self.descriptor.id),
-                )
+            .map_err(|_| self.timed_out())?
+            .unwrap_or_else(|_| Err("opening its store failed unexpectedly".into()));
+        let unavailable = |reason: String| {
+            let message = format!("runtime {}: {reason}", self.descriptor.id);
+            RegistryError::new(ErrorCode::RuntimeUnavailable, message)
                 .for_runtime(&self.descriptor.id)
-            })
+        };
+        opened.map_err(unavailable)?;
+        // Set by this open or an earlier one: an open that succeeds always fills the cell.
+        self.runtime
+            .get()
+            .ok_or_else(|| unavailable("its store was not opened".into()))
+    }
+
+    /// A Runtime call, bounded by the runtime's timeout (a stalled store must not hold a request
+    /// forever), with its error naming this runtime.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, worker_runtime::RuntimeError>>,
+    ) -> Result<T, RegistryError> {
+        match tokio::time::timeout(self.descriptor.timeout, call).await {
+            Ok(answer) => self.scoped(answer),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    /// `runtime_timeout` for this runtime.
+    fn timed_out(&self) -> RegistryError {
+        let (id, timeout) = (&self.descriptor.id, self.descriptor.timeout);
+        let message = format!(
+            "runtime {id} did not answer within {} ms",
+            timeout.as_millis()
+        );
+        RegistryError::new(ErrorCode::RuntimeTimeout, message).for_runtime(id)
     }
 
     /// A Runtime answer with its error naming this runtime.
@@ -151,22 +184,22 @@ impl RuntimeHandle for EmbeddedHandle {
 
     async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
         let runtime = self.runtime().await?;
-        Ok(self.scoped(runtime.create_worker(request).await)?.into())
+        Ok(self.bounded(runtime.create_worker(request)).await?.into())
     }
 
     async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
         let runtime = self.runtime().await?;
-        self.scoped(runtime.send_input(worker, input).await)
+        self.bounded(runtime.send_input(worker, input)).await
     }
 
     async fn stop_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
         let runtime = self.runtime().await?;
-        Ok(self.scoped(runtime.stop_worker(worker).await)?.into())
+        Ok(self.bounded(runtime.stop_worker(worker)).await?.into())
     }
 
     async fn cancel_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
         let runtime = self.runtime().await?;
-        Ok(self.scoped(runtime.cancel_worker(worker).await)?.into())
+        Ok(self.bounded(runtime.cancel_worker(worker)).await?.into())
     }
 
     async fn transcript(

@@ -153,15 +153,16 @@ struct Appender {
 impl Files {
     /// Writes batches until every sender is gone and the queue is empty.
     fn run(mut self, queue: &Receiver<Record>) {
+        let _unblock = Unblock(queue);
         while let Ok(first) = queue.recv() {
-            let mut published: Vec<(Published, u64)> = Vec::new();
+            let mut published = Publish(Vec::new());
             let mut flushed = Vec::new();
             let batch = std::iter::once(first).chain(queue.try_iter().take(MAX_BATCH - 1));
             for record in batch {
                 match record {
                     Record::Event(id, event, to) => {
                         self.worker(id).events.queue(&event);
-                        published.push((to, event.sequence));
+                        published.0.push((to, event.sequence));
                     }
                     Record::Turn(id, entry) => self.worker(id).transcript.queue(&entry),
                     Record::Save(id, detail) => {
@@ -173,14 +174,14 @@ impl Files {
                 }
             }
             self.write_pending();
-            for (to, sequence) in published {
-                to.send_if_modified(|newest| publish(newest, sequence));
-            }
+            drop(published);
             for done in flushed {
                 let _ = done.send(());
             }
+            // Files of Workers without a torn line are closed once too many are open.
             if self.open.len() > OPEN_WORKERS {
-                self.open.clear();
+                self.open
+                    .retain(|_, files| files.events.torn || files.transcript.torn);
             }
         }
     }
@@ -189,8 +190,10 @@ impl Files {
         self.open.entry(id).or_default()
     }
 
-    /// Writes every queued line, one write per file.
+    /// Writes every queued line, one write per file. When more Workers are open than
+    /// [`OPEN_WORKERS`], each file is closed after its write, so a batch never holds more.
     fn write_pending(&mut self) {
+        let close = self.open.len() > OPEN_WORKERS;
         for (id, files) in &mut self.open {
             let dir = self.workers_dir.join(id.as_str());
             for (name, appender) in [
@@ -200,6 +203,9 @@ impl Files {
                 if let Err(error) = appender.write(&dir, name) {
                     let what = format!("could not append to {name}");
                     write_failed(&self.diagnostics, id, &what, &error);
+                }
+                if close {
+                    appender.file = None;
                 }
             }
         }
@@ -214,6 +220,32 @@ impl Files {
             .and_then(|()| fs::rename(&temp, dir.join(RECORD)));
         if let Err(error) = result {
             write_failed(&self.diagnostics, id, "could not save its record", &error);
+        }
+    }
+}
+
+/// Sequences written in a batch, published when it is dropped: after the batch's write, or while
+/// the thread unwinds from a panic, so that nobody waits for them forever.
+struct Publish(Vec<(Published, u64)>);
+
+impl Drop for Publish {
+    fn drop(&mut self) {
+        for (to, sequence) in self.0.drain(..) {
+            to.send_if_modified(|newest| publish(newest, sequence));
+        }
+    }
+}
+
+/// Publishes (unwritten) the events still queued when the thread ends, which only a panic makes
+/// it do with records waiting.
+struct Unblock<'a>(&'a Receiver<Record>);
+
+impl Drop for Unblock<'_> {
+    fn drop(&mut self) {
+        for record in self.0.try_iter() {
+            if let Record::Event(_, event, to) = record {
+                to.send_if_modified(|newest| publish(newest, event.sequence));
+            }
         }
     }
 }

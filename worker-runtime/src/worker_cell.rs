@@ -190,7 +190,14 @@ impl WorkerCell {
             }
         }
         state.events.push_back(event);
-        trim_front(&mut state.events, self.retention.events);
+        // Only published events may go: a subscriber that has every published one must find the
+        // next in the log, however far the journal lags.
+        let published = *self.published.borrow();
+        let unpublished = state
+            .events
+            .partition_point(|event| event.sequence <= published);
+        let excess = state.events.len().saturating_sub(self.retention.events);
+        state.events.drain(..excess.min(unpublished));
         sequence
     }
 
