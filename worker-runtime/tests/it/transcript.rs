@@ -4,7 +4,7 @@ use crate::support::{create, run_events, runtime, runtime_with, send};
 
 async fn converse(runtime: &worker_runtime::Runtime, id: &worker_runtime::WorkerId, turns: usize) {
     for turn in 0..turns {
-        let ack = send(&runtime, id, format!("turn {turn}")).await.unwrap();
+        let ack = send(runtime, id, format!("turn {turn}")).await.unwrap();
         run_events(runtime, id, ack.sequence).await;
     }
 }
