@@ -144,10 +144,10 @@ impl RuntimeEntry {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("(default configuration)")),
             location,
-            key: Some(match key {
-                Some(key) => format!("runtime[{}].{key}", self.index),
-                None => format!("runtime[{}]", self.index),
-            }),
+            key: Some(key.map_or_else(
+                || format!("runtime[{}]", self.index),
+                |key| format!("runtime[{}].{key}", self.index),
+            )),
             message,
         }
     }
@@ -217,9 +217,9 @@ impl WorkspaceConfig {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
-    workspace: Option<RawWorkspace>,
+    workspace: RawWorkspace,
     #[serde(default)]
-    server: Option<RawServer>,
+    server: RawServer,
     #[serde(default, deserialize_with = "runtime_tables")]
     runtime: Vec<Spanned<RawTable>>,
 }
@@ -239,18 +239,14 @@ fn runtime_tables<'de, D: Deserializer<'de>>(
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut tables = Vec::new();
-            while let Some(table) = seq.next_element()? {
-                tables.push(table);
-            }
-            Ok(tables)
+            std::iter::from_fn(|| seq.next_element().transpose()).collect()
         }
     }
 
     deserializer.deserialize_seq(Tables)
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkspace {
     id: Option<Spanned<String>>,
@@ -258,7 +254,7 @@ struct RawWorkspace {
     data_dir: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     bind: Option<Spanned<String>>,
@@ -286,22 +282,17 @@ impl Parser<'_> {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let workspace = raw.workspace.unwrap_or(RawWorkspace {
-            id: None,
-            root: None,
-            data_dir: None,
-        });
         let root = canonical(
-            &workspace
+            &raw.workspace
                 .root
                 .map_or(folder.clone(), |root| folder.join(root.into_inner())),
         );
         let data_dir = root.join(
-            workspace
+            raw.workspace
                 .data_dir
                 .map_or_else(|| ".yoi".to_owned(), Spanned::into_inner),
         );
-        let workspace_id = workspace.id.and_then(|id| {
+        let workspace_id = raw.workspace.id.and_then(|id| {
             let location = self.location(id.span().start);
             match validate_id("workspace id", id.get_ref()) {
                 Ok(()) => Some(id.into_inner()),
@@ -311,10 +302,7 @@ impl Parser<'_> {
                 }
             }
         });
-        let server = raw
-            .server
-            .map(|server| self.server(server, &folder))
-            .unwrap_or_default();
+        let server = self.server(raw.server, &folder);
 
         let mut runtimes: Vec<RuntimeEntry> = Vec::new();
         for (index, table) in raw.runtime.into_iter().enumerate() {
@@ -505,47 +493,44 @@ impl Parser<'_> {
         file: Option<Spanned<String>>,
         folder: &Path,
     ) -> Option<SecretRef> {
-        if let Some(offset) = inline {
-            self.error_at(
-                Some(self.location(offset)),
-                format!("{table}.token"),
+        let (offset, key, message) = match (inline, env, file) {
+            (Some(offset), _, _) => (
+                offset,
+                "token",
                 "inline tokens are refused: keep the token in an environment variable and set \
-                 token_env = \"NAME\", or in a file and set token_file = \"PATH\""
-                    .into(),
-            );
-            return None;
-        }
-        match (env, file) {
-            (Some(_), Some(file)) => {
-                self.error_at(
-                    Some(self.location(file.span().start)),
-                    format!("{table}.token_file"),
-                    "set token_env or token_file, not both".into(),
-                );
-                None
-            }
-            (Some(env), None)
+                 token_env = \"NAME\", or in a file and set token_file = \"PATH\"",
+            ),
+            (None, Some(_), Some(file)) => (
+                file.span().start,
+                "token_file",
+                "set token_env or token_file, not both",
+            ),
+            (None, Some(env), None)
                 if env.get_ref().is_empty() || env.get_ref().contains(['=', '\0']) =>
             {
-                self.error_at(
-                    Some(self.location(env.span().start)),
-                    format!("{table}.token_env"),
-                    "expected the name of an environment variable, such as YOI_TOKEN".into(),
-                );
-                None
+                (
+                    env.span().start,
+                    "token_env",
+                    "expected the name of an environment variable, such as YOI_TOKEN",
+                )
             }
-            (None, Some(file)) if file.get_ref().is_empty() => {
-                self.error_at(
-                    Some(self.location(file.span().start)),
-                    format!("{table}.token_file"),
-                    "expected the path of the file that holds the token".into(),
-                );
-                None
+            (None, None, Some(file)) if file.get_ref().is_empty() => (
+                file.span().start,
+                "token_file",
+                "expected the path of the file that holds the token",
+            ),
+            (None, Some(env), None) => return Some(SecretRef::Env(env.into_inner())),
+            (None, None, Some(file)) => {
+                return Some(SecretRef::File(folder.join(file.into_inner())));
             }
-            (Some(env), None) => Some(SecretRef::Env(env.into_inner())),
-            (None, Some(file)) => Some(SecretRef::File(folder.join(file.into_inner()))),
-            (None, None) => None,
-        }
+            (None, None, None) => return None,
+        };
+        self.error_at(
+            Some(self.location(offset)),
+            format!("{table}.{key}"),
+            message.to_owned(),
+        );
+        None
     }
 
     fn string(&mut self, value: &Spanned<toml::Value>, key: &str) -> Option<String> {

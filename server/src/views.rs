@@ -63,12 +63,19 @@ impl RuntimeBody {
     /// The body of a runtime with its current overview.
     pub(crate) fn new(descriptor: &RuntimeDescriptor, overview: RuntimeOverview) -> Self {
         let read_only = descriptor.policy.read_only;
+        let capabilities = overview.capabilities;
         Self {
             runtime_id: descriptor.id.clone(),
             display_name: descriptor.display_name.clone(),
             kind: descriptor.kind,
             status: overview.status,
-            capabilities: through_backend(overview.capabilities, read_only),
+            capabilities: Capabilities {
+                create_worker: capabilities.create_worker && !read_only,
+                send_input: capabilities.send_input && !read_only,
+                stop_worker: capabilities.stop_worker && !read_only,
+                cancel_worker: capabilities.cancel_worker && !read_only,
+                ..capabilities
+            },
             last_seen_at: overview.last_seen_at,
             diagnostics: overview
                 .diagnostics
@@ -85,19 +92,6 @@ impl RuntimeBody {
 
 /// What a runtime can do through this Backend: the Runtime's own shape, with policy applied.
 pub type CapabilitiesBody = Capabilities;
-
-/// What a runtime can do through this Backend: a read-only one cannot create, send, stop or
-/// cancel.
-fn through_backend(capabilities: Capabilities, read_only: bool) -> Capabilities {
-    let writable = !read_only;
-    Capabilities {
-        create_worker: capabilities.create_worker && writable,
-        send_input: capabilities.send_input && writable,
-        stop_worker: capabilities.stop_worker && writable,
-        cancel_worker: capabilities.cancel_worker && writable,
-        ..capabilities
-    }
-}
 
 /// Something an operator should know about a runtime.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -279,7 +273,7 @@ impl From<TranscriptEntry> for EntryBody {
 
 /// `GET /api/workers`: a compatibility view of every visible worker of every runtime, projected
 /// from the registry.
-#[derive(Serialize, Deserialize, ToSchema)]
+#[derive(Default, Serialize, Deserialize, ToSchema)]
 pub struct AllWorkers {
     /// The workers, runtime by runtime in configuration order.
     pub workers: Vec<WorkerBody>,

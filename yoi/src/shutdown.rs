@@ -34,7 +34,12 @@ pub(crate) async fn serve_until_signal(
             tracing::info!(
                 "shutting down: ending event streams and finishing requests (signal again to exit now)"
             );
-            exit_on_second_signal();
+            // A second signal exits at once, for an operator who will not wait.
+            tokio::spawn(async {
+                signal().await;
+                tracing::warn!("second signal: exiting without waiting");
+                std::process::exit(130);
+            });
             shutdown.cancel();
         })
         .await
@@ -56,14 +61,4 @@ async fn signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
     }
-}
-
-/// After the first signal: exits the process on the next one, for an operator who will not wait
-/// for a graceful shutdown.
-fn exit_on_second_signal() {
-    tokio::spawn(async {
-        signal().await;
-        tracing::warn!("second signal: exiting without waiting");
-        std::process::exit(130);
-    });
 }

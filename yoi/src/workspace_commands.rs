@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use yoi_config::{ConfigErrors, FILE_NAME, WorkspaceConfig};
-use yoi_registry_core::RuntimeKind;
 
 /// The adapters compiled into this build, then those it leaves out with their cargo feature.
 pub(crate) fn adapters() -> Result<String, String> {
@@ -40,19 +39,11 @@ pub(crate) fn check(path: Option<&Path>) -> Result<String, ConfigErrors> {
     let mut report = format!("ok: {origin}\n");
     for handle in registry.handles() {
         let descriptor = handle.descriptor();
-        let kind = match descriptor.kind {
-            RuntimeKind::Embedded => "embedded",
-            RuntimeKind::RemoteHttp => "remote_http",
-            RuntimeKind::LocalCompatibility => "local_compatibility",
-        };
-        let mut flags = String::new();
-        if !descriptor.policy.visible {
-            flags.push_str(", hidden");
-        }
-        if descriptor.policy.read_only {
-            flags.push_str(", read-only");
-        }
-        report.push_str(&format!("  {}  {kind}{flags}\n", descriptor.id));
+        let kind = crate::client::name(&descriptor.kind);
+        let policy = descriptor.policy;
+        let hidden = if policy.visible { "" } else { ", hidden" };
+        let read_only = if policy.read_only { ", read-only" } else { "" };
+        report.push_str(&format!("  {}  {kind}{hidden}{read_only}\n", descriptor.id));
     }
     Ok(report)
 }

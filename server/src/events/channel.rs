@@ -127,10 +127,8 @@ impl Channel {
             .filter(|(sequence, _)| position.is_none_or(|position| *sequence > position))
             .map(|(_, bytes)| bytes.clone())
             .collect();
-        let last = match (position, state.latest) {
-            (Some(position), Some(latest)) => Some(position.max(latest)),
-            (position, latest) => position.or(latest),
-        };
+        // `None` orders before any sequence.
+        let last = position.max(state.latest);
         backlog.extend(state.lost.clone());
         Some(Joined {
             backlog,
@@ -149,18 +147,8 @@ impl Channel {
                     let bytes = frame::event(&self.runtime_id, &self.worker_id, &event);
                     self.publish_event(event.sequence, bytes);
                 }
-                Ok(StreamItem::Lost(error)) => {
-                    let notice = frame::status(&self.runtime_id, &self.worker_id, Some(&error));
-                    let mut state = self.lock();
-                    state.lost = Some(notice.clone());
-                    self.send(Frame::Notice(notice));
-                }
-                Ok(StreamItem::Recovered) => {
-                    let notice = frame::status(&self.runtime_id, &self.worker_id, None);
-                    let mut state = self.lock();
-                    state.lost = None;
-                    self.send(Frame::Notice(notice));
-                }
+                Ok(StreamItem::Lost(error)) => self.publish_status(Some(&error)),
+                Ok(StreamItem::Recovered) => self.publish_status(None),
                 Err(error) => {
                     let error = error
                         .for_runtime(&self.runtime_id)
@@ -184,13 +172,21 @@ impl Channel {
         }
         state.latest = Some(sequence);
         state.recent.push_back((sequence, bytes.clone()));
-        if state.recent.len() > self.buffer {
-            if let Some((dropped, _)) = state.recent.pop_front() {
-                state.low = Some(dropped);
-                state.evicted = true;
-            }
+        if state.recent.len() > self.buffer
+            && let Some((dropped, _)) = state.recent.pop_front()
+        {
+            state.low = Some(dropped);
+            state.evicted = true;
         }
         self.send(Frame::Event { sequence, bytes });
+    }
+
+    /// Broadcasts a `runtime_status` frame, kept for joining clients while the runtime is lost.
+    fn publish_status(&self, lost: Option<&RegistryError>) {
+        let notice = frame::status(&self.runtime_id, &self.worker_id, lost);
+        let mut state = self.lock();
+        state.lost = lost.map(|_| notice.clone());
+        self.send(Frame::Notice(notice));
     }
 
     fn finish(&self, last: Option<Bytes>) {

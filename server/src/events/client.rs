@@ -2,12 +2,10 @@
 //! private upstream replay until it can join the channel. Events it already has are dropped by
 //! sequence.
 
-use std::collections::VecDeque;
-
 use axum::body::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
-use yoi_registry_core::{RegistryError, RuntimeId, StreamItem, WorkerEvents, WorkerId};
+use yoi_registry_core::{RegistryError, StreamItem, WorkerEvents};
 
 use super::Attachment;
 use super::channel::Joined;
@@ -32,25 +30,12 @@ pub(crate) struct ClientStream {
 }
 
 enum Source {
-    /// The shared channel.
-    Shared {
-        backlog: VecDeque<Bytes>,
-        receiver: tokio::sync::broadcast::Receiver<Frame>,
-    },
+    /// The shared channel, from the backlog it gave on joining.
+    Shared(Joined),
     /// A private replay from the runtime, until the channel covers where it is.
     Private(WorkerEvents),
     /// Nothing more.
     Ended,
-}
-
-impl Source {
-    /// The shared channel, from the backlog it gave on joining.
-    fn shared(joined: Joined) -> Self {
-        Self::Shared {
-            backlog: joined.backlog,
-            receiver: joined.receiver,
-        }
-    }
 }
 
 impl ClientStream {
@@ -58,7 +43,7 @@ impl ClientStream {
         Self {
             attachment,
             last: joined.last,
-            source: Source::shared(joined),
+            source: Source::Shared(joined),
         }
     }
 
@@ -86,17 +71,17 @@ impl ClientStream {
         loop {
             let step = match &mut self.source {
                 Source::Ended => return None,
-                Source::Shared { backlog, receiver } => {
-                    if let Some(frame) = backlog.pop_front() {
+                Source::Shared(joined) => {
+                    if let Some(frame) = joined.backlog.pop_front() {
                         return Some(frame);
                     }
-                    let received = receiver.recv().await;
+                    let received = joined.receiver.recv().await;
                     self.on_channel(received)
                 }
                 Source::Private(upstream) => {
                     if let Some(joined) = self.attachment.join(self.last) {
                         self.last = self.last.max(joined.last);
-                        self.source = Source::shared(joined);
+                        self.source = Source::Shared(joined);
                         continue;
                     }
                     let item = upstream.next().await;
@@ -117,14 +102,14 @@ impl ClientStream {
     /// What to do with what the shared channel gave.
     fn on_channel(&mut self, received: Result<Frame, RecvError>) -> Step {
         match received {
-            Ok(Frame::Event { sequence, bytes }) => match self.advance(sequence) {
-                true => Step::Send(bytes),
-                false => Step::Skip,
-            },
+            Ok(Frame::Event { sequence, bytes }) if advance(&mut self.last, sequence) => {
+                Step::Send(bytes)
+            }
+            Ok(Frame::Event { .. }) => Step::Skip,
             Ok(Frame::Notice(bytes)) => Step::Send(bytes),
             Ok(Frame::End(last)) => Step::End(last),
             Err(RecvError::Lagged(_)) => {
-                let (runtime_id, worker_id) = self.key();
+                let (runtime_id, worker_id) = &self.attachment.key;
                 Step::End(Some(frame::fell_behind(runtime_id, worker_id)))
             }
             Err(RecvError::Closed) => Step::End(None),
@@ -133,17 +118,13 @@ impl ClientStream {
 
     /// What to do with what the private replay gave.
     fn on_upstream(&mut self, item: Option<Result<StreamItem, RegistryError>>) -> Step {
-        // An event the browser already has is skipped before it is rendered.
-        if let Some(Ok(StreamItem::Event(event))) = &item
-            && !self.advance(event.sequence)
-        {
-            return Step::Skip;
-        }
-        let (runtime_id, worker_id) = self.key();
+        let (runtime_id, worker_id) = &self.attachment.key;
         match item {
-            Some(Ok(StreamItem::Event(event))) => {
+            // An event the browser already has is skipped before it is rendered.
+            Some(Ok(StreamItem::Event(event))) if advance(&mut self.last, event.sequence) => {
                 Step::Send(frame::event(runtime_id, worker_id, &event))
             }
+            Some(Ok(StreamItem::Event(_))) => Step::Skip,
             Some(Ok(StreamItem::Lost(error))) => {
                 Step::Send(frame::status(runtime_id, worker_id, Some(&error)))
             }
@@ -157,17 +138,14 @@ impl ClientStream {
             None => Step::End(None),
         }
     }
+}
 
-    /// Whether the event `sequence` is newer than any sent; if so, it is the newest sent now.
-    fn advance(&mut self, sequence: u64) -> bool {
-        if self.last.is_some_and(|last| sequence <= last) {
-            return false;
-        }
-        self.last = Some(sequence);
-        true
+/// Whether the event `sequence` is newer than `last`, the newest sent; if so, it is the newest
+/// sent now.
+fn advance(last: &mut Option<u64>, sequence: u64) -> bool {
+    if last.is_some_and(|last| sequence <= last) {
+        return false;
     }
-
-    fn key(&self) -> (&RuntimeId, &WorkerId) {
-        (&self.attachment.key.0, &self.attachment.key.1)
-    }
+    *last = Some(sequence);
+    true
 }

@@ -105,14 +105,7 @@ pub(crate) fn fell_behind(runtime_id: &RuntimeId, worker_id: &WorkerId) -> Bytes
 /// `id:` (when given), `event:` and one `data:` line. JSON has no raw newline, so one line holds
 /// it.
 fn render(id: Option<u64>, kind: &str, data: &impl Serialize) -> Bytes {
-    let mut frame = Vec::with_capacity(128);
-    if let Some(id) = id {
-        frame.extend_from_slice(format!("id: {id}\n").as_bytes());
-    }
-    frame.extend_from_slice(b"event: ");
-    frame.extend_from_slice(kind.as_bytes());
-    frame.extend_from_slice(b"\ndata: ");
-    serde_json::to_writer(&mut frame, data).expect("frames serialize to JSON");
-    frame.extend_from_slice(b"\n\n");
-    Bytes::from(frame)
+    let id = id.map_or_else(String::new, |id| format!("id: {id}\n"));
+    let data = serde_json::to_string(data).expect("frames serialize to JSON");
+    Bytes::from(format!("{id}event: {kind}\ndata: {data}\n\n"))
 }

@@ -35,11 +35,7 @@ pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorker
             .map(|handle| async move { (handle, every_worker(handle.as_ref()).await) }),
     )
     .await;
-    let mut all = AllWorkers {
-        workers: Vec::new(),
-        partial: false,
-        diagnostics: Vec::new(),
-    };
+    let mut all = AllWorkers::default();
     for (handle, listed) in listings {
         let descriptor = handle.descriptor();
         match listed {
@@ -50,7 +46,6 @@ pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorker
                         .map(|worker| WorkerBody::new(descriptor, worker)),
                 );
                 if !complete {
-                    all.partial = true;
                     all.diagnostics.push(RuntimeDiagnosticBody {
                         runtime_id: descriptor.id.clone(),
                         code: "listing_truncated".into(),
@@ -64,7 +59,6 @@ pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorker
                 }
             }
             Err(error) => {
-                all.partial = true;
                 let body = body_of(error.for_runtime(&descriptor.id).into());
                 all.diagnostics.push(RuntimeDiagnosticBody {
                     runtime_id: descriptor.id.clone(),
@@ -75,6 +69,7 @@ pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorker
             }
         }
     }
+    all.partial = !all.diagnostics.is_empty();
     Json(all)
 }
 

@@ -27,10 +27,8 @@ const STDERR_TAIL_BYTES: usize = 4096;
 /// left the group can hold them); after that the run ends without the rest.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// Runs a configured program per input.
-pub(crate) struct CommandEngine {
-    settings: CommandSettings,
-}
+/// Runs a configured program per input, as its settings say.
+pub(crate) struct CommandEngine(pub(super) CommandSettings);
 
 /// Why the wait for the program ended.
 enum Ending {
@@ -40,28 +38,13 @@ enum Ending {
 }
 
 impl CommandEngine {
-    pub(crate) fn new(settings: CommandSettings) -> Self {
-        Self { settings }
-    }
-
-    fn spawn(&self) -> std::io::Result<Child> {
-        Command::new(&self.settings.program)
-            .args(&self.settings.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-    }
-
     /// The run's outcome once the program is reaped.
     fn outcome(&self, ending: Ending, collected: Collected) -> RunOutcome {
         let stderr_tail = tail_text(&collected.stderr_tail);
         match ending {
             Ending::Cancelled => RunOutcome::Cancelled,
             Ending::TimedOut => RunOutcome::Failed {
-                reason: format!("timed out after {} ms", self.settings.timeout_ms),
+                reason: format!("timed out after {} ms", self.0.timeout_ms),
                 exit_code: None,
                 stderr_tail,
             },
@@ -88,7 +71,15 @@ impl Engine for CommandEngine {
         output: &OutputSink,
         cancel: &CancellationToken,
     ) -> RunOutcome {
-        let mut child = match self.spawn() {
+        let spawned = Command::new(&self.0.program)
+            .args(&self.0.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
             Ok(child) => child,
             // The error names no path: only what kind of failure it was.
             Err(error) => {
@@ -102,7 +93,7 @@ impl Engine for CommandEngine {
             .id()
             .and_then(|pid| i32::try_from(pid).ok())
             .map(Pid::from_raw);
-        let timeout = Duration::from_millis(self.settings.timeout_ms);
+        let timeout = Duration::from_millis(self.0.timeout_ms);
         let (ending, collected) =
             supervise(&mut child, program, input, output, cancel, timeout).await;
         if !matches!(ending, Ending::Exited(_)) {
@@ -143,9 +134,21 @@ async fn supervise(
         )
         .0
     };
+    // Resolves when the run is cancelled or times out while the program still runs.
+    let interruption = async {
+        let ending = tokio::select! {
+            () = cancel.cancelled() => Ending::Cancelled,
+            () = tokio::time::sleep(timeout) => Ending::TimedOut,
+        };
+        // A program that already exited finished its run; only the drain is left.
+        if program_gone.is_cancelled() {
+            std::future::pending::<()>().await;
+        }
+        ending
+    };
     let ending = tokio::select! {
         status = run => Ending::Exited(status),
-        ending = interruption(cancel, timeout, &program_gone) => ending,
+        ending = interruption => ending,
     };
     (ending, collected)
 }
@@ -178,23 +181,6 @@ async fn drain(
     }
 }
 
-/// Resolves when the run is cancelled or times out while the program still runs.
-async fn interruption(
-    cancel: &CancellationToken,
-    timeout: Duration,
-    program_gone: &CancellationToken,
-) -> Ending {
-    let ending = tokio::select! {
-        () = cancel.cancelled() => Ending::Cancelled,
-        () = tokio::time::sleep(timeout) => Ending::TimedOut,
-    };
-    // A program that already exited finished its run; only the drain is left.
-    if program_gone.is_cancelled() {
-        std::future::pending::<()>().await;
-    }
-    ending
-}
-
 /// Waits for the program to exit, ends what is left of its group, reaps it and then cancels
 /// `program_gone`.
 async fn reap_after_exit(
@@ -202,24 +188,20 @@ async fn reap_after_exit(
     program: Option<Pid>,
     program_gone: &CancellationToken,
 ) -> std::io::Result<ExitStatus> {
-    // Wait without reaping: while the program is an unreaped zombie its pid, and so its group
-    // id, cannot be reused, so the group kill cannot hit anyone else.
-    wait_for_exit_unreaped(program).await;
+    // Wait without reaping (`WNOWAIT`): while the program is an unreaped zombie its pid, and so
+    // its group id, cannot be reused, so the group kill cannot hit anyone else.
+    if let Some(program) = program {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        let _ = tokio::task::spawn_blocking(move || {
+            while let Err(Errno::EINTR) = waitid(Id::Pid(program), flags) {}
+        })
+        .await;
+    }
     // Descendants left in the group would keep the pipes open; end them with it.
     kill_group(program);
     let status = child.wait().await;
     program_gone.cancel();
     status
-}
-
-/// Returns once the program has exited, leaving it unreaped (`WNOWAIT`) for `Child::wait`.
-async fn wait_for_exit_unreaped(program: Option<Pid>) {
-    let Some(program) = program else { return };
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
-    let _ = tokio::task::spawn_blocking(move || {
-        while let Err(Errno::EINTR) = waitid(Id::Pid(program), flags) {}
-    })
-    .await;
 }
 
 /// Sends SIGKILL to every process in the group the program leads (its group id is its pid). A
@@ -247,18 +229,16 @@ async fn stream_stdout(
     let Some(mut stdout) = stdout else { return };
     let mut decoder = Utf8Decoder::default();
     let mut buffer = vec![0; 8192];
-    while let Ok(read @ 1..) = stdout.read(&mut buffer).await {
-        let text = decoder.decode(&buffer[..read]);
+    let mut emit = |text: String| {
         if !text.is_empty() {
             output.delta(&text);
             collected.push_str(&text);
         }
+    };
+    while let Ok(read @ 1..) = stdout.read(&mut buffer).await {
+        emit(decoder.decode(&buffer[..read]));
     }
-    let rest = decoder.finish();
-    if !rest.is_empty() {
-        output.delta(&rest);
-        collected.push_str(&rest);
-    }
+    emit(decoder.finish());
 }
 
 /// Reads stderr to its end, keeping only the last [`STDERR_TAIL_BYTES`].

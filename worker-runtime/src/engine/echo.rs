@@ -9,25 +9,19 @@ use super::{Engine, RunOutcome};
 use crate::config::EchoSettings;
 use crate::worker_cell::OutputSink;
 
-/// Answers every input with the input itself.
-pub(crate) struct EchoEngine {
-    settings: EchoSettings,
-}
+/// Answers every input with the input itself, as its settings say.
+pub(crate) struct EchoEngine(pub(super) EchoSettings);
 
 impl EchoEngine {
-    pub(crate) fn new(settings: EchoSettings) -> Self {
-        Self { settings }
-    }
-
     /// Waits between two deltas; `false` when cancelled meanwhile.
     async fn pause(&self, cancel: &CancellationToken) -> bool {
-        if self.settings.delay_ms == 0 {
+        if self.0.delay_ms == 0 {
             // Yield so a long echo streams instead of monopolizing its worker thread.
             tokio::task::yield_now().await;
             return !cancel.is_cancelled();
         }
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(self.settings.delay_ms)) => true,
+            () = tokio::time::sleep(Duration::from_millis(self.0.delay_ms)) => true,
             () = cancel.cancelled() => false,
         }
     }
@@ -41,13 +35,8 @@ impl Engine for EchoEngine {
         output: &OutputSink,
         cancel: &CancellationToken,
     ) -> RunOutcome {
-        for (index, chunk) in chunks(input, self.settings.chunk_chars).enumerate() {
-            let go_on = if index == 0 {
-                !cancel.is_cancelled()
-            } else {
-                self.pause(cancel).await
-            };
-            if !go_on {
+        for (index, chunk) in chunks(input, self.0.chunk_chars).enumerate() {
+            if (index == 0 && cancel.is_cancelled()) || (index > 0 && !self.pause(cancel).await) {
                 return RunOutcome::Cancelled;
             }
             output.delta(chunk);

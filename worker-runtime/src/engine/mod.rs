@@ -50,29 +50,28 @@ pub(crate) trait Engine: Send + Sync {
 /// Builds the engine a profile's settings describe.
 pub(crate) fn build(settings: &EngineSettings) -> Arc<dyn Engine> {
     match settings {
-        EngineSettings::Echo(echo) => Arc::new(echo::EchoEngine::new(echo.clone())),
-        EngineSettings::Command(command) => Arc::new(command::CommandEngine::new(command.clone())),
+        EngineSettings::Echo(echo) => Arc::new(echo::EchoEngine(echo.clone())),
+        EngineSettings::Command(command) => Arc::new(command::CommandEngine(command.clone())),
     }
 }
 
 /// The engine of a Worker whose profile is no longer configured: every run fails, saying why.
 #[cfg(feature = "fs-store")]
 pub(crate) fn unconfigured(profile: &str) -> Arc<dyn Engine> {
-    Arc::new(Unconfigured {
-        reason: format!("profile {profile} is not configured on this runtime"),
-    })
+    Arc::new(Unconfigured(format!(
+        "profile {profile} is not configured on this runtime"
+    )))
 }
 
+/// Fails every run for its reason.
 #[cfg(feature = "fs-store")]
-struct Unconfigured {
-    reason: String,
-}
+struct Unconfigured(String);
 
 #[cfg(feature = "fs-store")]
 #[async_trait]
 impl Engine for Unconfigured {
     async fn run(&self, _: &str, _: &OutputSink, _: &CancellationToken) -> RunOutcome {
-        RunOutcome::failed(self.reason.clone())
+        RunOutcome::failed(self.0.clone())
     }
 }
 

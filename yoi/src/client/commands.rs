@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use yoi_registry_core::{InputKind, RuntimeId, WorkerId};
 use yoi_workspace_server::{
-    AllWorkers, CreateWorkerRequest, EntryBody, InputAccepted, InputRequest, RuntimeList,
-    TranscriptBody, WorkerBody, WorkerList,
+    AllWorkers, CreateWorkerRequest, InputAccepted, InputRequest, RuntimeList, TranscriptBody,
+    WorkerBody, WorkerList,
 };
 
 use super::http::{Backend, ClientError};
@@ -38,42 +38,39 @@ pub(crate) enum ClientCommand {
     },
     /// Send a user input to a worker; the run proceeds in the background (see `watch`).
     Send {
-        /// The runtime.
-        runtime: RuntimeId,
-        /// The worker.
-        worker: WorkerId,
+        #[command(flatten)]
+        worker: WorkerArgs,
         /// The input.
         text: String,
     },
     /// Print a worker's transcript.
-    Transcript {
-        /// The runtime.
-        runtime: RuntimeId,
-        /// The worker.
-        worker: WorkerId,
-    },
+    Transcript(WorkerArgs),
     /// Follow a worker's events, printing its output as it arrives; resumes after a lost
     /// connection and ends when the worker stops.
-    Watch {
-        /// The runtime.
-        runtime: RuntimeId,
-        /// The worker.
-        worker: WorkerId,
-    },
+    Watch(WorkerArgs),
     /// Stop a worker for good.
-    Stop {
-        /// The runtime.
-        runtime: RuntimeId,
-        /// The worker.
-        worker: WorkerId,
-    },
+    Stop(WorkerArgs),
     /// Cancel a worker's active run.
-    Cancel {
-        /// The runtime.
-        runtime: RuntimeId,
-        /// The worker.
-        worker: WorkerId,
-    },
+    Cancel(WorkerArgs),
+}
+
+/// The worker a command is about.
+#[derive(clap::Args)]
+pub(crate) struct WorkerArgs {
+    /// The runtime.
+    runtime: RuntimeId,
+    /// The worker.
+    worker: WorkerId,
+}
+
+impl WorkerArgs {
+    /// The API path of this worker followed by `tail`.
+    pub(super) fn path(&self, tail: &str) -> String {
+        format!(
+            "/api/runtimes/{}/workers/{}{tail}",
+            self.runtime, self.worker
+        )
+    }
 }
 
 /// Runs `command` against the Backend at `backend`; `json` prints the API's JSON.
@@ -115,29 +112,26 @@ async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Resul
                 )
             })
         }
-        ClientCommand::Send {
-            runtime,
-            worker,
-            text: input,
-        } => {
-            let path = format!("/api/runtimes/{runtime}/workers/{worker}/input");
+        ClientCommand::Send { worker, text } => {
             let request = InputRequest {
                 kind: InputKind::User,
-                content: input,
+                content: text,
             };
-            let body: InputAccepted = backend.post(&path, &request).await?;
+            let body: InputAccepted = backend.post(&worker.path("/input"), &request).await?;
             output(json, &body, |body| {
                 format!("accepted as event {}\n", body.sequence)
             })
         }
-        ClientCommand::Transcript { runtime, worker } => {
-            let entries = every_page::<TranscriptBody>(backend, |start| {
-                let start = start.copied().unwrap_or(0);
-                format!("/api/runtimes/{runtime}/workers/{worker}/transcript?start={start}")
-            })
-            .await?;
+        ClientCommand::Transcript(worker) => {
+            let split = |page: TranscriptBody| (page.entries, page.next_start);
+            let path = |start: Option<&u64>| {
+                worker.path(&format!(
+                    "/transcript?start={}",
+                    start.copied().unwrap_or(0)
+                ))
+            };
             let body = TranscriptBody {
-                entries,
+                entries: every_page(backend, split, path).await?,
                 next_start: None,
             };
             output(json, &body, |body| {
@@ -147,15 +141,11 @@ async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Resul
                     .collect()
             })
         }
-        ClientCommand::Watch { runtime, worker } => {
-            return super::watch::follow(backend, &runtime, &worker, json).await;
+        ClientCommand::Watch(worker) => {
+            return super::watch::follow(backend, &worker.path("/events"), json).await;
         }
-        ClientCommand::Stop { runtime, worker } => {
-            end_run(backend, &runtime, &worker, "stop", json).await?
-        }
-        ClientCommand::Cancel { runtime, worker } => {
-            end_run(backend, &runtime, &worker, "cancel", json).await?
-        }
+        ClientCommand::Stop(worker) => end_run(backend, &worker.path("/stop"), json).await?,
+        ClientCommand::Cancel(worker) => end_run(backend, &worker.path("/cancel"), json).await?,
     };
     crate::print(&report);
     Ok(())
@@ -178,27 +168,21 @@ async fn workers(
         }
         return Ok(output(json, &body, |body| workers_table(&body.workers)));
     };
-    let workers = every_page::<WorkerList>(backend, |after| match after {
+    let split = |page: WorkerList| (page.workers, page.next_after);
+    let path = |after: Option<&WorkerId>| match after {
         Some(after) => format!("/api/runtimes/{runtime}/workers?limit=1000&after={after}"),
         None => format!("/api/runtimes/{runtime}/workers?limit=1000"),
-    })
-    .await?;
+    };
     let body = WorkerList {
-        workers,
+        workers: every_page(backend, split, path).await?,
         next_after: None,
     };
     Ok(output(json, &body, |body| workers_table(&body.workers)))
 }
 
-async fn end_run(
-    backend: &Backend,
-    runtime: &RuntimeId,
-    worker: &WorkerId,
-    operation: &str,
-    json: bool,
-) -> Result<String, ClientError> {
-    let path = format!("/api/runtimes/{runtime}/workers/{worker}/{operation}");
-    let body: WorkerBody = backend.answer(backend.request(Method::POST, &path)).await?;
+/// `yoi stop` and `yoi cancel`: POSTs to `path` and shows the worker's new status.
+async fn end_run(backend: &Backend, path: &str, json: bool) -> Result<String, ClientError> {
+    let body: WorkerBody = backend.answer(backend.request(Method::POST, path)).await?;
     Ok(output(json, &body, |body| {
         format!(
             "{} on {}: {}\n",
@@ -209,42 +193,18 @@ async fn end_run(
     }))
 }
 
-/// One page of a listing that the API pages through.
-trait Page: DeserializeOwned {
-    /// What it lists.
-    type Item;
-    /// Where a page starts.
-    type Position;
-    /// Its items, and where the next page starts (nowhere after the last).
-    fn split(self) -> (Vec<Self::Item>, Option<Self::Position>);
-}
-
-impl Page for WorkerList {
-    type Item = WorkerBody;
-    type Position = WorkerId;
-    fn split(self) -> (Vec<WorkerBody>, Option<WorkerId>) {
-        (self.workers, self.next_after)
-    }
-}
-
-impl Page for TranscriptBody {
-    type Item = EntryBody;
-    type Position = u64;
-    fn split(self) -> (Vec<EntryBody>, Option<u64>) {
-        (self.entries, self.next_start)
-    }
-}
-
-/// Every item of a listing, page by page; `path` names the page that starts at a position (the
-/// first page when there is none).
-async fn every_page<P: Page>(
+/// Every item of a listing that the API pages through: `split` gives a page's items and where
+/// the next page starts (nowhere after the last); `path` names the page that starts at a position
+/// (the first page when there is none).
+async fn every_page<P: DeserializeOwned, Item, Position>(
     backend: &Backend,
-    path: impl Fn(Option<&P::Position>) -> String,
-) -> Result<Vec<P::Item>, ClientError> {
+    split: impl Fn(P) -> (Vec<Item>, Option<Position>),
+    path: impl Fn(Option<&Position>) -> String,
+) -> Result<Vec<Item>, ClientError> {
     let mut items = Vec::new();
     let mut position = None;
     loop {
-        let (page, next) = backend.get::<P>(&path(position.as_ref())).await?.split();
+        let (page, next) = split(backend.get::<P>(&path(position.as_ref())).await?);
         items.extend(page);
         match next {
             Some(next) => position = Some(next),
@@ -258,16 +218,19 @@ fn runtimes_table(body: &RuntimeList) -> String {
         .runtimes
         .iter()
         .map(|runtime| {
-            let mut notes = Vec::new();
-            if runtime.compatibility_adapter {
-                notes.push("compatibility adapter".to_owned());
-            }
-            if runtime.read_only {
-                notes.push("read-only".to_owned());
-            }
-            if let Some(first) = runtime.diagnostics.first() {
-                notes.push(first.message.clone());
-            }
+            let notes: Vec<&str> = [
+                runtime
+                    .compatibility_adapter
+                    .then_some("compatibility adapter"),
+                runtime.read_only.then_some("read-only"),
+                runtime
+                    .diagnostics
+                    .first()
+                    .map(|first| first.message.as_str()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             let count = match &runtime.workers {
                 Some(counts) => (counts.idle + counts.running + counts.stopped).to_string(),
                 None => "-".to_owned(),
@@ -312,7 +275,7 @@ fn output<T: Serialize>(json: bool, body: &T, human: impl FnOnce(&T) -> String) 
 }
 
 /// The JSON name of an enum's value (`idle`, `remote_http`), as tables show it.
-pub(super) fn name(value: &impl Serialize) -> String {
+pub(crate) fn name(value: &impl Serialize) -> String {
     let quoted = serde_json::to_string(value).expect("the API's enums serialize");
     quoted.trim_matches('"').to_owned()
 }

@@ -63,18 +63,6 @@ impl Backend {
         }
     }
 
-    /// Sends `request`; a non-success answer becomes its typed error.
-    pub(crate) async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|error| self.unreachable(&error))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        Err(api_error(response).await)
-    }
-
     /// `GET` with a JSON answer.
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.answer(self.request(Method::GET, path)).await
@@ -90,12 +78,19 @@ impl Backend {
             .await
     }
 
-    /// Sends `request` and reads its JSON answer.
+    /// Sends `request` and reads its JSON answer; a non-success answer becomes its typed error.
     pub(crate) async fn answer<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
     ) -> Result<T, ClientError> {
-        let response = self.send(request.timeout(ANSWER_TIMEOUT)).await?;
+        let response = request
+            .timeout(ANSWER_TIMEOUT)
+            .send()
+            .await
+            .map_err(|error| self.unreachable(&error))?;
+        if !response.status().is_success() {
+            return Err(api_error(response).await);
+        }
         response
             .json()
             .await
@@ -104,15 +99,15 @@ impl Backend {
 
     /// A transport failure, naming the Backend (the user's own address).
     pub(crate) fn unreachable(&self, error: &reqwest::Error) -> ClientError {
-        let mut reason = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            reason = format!("{reason}: {cause}");
-            source = cause.source();
-        }
+        let causes = std::iter::successors(Some(error as &dyn std::error::Error), |cause| {
+            cause.source()
+        });
         ClientError::Unreachable {
             backend: self.base.clone(),
-            reason,
+            reason: causes
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": "),
         }
     }
 }

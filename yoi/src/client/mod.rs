@@ -7,4 +7,4 @@ mod http;
 mod table;
 mod watch;
 
-pub(crate) use commands::{ClientCommand, run};
+pub(crate) use commands::{ClientCommand, name, run};

@@ -14,14 +14,12 @@ pub(crate) fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     let header_row: Vec<String> = headers.iter().map(|header| (*header).to_owned()).collect();
     for row in std::iter::once(&header_row).chain(rows) {
-        let mut line = String::new();
-        for (index, (cell, width)) in row.iter().zip(&widths).enumerate() {
-            if index + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
+        // The last column is padded too: trimming the line drops its padding.
+        let line: String = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}  "))
+            .collect();
         out.push_str(line.trim_end());
         out.push('\n');
     }

@@ -11,7 +11,7 @@ use reqwest::header::ACCEPT;
 use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 use worker_runtime::protocol::ErrorBody;
-use yoi_registry_core::{Event as WorkerEvent, EventKind, RuntimeId, RuntimeStatus, WorkerId};
+use yoi_registry_core::{Event as WorkerEvent, EventKind, RuntimeStatus};
 
 use super::commands::{name, warn};
 use super::http::{Backend, ClientError, api_error};
@@ -25,17 +25,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// What a note shows for a field the Backend did not send.
 const MISSING: &str = "-";
 
-/// Follows the events until the worker stops; a typed error (an unknown worker, a resume point
-/// that is gone) ends it.
-pub(crate) async fn follow(
-    backend: &Backend,
-    runtime: &RuntimeId,
-    worker: &WorkerId,
-    json: bool,
-) -> Result<(), ClientError> {
+/// Follows the events at `path` until the worker stops; a typed error (an unknown worker, a
+/// resume point that is gone) ends it.
+pub(crate) async fn follow(backend: &Backend, path: &str, json: bool) -> Result<(), ClientError> {
     let mut watch = Watch {
-        backend,
-        path: format!("/api/runtimes/{runtime}/workers/{worker}/events"),
         printer: Printer {
             json,
             mid_line: false,
@@ -44,7 +37,14 @@ pub(crate) async fn follow(
     };
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match watch.connect().await {
+        let mut request = backend
+            .request(Method::GET, path)
+            .header(ACCEPT, "text/event-stream");
+        // A new connection resumes after the last event printed.
+        if let Some(last) = watch.last {
+            request = request.header("last-event-id", last.to_string());
+        }
+        match request.send().await {
             // The worker is stopped and everything was shown.
             Ok(response) if response.status() == StatusCode::NO_CONTENT => {
                 watch.printer.end_line();
@@ -81,27 +81,13 @@ enum StreamEnd {
 }
 
 /// One watch of a worker's events, across connections.
-struct Watch<'a> {
-    backend: &'a Backend,
-    path: String,
+struct Watch {
     printer: Printer,
     /// The sequence of the last event printed: where a new connection resumes.
     last: Option<u64>,
 }
 
-impl Watch<'_> {
-    /// Opens the event stream, after the last event printed.
-    async fn connect(&self) -> reqwest::Result<Response> {
-        let mut request = self
-            .backend
-            .request(Method::GET, &self.path)
-            .header(ACCEPT, "text/event-stream");
-        if let Some(last) = self.last {
-            request = request.header("last-event-id", last.to_string());
-        }
-        request.send().await
-    }
-
+impl Watch {
     /// Prints the frames of one connection until it ends.
     async fn read(&mut self, response: Response) -> Result<StreamEnd, ClientError> {
         let mut frames = response.bytes_stream().eventsource();
