@@ -86,8 +86,10 @@ impl Writer {
     /// no subscriber or command waits for it forever.
     fn send(&self, record: Record) {
         let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let sent = records.as_ref().map(|records| records.send(record));
-        if let Some(Err(mpsc::SendError(Record::Event(_, event, published)))) = sent {
+        let Some(records) = records.as_ref() else {
+            return;
+        };
+        if let Err(mpsc::SendError(Record::Event(_, event, published))) = records.send(record) {
             published.send_if_modified(|newest| publish(newest, event.sequence));
         }
     }
