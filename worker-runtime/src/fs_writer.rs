@@ -14,7 +14,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use serde::Serialize;
@@ -53,7 +53,7 @@ enum Record {
 /// The writer thread of one Runtime's store. Dropping the last handle lets the thread write what
 /// is queued and waits for it, so a Runtime dropped and opened again finds every line.
 pub(crate) struct Writer {
-    records: Mutex<Option<Sender<Record>>>,
+    records: Option<Sender<Record>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -70,7 +70,7 @@ impl Writer {
             .name("yoi-journal".into())
             .spawn(move || files.run(&queue))?;
         Ok(Self {
-            records: Mutex::new(Some(records)),
+            records: Some(records),
             thread: Some(thread),
         })
     }
@@ -85,8 +85,7 @@ impl Writer {
     /// Queues `record`. Should the thread be gone, its event is published unwritten, so that
     /// no subscriber or command waits for it forever.
     fn send(&self, record: Record) {
-        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(records) = records.as_ref() else {
+        let Some(records) = &self.records else {
             return;
         };
         if let Err(mpsc::SendError(Record::Event(_, event, published))) = records.send(record) {
@@ -97,10 +96,7 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.records
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        self.records.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
