@@ -59,138 +59,35 @@ fn an_empty_file_is_the_default_configuration() {
     assert_eq!(parse_in(dir.path(), "").unwrap(), RuntimeConfig::new(id()));
 }
 
-/// Malformed files and the exact report each gives (after the file name).
-const MALFORMED: &[(&str, &str, &str)] = &[
-    (
-        "syntax",
-        "[profiles.default\nengine = \"echo\"\n",
-        ":1:18: unclosed table, expected `]`",
-    ),
-    (
-        "duplicate key",
-        "display_name = \"a\"\ndisplay_name = \"b\"\n",
-        ":2:1: duplicate key",
-    ),
-    (
-        "unknown top-level key",
-        "colour = 1\n",
-        ":1:1: colour: unknown field `colour`, expected one of `display_name`, `profiles`, `limits`",
-    ),
-    (
-        "id in the file",
-        "display_name = \"x\"\nid = \"other\"\n",
-        ":2:6: id: the runtime id comes from --id; remove `id` from this file",
-    ),
-    (
-        "display name not a string",
-        "display_name = 5\n",
-        ":1:16: display_name: invalid type: integer `5`, expected a string",
-    ),
-    (
-        "display name blank",
-        "display_name = \"  \"\n",
-        ":1:16: display_name: display name is empty",
-    ),
-    (
-        "display name with a control character",
-        "display_name = \"a\\u0007b\"\n",
-        ":1:16: display_name: display name contains a control character",
-    ),
-    (
-        "display name too long",
-        "display_name = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n",
-        ":1:16: display_name: display name is longer than 128 characters",
-    ),
-    (
-        "profile not a table",
-        "[profiles]\ndefault = \"echo\"\n",
-        ":2:11: profiles.default: invalid type: string \"echo\", expected a map",
-    ),
-    (
-        "unknown engine",
-        "[profiles.default]\nengine = \"python\"\n",
-        ":2:10: profiles.default.engine: unknown variant `python`, expected `echo` or `command`",
-    ),
-    (
-        "missing engine",
-        "[profiles.default]\nchunk_chars = 2\n",
-        ":1:1: profiles.default.engine: missing field `engine`",
-    ),
-    (
-        "profile name with a path",
-        "[profiles.\"../x\"]\nengine = \"echo\"\n",
-        ":1:11: profiles.\"../x\": profile name must be 1 to 64 characters",
-    ),
-    (
-        "command without a program",
-        "[profiles.shout]\nengine = \"command\"\nargs = [\"x\"]\n",
-        ":1:1: profiles.shout.program: missing field `program`",
-    ),
-    (
-        "command with an empty program",
-        "[profiles.shout]\nengine = \"command\"\nprogram = \"\"\n",
-        ":1:11: profiles.shout: program is empty",
-    ),
-    (
-        "command arguments not strings",
-        "[profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\nargs = [1]\n",
-        ":4:8: profiles.shout.args[0]: invalid type: integer `1`, expected a string",
-    ),
-    (
-        "zero command timeout",
-        "[profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\ntimeout_ms = 0\n",
-        ":1:11: profiles.shout: timeout_ms must be at least 1",
-    ),
-    (
-        "command timeout not a number",
-        "[profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\ntimeout_ms = \"5s\"\n",
-        ":4:14: profiles.shout.timeout_ms: invalid type: string \"5s\", expected u64",
-    ),
-    (
-        "negative command timeout",
-        "[profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\ntimeout_ms = -1\n",
-        ":4:14: profiles.shout.timeout_ms: invalid value: integer `-1`, expected u64",
-    ),
-    (
-        "unknown echo setting",
-        "[profiles.default]\nengine = \"echo\"\ncolour = 0\n",
-        ":3:1: profiles.default.colour: unknown field `colour`, expected `chunk_chars` or `delay_ms`",
-    ),
-    (
-        "echo setting of a command",
-        "[profiles.default]\nengine = \"echo\"\nprogram = \"tr\"\n",
-        ":3:1: profiles.default.program: unknown field `program`",
-    ),
-    (
-        "zero echo chunk",
-        "profiles.default.engine = \"echo\"\nprofiles.default.chunk_chars = 0\n",
-        ":1:10: profiles.default: chunk_chars must be at least 1",
-    ),
-    (
-        "fractional echo delay",
-        "[profiles.default]\nengine = \"echo\"\ndelay_ms = 1.5\n",
-        ":3:12: profiles.default.delay_ms: invalid type: floating point `1.5`, expected u64",
-    ),
-    (
-        "zero max_workers",
-        "[limits]\nmax_workers = 0\n",
-        ":2:15: limits.max_workers: must be at least 1",
-    ),
-    (
-        "zero retained_events",
-        "[limits]\nmax_workers = 5\nretained_events = 0\n",
-        ":3:19: limits.retained_events: must be at least 1",
-    ),
-    (
-        "unknown limit",
-        "[limits]\nmax_worker = 5\n",
-        ":2:1: limits.max_worker: unknown field `max_worker`, expected one of `max_workers`",
-    ),
-    (
-        "negative limit",
-        "[limits]\nmax_input_bytes = -3\n",
-        ":2:19: limits.max_input_bytes: invalid value: integer `-3`, expected usize",
-    ),
+/// Malformed files and the exact report each gives (after the file name), as
+/// `case | text | report`.
+const MALFORMED: &[&str] = &[
+    "syntax | [profiles.default\nengine = \"echo\"\n | :1:18: unclosed table, expected `]`",
+    "duplicate key | display_name = \"a\"\ndisplay_name = \"b\"\n | :2:1: duplicate key",
+    "unknown top-level key | colour = 1\n | :1:1: colour: unknown field `colour`, expected one of `display_name`, `profiles`, `limits`",
+    "id in the file | display_name = \"x\"\nid = \"other\"\n | :2:6: id: the runtime id comes from --id; remove `id` from this file",
+    "display name not a string | display_name = 5\n | :1:16: display_name: invalid type: integer `5`, expected a string",
+    "display name blank | display_name = \"  \"\n | :1:16: display_name: display name is empty",
+    "display name with a control character | display_name = \"a\\u0007b\"\n | :1:16: display_name: display name contains a control character",
+    "display name too long | display_name = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n | :1:16: display_name: display name is longer than 128 characters",
+    "profile not a table | [profiles]\ndefault = \"echo\"\n | :2:11: profiles.default: invalid type: string \"echo\", expected a map",
+    "unknown engine | [profiles.default]\nengine = \"python\"\n | :2:10: profiles.default.engine: unknown variant `python`, expected `echo` or `command`",
+    "missing engine | [profiles.default]\nchunk_chars = 2\n | :1:1: profiles.default.engine: missing field `engine`",
+    "profile name with a path | [profiles.\"../x\"]\nengine = \"echo\"\n | :1:11: profiles.\"../x\": profile name must be 1 to 64 characters",
+    "command without a program | [profiles.shout]\nengine = \"command\"\nargs = [\"x\"]\n | :1:1: profiles.shout.program: missing field `program`",
+    "command with an empty program | [profiles.shout]\nengine = \"command\"\nprogram = \"\"\n | :1:11: profiles.shout: program is empty",
+    "command arguments not strings | [profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\nargs = [1]\n | :4:8: profiles.shout.args[0]: invalid type: integer `1`, expected a string",
+    "zero command timeout | [profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\ntimeout_ms = 0\n | :1:11: profiles.shout: timeout_ms must be at least 1",
+    "command timeout not a number | [profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\ntimeout_ms = \"5s\"\n | :4:14: profiles.shout.timeout_ms: invalid type: string \"5s\", expected u64",
+    "negative command timeout | [profiles.shout]\nengine = \"command\"\nprogram = \"tr\"\ntimeout_ms = -1\n | :4:14: profiles.shout.timeout_ms: invalid value: integer `-1`, expected u64",
+    "unknown echo setting | [profiles.default]\nengine = \"echo\"\ncolour = 0\n | :3:1: profiles.default.colour: unknown field `colour`, expected `chunk_chars` or `delay_ms`",
+    "echo setting of a command | [profiles.default]\nengine = \"echo\"\nprogram = \"tr\"\n | :3:1: profiles.default.program: unknown field `program`",
+    "zero echo chunk | profiles.default.engine = \"echo\"\nprofiles.default.chunk_chars = 0\n | :1:10: profiles.default: chunk_chars must be at least 1",
+    "fractional echo delay | [profiles.default]\nengine = \"echo\"\ndelay_ms = 1.5\n | :3:12: profiles.default.delay_ms: invalid type: floating point `1.5`, expected u64",
+    "zero max_workers | [limits]\nmax_workers = 0\n | :2:15: limits.max_workers: must be at least 1",
+    "zero retained_events | [limits]\nmax_workers = 5\nretained_events = 0\n | :3:19: limits.retained_events: must be at least 1",
+    "unknown limit | [limits]\nmax_worker = 5\n | :2:1: limits.max_worker: unknown field `max_worker`, expected one of `max_workers`",
+    "negative limit | [limits]\nmax_input_bytes = -3\n | :2:19: limits.max_input_bytes: invalid value: integer `-3`, expected usize",
 ];
 
 #[test]
@@ -198,7 +95,10 @@ fn every_malformed_file_reports_file_line_column_key_and_message() {
     assert!(MALFORMED.len() >= 26);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("runtime.toml").display().to_string();
-    for (case, text, expected) in MALFORMED {
+    for line in MALFORMED {
+        let [case, text, expected] = *line.split(" | ").collect::<Vec<_>>() else {
+            panic!("not `case | text | report`: {line}");
+        };
         let report = parse_in(dir.path(), text).expect_err(case);
         assert!(
             report.starts_with(&format!("{file}{expected}")),

@@ -106,183 +106,44 @@ fn without_a_file_there_is_one_embedded_runtime_plus_compat_when_pods_exist() {
     assert_eq!(from_file.file, Some(dir.path().join("workspace.toml")));
 }
 
-/// Malformed files and the exact report each gives (after the file name).
-const MALFORMED: &[(&str, &str, &str)] = &[
-    (
-        "syntax",
-        "[workspace\nid = \"a\"\n",
-        ":1:11: unclosed table, expected `]`",
-    ),
-    (
-        "unknown table",
-        "[servr]\nbind = \"x\"\n",
-        ":1:2: servr: unknown field `servr`",
-    ),
-    (
-        "unknown workspace key",
-        "[workspace]\nrooot = \".\"\n",
-        ":2:1: workspace.rooot: unknown field `rooot`",
-    ),
-    (
-        "unknown server key",
-        "[server]\nport = 1\n",
-        ":2:1: server.port: unknown field `port`",
-    ),
-    (
-        "runtime not a table",
-        "runtime = 5\n",
-        ":1:11: runtime: invalid type: integer `5`, expected [[runtime]] tables, with double brackets",
-    ),
-    (
-        "runtime as a single table",
-        "[runtime]\nid = \"a\"\nadapter = \"embedded\"\n",
-        ":1:1: runtime: invalid type: map, expected [[runtime]] tables, with double brackets",
-    ),
-    (
-        "duplicate key",
-        "[server]\nbind = \"127.0.0.1:1\"\nbind = \"127.0.0.1:2\"\n",
-        ":3:1: duplicate key",
-    ),
-    (
-        "duplicate table",
-        "[workspace]\nid = \"a\"\n[workspace]\nid = \"b\"\n",
-        ":3:2: duplicate key",
-    ),
-    (
-        "data_dir not a string",
-        "[workspace]\ndata_dir = 5\n",
-        ":2:12: workspace.data_dir: invalid type: integer `5`, expected a string",
-    ),
-    (
-        "root not a string",
-        "[workspace]\nroot = 5\n",
-        ":2:8: workspace.root: invalid type: integer `5`, expected a string",
-    ),
-    (
-        "workspace id with a path",
-        "[workspace]\nid = \"a/b\"\n",
-        ":2:6: workspace.id: workspace id must be 1 to 64 characters",
-    ),
-    (
-        "empty workspace id",
-        "[workspace]\nid = \"\"\n",
-        ":2:6: workspace.id: workspace id must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-', starting with a letter or digit (it is empty)",
-    ),
-    (
-        "missing id",
-        "[[runtime]]\nadapter = \"embedded\"\n",
-        ":1:1: runtime[0].id: every [[runtime]] needs an id",
-    ),
-    (
-        "missing adapter",
-        "[[runtime]]\nid = \"a\"\n",
-        ":1:1: runtime[0].adapter: every [[runtime]] needs an adapter",
-    ),
-    (
-        "id with a path",
-        "[[runtime]]\nid = \"../x\"\nadapter = \"embedded\"\n",
-        ":2:6: runtime[0].id: runtime id must be 1 to 64 characters",
-    ),
-    (
-        "id too long",
-        "[[runtime]]\nid = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\nadapter = \"embedded\"\n",
-        ":2:6: runtime[0].id: runtime id must be 1 to 64 characters",
-    ),
-    (
-        "id not a string",
-        "[[runtime]]\nid = 5\nadapter = \"embedded\"\n",
-        ":2:6: runtime[0].id: expected a string, found an integer",
-    ),
-    (
-        "adapter not a string",
-        "[[runtime]]\nid = \"a\"\nadapter = [\"embedded\"]\n",
-        ":3:11: runtime[0].adapter: expected a string, found an array",
-    ),
-    (
-        "duplicate ids",
-        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\n[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\n",
-        ":5:1: runtime[1].id: runtime id a is already used on line 2",
-    ),
-    (
-        "inline token",
-        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken = \"hunter2\"\n",
-        ":4:9: runtime[0].token: inline tokens are refused",
-    ),
-    (
-        "both token sources",
-        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = \"T\"\ntoken_file = \"t\"\n",
-        ":5:14: runtime[0].token_file: set token_env or token_file, not both",
-    ),
-    (
-        "visible not a boolean",
-        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\nvisible = \"yes\"\n",
-        ":4:11: runtime[0].visible: expected true or false, found a string",
-    ),
-    (
-        "read_only not a boolean",
-        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\nread_only = 1\n",
-        ":4:13: runtime[0].read_only: expected true or false, found an integer",
-    ),
-    (
-        "token_env not a string",
-        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = 5\n",
-        ":4:13: runtime[0].token_env: expected a string, found an integer",
-    ),
-    (
-        "empty token_env",
-        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = \"\"\n",
-        ":4:13: runtime[0].token_env: expected the name of an environment variable, such as YOI_TOKEN",
-    ),
-    (
-        "token_env with an equals sign",
-        "[server]\ntoken_env = \"A=hunter2\"\n",
-        ":2:13: server.token_env: expected the name of an environment variable, such as YOI_TOKEN",
-    ),
-    (
-        "empty token_file",
-        "[[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_file = \"\"\n",
-        ":4:14: runtime[0].token_file: expected the path of the file that holds the token",
-    ),
-    (
-        "zero timeout",
-        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = 0\n",
-        ":4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero, found an integer",
-    ),
-    (
-        "negative timeout",
-        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = -5\n",
-        ":4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero",
-    ),
-    (
-        "fractional timeout",
-        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = 1.5\n",
-        ":4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero, found a float",
-    ),
-    (
-        "display name not a string",
-        "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ndisplay_name = 3\n",
-        ":4:16: runtime[0].display_name: expected a string, found an integer",
-    ),
-    (
-        "bad bind address",
-        "[server]\nbind = \"localhost\"\n",
-        ":2:8: server.bind: expected an address such as 127.0.0.1:7878",
-    ),
-    (
-        "bind port out of range",
-        "[server]\nbind = \"127.0.0.1:99999\"\n",
-        ":2:8: server.bind: expected an address such as 127.0.0.1:7878",
-    ),
-    (
-        "bind not a string",
-        "[server]\nbind = 7878\n",
-        ":2:8: server.bind: invalid type: integer `7878`, expected a string",
-    ),
-    (
-        "inline server token",
-        "[server]\ntoken = \"hunter2\"\n",
-        ":2:9: server.token: inline tokens are refused",
-    ),
+/// Malformed files and the exact report each gives (after the file name), as
+/// `case | text | report`.
+const MALFORMED: &[&str] = &[
+    "syntax | [workspace\nid = \"a\"\n | :1:11: unclosed table, expected `]`",
+    "unknown table | [servr]\nbind = \"x\"\n | :1:2: servr: unknown field `servr`",
+    "unknown workspace key | [workspace]\nrooot = \".\"\n | :2:1: workspace.rooot: unknown field `rooot`",
+    "unknown server key | [server]\nport = 1\n | :2:1: server.port: unknown field `port`",
+    "runtime not a table | runtime = 5\n | :1:11: runtime: invalid type: integer `5`, expected [[runtime]] tables, with double brackets",
+    "runtime as a single table | [runtime]\nid = \"a\"\nadapter = \"embedded\"\n | :1:1: runtime: invalid type: map, expected [[runtime]] tables, with double brackets",
+    "duplicate key | [server]\nbind = \"127.0.0.1:1\"\nbind = \"127.0.0.1:2\"\n | :3:1: duplicate key",
+    "duplicate table | [workspace]\nid = \"a\"\n[workspace]\nid = \"b\"\n | :3:2: duplicate key",
+    "data_dir not a string | [workspace]\ndata_dir = 5\n | :2:12: workspace.data_dir: invalid type: integer `5`, expected a string",
+    "root not a string | [workspace]\nroot = 5\n | :2:8: workspace.root: invalid type: integer `5`, expected a string",
+    "workspace id with a path | [workspace]\nid = \"a/b\"\n | :2:6: workspace.id: workspace id must be 1 to 64 characters",
+    "empty workspace id | [workspace]\nid = \"\"\n | :2:6: workspace.id: workspace id must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-', starting with a letter or digit (it is empty)",
+    "missing id | [[runtime]]\nadapter = \"embedded\"\n | :1:1: runtime[0].id: every [[runtime]] needs an id",
+    "missing adapter | [[runtime]]\nid = \"a\"\n | :1:1: runtime[0].adapter: every [[runtime]] needs an adapter",
+    "id with a path | [[runtime]]\nid = \"../x\"\nadapter = \"embedded\"\n | :2:6: runtime[0].id: runtime id must be 1 to 64 characters",
+    "id too long | [[runtime]]\nid = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\nadapter = \"embedded\"\n | :2:6: runtime[0].id: runtime id must be 1 to 64 characters",
+    "id not a string | [[runtime]]\nid = 5\nadapter = \"embedded\"\n | :2:6: runtime[0].id: expected a string, found an integer",
+    "adapter not a string | [[runtime]]\nid = \"a\"\nadapter = [\"embedded\"]\n | :3:11: runtime[0].adapter: expected a string, found an array",
+    "duplicate ids | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\n[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\n | :5:1: runtime[1].id: runtime id a is already used on line 2",
+    "inline token | [[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken = \"hunter2\"\n | :4:9: runtime[0].token: inline tokens are refused",
+    "both token sources | [[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = \"T\"\ntoken_file = \"t\"\n | :5:14: runtime[0].token_file: set token_env or token_file, not both",
+    "visible not a boolean | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\nvisible = \"yes\"\n | :4:11: runtime[0].visible: expected true or false, found a string",
+    "read_only not a boolean | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\nread_only = 1\n | :4:13: runtime[0].read_only: expected true or false, found an integer",
+    "token_env not a string | [[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = 5\n | :4:13: runtime[0].token_env: expected a string, found an integer",
+    "empty token_env | [[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_env = \"\"\n | :4:13: runtime[0].token_env: expected the name of an environment variable, such as YOI_TOKEN",
+    "token_env with an equals sign | [server]\ntoken_env = \"A=hunter2\"\n | :2:13: server.token_env: expected the name of an environment variable, such as YOI_TOKEN",
+    "empty token_file | [[runtime]]\nid = \"a\"\nadapter = \"http-client\"\ntoken_file = \"\"\n | :4:14: runtime[0].token_file: expected the path of the file that holds the token",
+    "zero timeout | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = 0\n | :4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero, found an integer",
+    "negative timeout | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = -5\n | :4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero",
+    "fractional timeout | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ntimeout_ms = 1.5\n | :4:14: runtime[0].timeout_ms: expected a number of milliseconds above zero, found a float",
+    "display name not a string | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ndisplay_name = 3\n | :4:16: runtime[0].display_name: expected a string, found an integer",
+    "bad bind address | [server]\nbind = \"localhost\"\n | :2:8: server.bind: expected an address such as 127.0.0.1:7878",
+    "bind port out of range | [server]\nbind = \"127.0.0.1:99999\"\n | :2:8: server.bind: expected an address such as 127.0.0.1:7878",
+    "bind not a string | [server]\nbind = 7878\n | :2:8: server.bind: invalid type: integer `7878`, expected a string",
+    "inline server token | [server]\ntoken = \"hunter2\"\n | :2:9: server.token: inline tokens are refused",
 ];
 
 #[test]
@@ -290,7 +151,10 @@ fn every_malformed_file_reports_file_line_column_key_and_message() {
     assert!(MALFORMED.len() >= 35);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("workspace.toml").display().to_string();
-    for (case, text, expected) in MALFORMED {
+    for line in MALFORMED {
+        let [case, text, expected] = *line.split(" | ").collect::<Vec<_>>() else {
+            panic!("not `case | text | report`: {line}");
+        };
         let report = parse_in(dir.path(), text).expect_err(case);
         assert!(
             report.starts_with(&format!("{file}{expected}")),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use yoi_test_support::{DEADLINE, Process};
+use yoi_test_support::{DEADLINE, Process, within};
 const TOKEN: &str = "walkthrough-secret-0123";
 
 /// `yoi runtime serve --bind 127.0.0.1:0 ARGS`, its token in `YOI_TEST_TOKEN`; answers it and
@@ -111,18 +111,14 @@ async fn the_walkthrough_survives_a_graceful_restart() {
         text
     });
     process.wait_for_log("path=\"/v1/workers/w1/events\" status=200");
-    let status = tokio::task::spawn_blocking(move || {
+    let (status, log) = tokio::task::spawn_blocking(move || {
         let status = process.terminate();
         (status, process.stderr_text())
     })
     .await
     .unwrap();
-    let (status, log) = status;
     assert!(status.success(), "{status}: {log}");
-    let streamed = tokio::time::timeout(DEADLINE, reader)
-        .await
-        .unwrap()
-        .unwrap();
+    let streamed = within("the stream's end", reader).await.unwrap();
     assert!(
         streamed.starts_with("id: 2\nevent: input_accepted\n"),
         "{streamed}"

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use rstest::rstest;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
-use worker_runtime::{CreateWorker, Runtime};
+use worker_runtime::Runtime;
 
 use yoi_test_support::{
     Frames, ServedBackend, eventually, load_registry, sequences, serve_backend, until, within,
@@ -25,7 +25,7 @@ use yoi_test_support::{
 
 use crate::support::backend::{backend, options};
 use crate::support::{
-    Kind, ServedRuntime, TOKEN, in_memory_runtime, serve_runtime, serve_with, wid,
+    Kind, ServedRuntime, TOKEN, in_memory_runtime, named, serve_runtime, serve_with, wid,
 };
 
 /// A Backend over a workspace.toml of our own.
@@ -455,10 +455,7 @@ async fn nonsense_and_refused_tokens_are_typed_errors_and_the_backend_goes_on() 
     let odd = Misbehaving::serve().await;
     for worker in ["badframe", "cut"] {
         odd.runtime
-            .create_worker(CreateWorker {
-                worker_id: Some(wid(worker)),
-                ..CreateWorker::default()
-            })
+            .create_worker(named(&wid(worker)))
             .await
             .unwrap();
     }

@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use yoi_registry_core::{
-    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeHandle, RuntimeKind,
-    RuntimeStatus, StreamItem, WorkerId, WorkerState,
+    ErrorCode, EventKind, Input, PageRequest, RuntimeHandle, RuntimeKind, RuntimeStatus,
+    StreamItem, WorkerId, WorkerState,
 };
 
 use crate::support::{
-    DEADLINE, assert_error, events_only, in_memory_runtime, remote_handle,
-    remote_handle_with_token, serve, serve_runtime, wid,
+    DEADLINE, assert_error, events_only, in_memory_runtime, named, remote_handle,
+    remote_handle_with_token, serve, serve_runtime, through_completion, wid,
 };
 
 #[tokio::test]
@@ -25,10 +25,7 @@ async fn every_operation_routes_to_the_remote_runtime() {
     assert!(overview.last_seen_at.is_some());
 
     let w1 = wid("w1");
-    let request = CreateWorker {
-        worker_id: Some(w1.clone()),
-        ..CreateWorker::default()
-    };
+    let request = named(&w1);
     assert_eq!(
         remote.create_worker(request.clone()).await.unwrap().status,
         WorkerState::Idle
@@ -40,16 +37,8 @@ async fn every_operation_routes_to_the_remote_runtime() {
         .send_input(&w1, Input::user("over the wire"))
         .await
         .unwrap();
-    let mut events = events_only(remote.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap());
-    let mut seen = Vec::new();
-    while let Some(event) = tokio::time::timeout(DEADLINE, events.next()).await.unwrap() {
-        let event = event.unwrap();
-        let done = event.kind == EventKind::RunCompleted;
-        seen.push(event);
-        if done {
-            break;
-        }
-    }
+    let stream = remote.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap();
+    let seen = through_completion(&mut events_only(stream)).await;
     assert_eq!(seen[0].kind.name(), "input_accepted");
     assert_eq!(seen[0].sequence, ack.sequence);
     let newest = seen.last().unwrap().sequence;
@@ -107,11 +96,7 @@ async fn a_wrong_token_is_runtime_auth_failed() {
 async fn remote_with_w1(address: SocketAddr) -> (Arc<dyn RuntimeHandle>, WorkerId) {
     let remote = remote_handle(address, Duration::from_secs(5));
     let w1 = wid("w1");
-    let request = CreateWorker {
-        worker_id: Some(w1.clone()),
-        ..CreateWorker::default()
-    };
-    remote.create_worker(request).await.unwrap();
+    remote.create_worker(named(&w1)).await.unwrap();
     (remote, w1)
 }
 
@@ -138,13 +123,12 @@ async fn a_stream_survives_a_runtime_restart_without_loss_or_duplicates() {
     let restarted = serve(runtime.clone(), address).await;
 
     let mut sequences = vec![first.sequence];
-    while let Some(event) = tokio::time::timeout(DEADLINE, events.next()).await.unwrap() {
-        let event = event.unwrap();
-        sequences.push(event.sequence);
-        if event.kind == EventKind::RunCompleted {
-            break;
-        }
-    }
+    sequences.extend(
+        through_completion(&mut events)
+            .await
+            .iter()
+            .map(|e| e.sequence),
+    );
     let last = runtime.get_worker(&w1).unwrap().last_sequence;
     assert!(last > ack.sequence);
     assert_eq!(sequences, (1..=last).collect::<Vec<_>>());

@@ -1,10 +1,9 @@
-use futures::StreamExt;
 use rstest::rstest;
-use yoi_registry_core::{
-    CreateWorker, ErrorCode, EventKind, Input, PageRequest, RuntimeStatus, WorkerState,
-};
+use yoi_registry_core::{CreateWorker, ErrorCode, Input, PageRequest, RuntimeStatus, WorkerState};
 
-use crate::support::{DEADLINE, Kind, POD_WORKER, events_only, rid, wid, workspace};
+use crate::support::{
+    Kind, POD_WORKER, events_only, named, rid, through_completion, wid, workspace,
+};
 
 #[rstest]
 #[cfg_attr(feature = "embedded", case::embedded(Kind::Embedded))]
@@ -17,32 +16,16 @@ async fn a_runtime_that_owns_workers_serves_every_operation(#[case] kind: Kind) 
     assert_eq!(handle.overview().await.status, RuntimeStatus::Available);
 
     let w1 = wid("w1");
-    let created = handle
-        .create_worker(CreateWorker {
-            worker_id: Some(w1.clone()),
-            ..CreateWorker::default()
-        })
-        .await
-        .unwrap();
+    let created = handle.create_worker(named(&w1)).await.unwrap();
     assert_eq!(created.status, WorkerState::Idle);
     let listed = handle.list_workers(&PageRequest::default()).await.unwrap();
     assert_eq!(listed.workers[0].worker_id, w1);
     assert_eq!(handle.get_worker(&w1).await.unwrap().worker_id, w1);
 
     let ack = handle.send_input(&w1, Input::user("routed")).await.unwrap();
-    let mut events = events_only(handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap());
-    let mut sequences = Vec::new();
-    loop {
-        let event = tokio::time::timeout(DEADLINE, events.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        sequences.push(event.sequence);
-        if event.kind == EventKind::RunCompleted {
-            break;
-        }
-    }
+    let stream = handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap();
+    let events = through_completion(&mut events_only(stream)).await;
+    let sequences: Vec<u64> = events.iter().map(|event| event.sequence).collect();
     let expected: Vec<u64> = (ack.sequence..ack.sequence + sequences.len() as u64).collect();
     assert_eq!(sequences, expected);
     let transcript = handle.transcript(&w1, 0, None).await.unwrap();
@@ -96,21 +79,16 @@ async fn two_runtimes_with_the_same_worker_id_are_never_confused() {
     for runtime in ["alpha", "beta"] {
         let handle = workspace.registry.get(&rid(runtime)).unwrap();
         let request = CreateWorker {
-            worker_id: Some(w1.clone()),
             display_name: Some(format!("w1 on {runtime}")),
-            ..CreateWorker::default()
+            ..named(&w1)
         };
         handle.create_worker(request).await.unwrap();
         let ack = handle
             .send_input(&w1, Input::user(format!("hello {runtime}")))
             .await
             .unwrap();
-        let mut events = events_only(handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap());
-        while let Some(event) = tokio::time::timeout(DEADLINE, events.next()).await.unwrap() {
-            if event.unwrap().kind == EventKind::RunCompleted {
-                break;
-            }
-        }
+        let stream = handle.subscribe(&w1, Some(ack.sequence - 1)).await.unwrap();
+        through_completion(&mut events_only(stream)).await;
     }
     for runtime in ["alpha", "beta"] {
         let handle = workspace.registry.get(&rid(runtime)).unwrap();

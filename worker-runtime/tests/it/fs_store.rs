@@ -7,7 +7,9 @@ use worker_runtime::{
     Severity, TranscriptEntry, WorkerId, WorkerStatus,
 };
 
-use crate::support::{DEADLINE, events_until, eventually, kinds, run_events, send, slow_echo, wid};
+use crate::support::{
+    DEADLINE, events_until, eventually, kinds, named, run_events, send, slow_echo, wid,
+};
 
 fn config() -> RuntimeConfig {
     let mut config = RuntimeConfig::new(RuntimeId::new("stored").unwrap());
@@ -65,9 +67,8 @@ async fn a_reopened_runtime_has_identical_workers_transcripts_and_events() {
         for id in [&talker, &quitter] {
             runtime
                 .create_worker(CreateWorker {
-                    worker_id: Some(id.clone()),
                     display_name: Some(format!("The {id}")),
-                    ..CreateWorker::default()
+                    ..named(id.clone())
                 })
                 .await
                 .unwrap();
@@ -158,9 +159,8 @@ async fn a_run_active_when_the_process_died_is_recorded_as_failed() {
     let runtime = Runtime::open(config(), data.path()).unwrap();
     let id = runtime
         .create_worker(CreateWorker {
-            worker_id: Some(wid("busy")),
             profile: Some("slow".into()),
-            ..CreateWorker::default()
+            ..named(wid("busy"))
         })
         .await
         .unwrap()
@@ -206,13 +206,7 @@ async fn a_truncated_last_line_is_a_diagnostic_and_the_worker_still_loads() {
     let id = wid("w1");
     let kept = {
         let runtime = Runtime::open(config(), data.path()).unwrap();
-        runtime
-            .create_worker(CreateWorker {
-                worker_id: Some(id.clone()),
-                ..CreateWorker::default()
-            })
-            .await
-            .unwrap();
+        runtime.create_worker(named(id.clone())).await.unwrap();
         converse(&runtime, &id, &["one", "two"]).await;
         all_events(&runtime, &id).await
     };
@@ -268,10 +262,7 @@ async fn corrupt_records_and_lines_are_skipped_and_everything_else_loads() {
         let runtime = Runtime::open(config(), data.path()).unwrap();
         for id in ["good", "garbled", "lost"] {
             let id = runtime
-                .create_worker(CreateWorker {
-                    worker_id: Some(wid(id)),
-                    ..CreateWorker::default()
-                })
+                .create_worker(named(wid(id)))
                 .await
                 .unwrap()
                 .worker_id;
@@ -311,10 +302,7 @@ async fn corrupt_records_and_lines_are_skipped_and_everything_else_loads() {
         runtime.get_worker(&wid("lost")).unwrap_err().code(),
         "unknown_worker"
     );
-    let reuse = CreateWorker {
-        worker_id: Some(wid("lost")),
-        ..CreateWorker::default()
-    };
+    let reuse = named(wid("lost"));
     assert_eq!(
         runtime.create_worker(reuse).await.unwrap_err().code(),
         "worker_exists"
@@ -351,9 +339,8 @@ async fn a_worker_whose_profile_is_gone_loads_and_its_runs_say_why() {
         let runtime = Runtime::open(with_agent, data.path()).unwrap();
         runtime
             .create_worker(CreateWorker {
-                worker_id: Some(wid("orphan")),
                 profile: Some("agent".into()),
-                ..CreateWorker::default()
+                ..named(wid("orphan"))
             })
             .await
             .unwrap();

@@ -3,7 +3,9 @@ use worker_runtime::{
     Runtime, WorkerStatus,
 };
 
-use crate::support::{create, events_until, kinds, runtime, runtime_with, send, slow_echo, wid};
+use crate::support::{
+    create, events_until, kinds, named, runtime, runtime_with, send, slow_echo, wid,
+};
 
 #[test]
 fn runtime_and_its_streams_are_shareable_across_tasks() {
@@ -28,9 +30,8 @@ async fn create_picks_free_ids_or_takes_the_callers() {
     // A caller-chosen id that looks generated is skipped by the generator.
     let chosen = runtime
         .create_worker(CreateWorker {
-            worker_id: Some(wid("worker-2")),
             display_name: Some("Reviewer".into()),
-            ..CreateWorker::default()
+            ..named(wid("worker-2"))
         })
         .await
         .unwrap();
@@ -38,10 +39,7 @@ async fn create_picks_free_ids_or_takes_the_callers() {
     assert_eq!(create(&runtime).await.as_str(), "worker-3");
 
     let taken = runtime
-        .create_worker(CreateWorker {
-            worker_id: Some(wid("worker-2")),
-            ..CreateWorker::default()
-        })
+        .create_worker(named(wid("worker-2")))
         .await
         .unwrap_err();
     assert_eq!(taken.code(), "worker_exists");
@@ -114,13 +112,7 @@ async fn create_over_max_workers_is_forbidden_by_policy() {
 async fn listing_pages_in_stable_id_order() {
     let runtime = runtime();
     for id in ["delta", "alpha", "echo", "charlie", "bravo"] {
-        runtime
-            .create_worker(CreateWorker {
-                worker_id: Some(wid(id)),
-                ..CreateWorker::default()
-            })
-            .await
-            .unwrap();
+        runtime.create_worker(named(wid(id))).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;

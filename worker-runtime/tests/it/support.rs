@@ -60,6 +60,14 @@ pub(crate) fn wid(id: &str) -> WorkerId {
     WorkerId::new(id).unwrap()
 }
 
+/// A request for the Worker `id` with the default profile.
+pub(crate) fn named(id: WorkerId) -> CreateWorker {
+    CreateWorker {
+        worker_id: Some(id),
+        ..CreateWorker::default()
+    }
+}
+
 /// Creates a Worker with the default profile and returns its id.
 pub(crate) async fn create(runtime: &Runtime) -> WorkerId {
     runtime

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, HttpOptions, router};
 use worker_runtime::{Runtime, RuntimeConfig};
 use yoi_registry_core::{
-    Event, RegistryError, RuntimeHandle, RuntimeId, RuntimeKind, RuntimeRegistry, StreamItem,
-    WorkerEvents, WorkerId,
+    CreateWorker, Event, EventKind, RegistryError, RuntimeHandle, RuntimeId, RuntimeKind,
+    RuntimeRegistry, StreamItem, WorkerEvents, WorkerId,
 };
 
 /// The token the Backend and the served runtime share.
@@ -36,6 +36,29 @@ pub(crate) fn events_only(
     stream: WorkerEvents,
 ) -> impl Stream<Item = Result<Event, RegistryError>> + Unpin {
     stream.filter_map(|item| futures::future::ready(item.map(StreamItem::into_event).transpose()))
+}
+
+/// Events of `events` up to and including the first `run_completed`, each within [`DEADLINE`].
+pub(crate) async fn through_completion(
+    events: &mut (impl Stream<Item = Result<Event, RegistryError>> + Unpin),
+) -> Vec<Event> {
+    let mut seen = Vec::new();
+    while seen
+        .last()
+        .is_none_or(|event: &Event| event.kind != EventKind::RunCompleted)
+    {
+        let next = tokio::time::timeout(DEADLINE, events.next()).await.unwrap();
+        seen.push(next.expect("the stream ends after run_completed").unwrap());
+    }
+    seen
+}
+
+/// A request for the Worker `id` with the default profile.
+pub(crate) fn named(id: &WorkerId) -> CreateWorker {
+    CreateWorker {
+        worker_id: Some(id.clone()),
+        ..CreateWorker::default()
+    }
 }
 
 /// A runtime process, served until stopped or dropped.
