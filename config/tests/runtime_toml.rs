@@ -1,5 +1,7 @@
 //! runtime.toml: a valid file, and what every mistake reports.
 
+mod corpus;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -93,18 +95,7 @@ const MALFORMED: &[&str] = &[
 #[test]
 fn every_malformed_file_reports_file_line_column_key_and_message() {
     assert!(MALFORMED.len() >= 26);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("runtime.toml").display().to_string();
-    for line in MALFORMED {
-        let [case, text, expected] = *line.split(" | ").collect::<Vec<_>>() else {
-            panic!("not `case | text | report`: {line}");
-        };
-        let report = parse_in(dir.path(), text).expect_err(case);
-        assert!(
-            report.starts_with(&format!("{file}{expected}")),
-            "{case}: expected {file}{expected}...\n got {report}"
-        );
-    }
+    corpus::check(MALFORMED, "runtime.toml", parse_in);
 }
 
 #[test]

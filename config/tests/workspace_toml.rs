@@ -1,5 +1,7 @@
 //! workspace.toml: the schema, defaults, secret references, and what every mistake reports.
 
+mod corpus;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -149,17 +151,7 @@ const MALFORMED: &[&str] = &[
 #[test]
 fn every_malformed_file_reports_file_line_column_key_and_message() {
     assert!(MALFORMED.len() >= 35);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("workspace.toml").display().to_string();
-    for line in MALFORMED {
-        let [case, text, expected] = *line.split(" | ").collect::<Vec<_>>() else {
-            panic!("not `case | text | report`: {line}");
-        };
-        let report = parse_in(dir.path(), text).expect_err(case);
-        assert!(
-            report.starts_with(&format!("{file}{expected}")),
-            "{case}: expected {file}{expected}...\n got {report}"
-        );
+    for (case, report) in corpus::check(MALFORMED, "workspace.toml", parse_in) {
         assert!(
             !report.contains("hunter2"),
             "{case}: an inline token was echoed"
