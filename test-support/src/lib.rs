@@ -3,8 +3,8 @@
 //! Without features it offers only the deadline and the polling every test waits with, so that
 //! `worker-runtime`'s tests use it without any other crate of the workspace. The features add
 //! the Backend's HTTP API as a browser calls it (`http`), an instrumented runtime handle
-//! (`handle`), Backends served on 127.0.0.1 (`backend`) and child processes watched
-//! through their output (`process`). Tests wait by polling with
+//! (`handle`), Backends served on 127.0.0.1 (`backend`), child processes watched
+//! through their output (`process`) and a scripted LLM provider (`provider`). Tests wait by polling with
 //! [`DEADLINE`], never by sleeping blindly.
 
 use std::future::Future;
@@ -18,6 +18,8 @@ mod backend;
 mod handle;
 #[cfg(feature = "process")]
 mod process;
+#[cfg(feature = "provider")]
+mod provider;
 #[cfg(feature = "http")]
 mod sse;
 
@@ -29,6 +31,8 @@ pub use backend::{ServedBackend, load_registry, serve_backend};
 pub use handle::{Instrumented, Overview};
 #[cfg(feature = "process")]
 pub use process::{Process, Stream};
+#[cfg(feature = "provider")]
+pub use provider::{Recorded, Reply, ScriptedProvider};
 #[cfg(feature = "http")]
 pub use sse::{Frames, open_events, sequences, until};
 
