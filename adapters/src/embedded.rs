@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde::Deserialize;
-use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig};
+use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig, RuntimeConfigError};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, Input, InputAck,
     PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
@@ -47,16 +47,26 @@ struct EmbeddedHandle {
 
 fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
     let settings: EmbeddedSettings = input.settings()?;
-    let config = RuntimeConfig {
+    let mut config = RuntimeConfig {
         id: input.id.clone(),
         display_name: input.display_name.clone(),
         profiles: settings.profiles,
         limits: settings.limits,
     };
-    config.validate().map_err(|error| AdapterConfigError {
-        key: None,
-        message: error.to_string(),
-    })?;
+    config
+        .validate()
+        .and_then(|()| config.resolve_api_keys().map(drop))
+        .map_err(|error| match error {
+            RuntimeConfigError::ProfileKey {
+                profile,
+                key,
+                problem,
+            } => AdapterConfigError::at(&format!("profiles.{profile}.{key}"), problem),
+            other => AdapterConfigError {
+                key: None,
+                message: other.to_string(),
+            },
+        })?;
     Ok(Arc::new(EmbeddedHandle {
         descriptor: RuntimeDescriptor {
             display_name: input.display_name.unwrap_or_else(|| input.id.to_string()),

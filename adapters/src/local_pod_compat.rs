@@ -227,6 +227,7 @@ impl PodStore {
             created_at: None,
             updated_at: modified,
             last_sequence: None,
+            usage: None,
         }))
     }
 }

@@ -17,7 +17,9 @@ pub fn load_runtime_file(path: &Path, id: RuntimeId) -> Result<RuntimeConfig, Co
 }
 
 /// Checks `text`, the content of the `runtime.toml` at `path`, and gives the runtime `id` the
-/// configuration it describes. The result has passed [`RuntimeConfig::validate`].
+/// configuration it describes. The result has passed [`RuntimeConfig::validate`], and its model
+/// profiles hold their API keys ([`RuntimeConfig::resolve_api_keys`]): a variable that is not set
+/// or a file that cannot be read is an error at its key.
 ///
 /// A syntax error or a key serde refuses is the one error of the file; otherwise every profile
 /// whose settings do not deserialize is reported; otherwise the first validation error is.
@@ -55,14 +57,15 @@ pub fn parse_runtime_file(
     if !refusals.is_empty() {
         return Err(report(refusals));
     }
-    let config = RuntimeConfig {
+    let mut config = RuntimeConfig {
         id,
         display_name: raw.display_name,
         profiles,
         limits: raw.limits,
     };
-    match config.validate() {
-        Ok(()) => Ok(config),
+    let checked = config.validate().and_then(|()| config.resolve_api_keys());
+    match checked {
+        Ok(_) => Ok(config),
         Err(error) => Err(report(vec![Refusal::of_invalid(&config, error)])),
     }
 }
@@ -91,6 +94,14 @@ fn engine_settings(name: &str, mut table: toml::Table) -> Result<EngineSettings,
         Some("command") => {
             table.remove("engine");
             settings(table).map(EngineSettings::Command)
+        }
+        Some("openai") => {
+            table.remove("engine");
+            settings(table).map(EngineSettings::Openai)
+        }
+        Some("anthropic") => {
+            table.remove("engine");
+            settings(table).map(EngineSettings::Anthropic)
         }
         _ => settings(table),
     };
@@ -148,7 +159,9 @@ impl Refusal {
 
     /// What [`RuntimeConfig::validate`] refused, at the key it is about.
     fn of_invalid(config: &RuntimeConfig, error: worker_runtime::RuntimeConfigError) -> Self {
-        use worker_runtime::RuntimeConfigError::{DisplayName, Profile, ProfileName, ZeroLimit};
+        use worker_runtime::RuntimeConfigError::{
+            DisplayName, Profile, ProfileKey, ProfileName, ZeroLimit,
+        };
         match error {
             ZeroLimit(limit) => Self::of_value(
                 vec!["limits".to_owned(), limit.to_owned()],
@@ -169,6 +182,14 @@ impl Refusal {
             Profile { profile, problem } => {
                 Self::of_key(vec!["profiles".to_owned(), profile], problem.to_owned())
             }
+            ProfileKey {
+                profile,
+                key,
+                problem,
+            } => Self::of_value(
+                vec!["profiles".to_owned(), profile, key.to_owned()],
+                problem,
+            ),
         }
     }
 

@@ -73,7 +73,7 @@ const MALFORMED: &[&str] = &[
     "display name with a control character | display_name = \"a\\u0007b\"\n | :1:16: display_name: display name contains a control character",
     "display name too long | display_name = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n | :1:16: display_name: display name is longer than 128 characters",
     "profile not a table | [profiles]\ndefault = \"echo\"\n | :2:11: profiles.default: invalid type: string \"echo\", expected a map",
-    "unknown engine | [profiles.default]\nengine = \"python\"\n | :2:10: profiles.default.engine: unknown variant `python`, expected `echo` or `command`",
+    "unknown engine | [profiles.default]\nengine = \"python\"\n | :2:10: profiles.default.engine: unknown variant `python`, expected one of `echo`, `command`, `openai`, `anthropic`",
     "missing engine | [profiles.default]\nchunk_chars = 2\n | :1:1: profiles.default.engine: missing field `engine`",
     "profile name with a path | [profiles.\"../x\"]\nengine = \"echo\"\n | :1:11: profiles.\"../x\": profile name must be 1 to 64 characters",
     "command without a program | [profiles.shout]\nengine = \"command\"\nargs = [\"x\"]\n | :1:1: profiles.shout.program: missing field `program`",
@@ -90,6 +90,12 @@ const MALFORMED: &[&str] = &[
     "zero retained_events | [limits]\nmax_workers = 5\nretained_events = 0\n | :3:19: limits.retained_events: must be at least 1",
     "unknown limit | [limits]\nmax_worker = 5\n | :2:1: limits.max_worker: unknown field `max_worker`, expected one of `max_workers`",
     "negative limit | [limits]\nmax_input_bytes = -3\n | :2:19: limits.max_input_bytes: invalid value: integer `-3`, expected usize",
+    "model profile without a model | [profiles.a]\nengine = \"openai\"\n | :1:1: profiles.a.model: missing field `model`",
+    "model base_url without a scheme | [profiles.a]\nengine = \"openai\"\nmodel = \"m\"\nbase_url = \"localhost:11434\"\n | :4:12: profiles.a.base_url: must be an http:// or https:// URL without credentials, query or fragment",
+    "inline api key | [profiles.a]\nengine = \"anthropic\"\nmodel = \"m\"\napi_key = \"sk-inline\"\n | :4:11: profiles.a.api_key: inline keys are refused; use api_key_env or api_key_file",
+    "api key variable not set | [profiles.a]\nengine = \"openai\"\nmodel = \"m\"\napi_key_env = \"YOI_TEST_UNSET_KEY\"\n | :4:15: profiles.a.api_key_env: environment variable YOI_TEST_UNSET_KEY is not set",
+    "api key file unreadable | [profiles.a]\nengine = \"openai\"\nmodel = \"m\"\napi_key_file = \"/nonexistent/key\"\n | :4:16: profiles.a.api_key_file: cannot read the key file /nonexistent/key: entity not found",
+    "zero context entries | [profiles.a]\nengine = \"openai\"\nmodel = \"m\"\ncontext_entries = 0\n | :4:19: profiles.a.context_entries: must be at least 1",
 ];
 
 #[test]

@@ -9,7 +9,8 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use worker_runtime::{
     Capabilities, CreateWorker, Diagnostic, Event, Input, InputAck, PageRequest, RuntimeId,
-    Timestamp, TranscriptPage, WorkerCounts, WorkerDetail, WorkerId, WorkerPage, WorkerStatus,
+    Timestamp, TranscriptPage, Usage, WorkerCounts, WorkerDetail, WorkerId, WorkerPage,
+    WorkerStatus,
 };
 
 use crate::error::RegistryError;
@@ -177,6 +178,8 @@ pub struct WorkerView {
     pub updated_at: Option<Timestamp>,
     /// The sequence of its newest event, when it has events.
     pub last_sequence: Option<u64>,
+    /// The tokens its runs used in all, when its engine's provider reports them.
+    pub usage: Option<Usage>,
 }
 
 impl From<WorkerDetail> for WorkerView {
@@ -190,6 +193,7 @@ impl From<WorkerDetail> for WorkerView {
             created_at: Some(detail.created_at),
             updated_at: Some(detail.updated_at),
             last_sequence: Some(detail.last_sequence),
+            usage: detail.usage,
         }
     }
 }

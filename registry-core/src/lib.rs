@@ -31,7 +31,7 @@ pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_of};
 /// The shapes and ids the registry shares with `worker-runtime`.
 pub use worker_runtime::{
     Capabilities, CreateWorker, Diagnostic, Event, EventKind, Input, InputAck, InputKind,
-    PageRequest, Role, RuntimeId, Severity, Timestamp, TranscriptEntry, TranscriptPage,
+    PageRequest, Role, RuntimeId, Severity, Timestamp, TranscriptEntry, TranscriptPage, Usage,
     WorkerCounts, WorkerId, validate_id,
 };
 

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use yoi_registry_core::{
     Capabilities, CreateWorker, Diagnostic, Input, InputAck, InputKind, Role, RuntimeDescriptor,
     RuntimeId, RuntimeKind, RuntimeOverview, RuntimeStatus, Severity, Timestamp, TranscriptEntry,
-    TranscriptPage, WorkerCounts, WorkerId, WorkerState, WorkerView,
+    TranscriptPage, Usage, WorkerCounts, WorkerId, WorkerState, WorkerView,
 };
 
 use crate::openapi::schema;
@@ -179,6 +179,9 @@ pub struct WorkerBody {
     pub updated_at: Option<Timestamp>,
     /// The sequence of its newest event: the cursor of its event stream.
     pub last_sequence: Option<u64>,
+    /// The tokens its runs used in all; absent when its engine's provider reports none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 impl WorkerBody {
@@ -200,6 +203,7 @@ impl WorkerBody {
             created_at: worker.created_at,
             updated_at: worker.updated_at,
             last_sequence: worker.last_sequence,
+            usage: worker.usage,
         }
     }
 }

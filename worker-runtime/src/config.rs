@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{IdError, RuntimeId, validate_id};
+use crate::model_config::ModelSettings;
 
 /// The name of the profile used when a create request names none, and of the profile a Runtime
 /// gets when its configuration defines no profiles at all.
@@ -33,7 +34,7 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 128;
 /// [limits]
 /// max_workers = 100
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// The Runtime's id.
@@ -80,6 +81,15 @@ impl RuntimeConfig {
         self.limits.validate()?;
         for (name, engine) in &self.profiles {
             validate_id("profile name", name).map_err(RuntimeConfigError::ProfileName)?;
+            if let Some(model) = engine.model() {
+                model
+                    .validate()
+                    .map_err(|(key, problem)| RuntimeConfigError::ProfileKey {
+                        profile: name.clone(),
+                        key,
+                        problem: problem.to_owned(),
+                    })?;
+            }
             engine
                 .validate()
                 .map_err(|problem| RuntimeConfigError::Profile {
@@ -88,6 +98,27 @@ impl RuntimeConfig {
                 })?;
         }
         Ok(())
+    }
+
+    /// Reads the API key of every model profile from its `api_key_env` or `api_key_file`, at
+    /// start-up, so that a missing variable or unreadable file is a configuration error. Answers
+    /// the environment variables it read, for the caller to remove from the process.
+    pub fn resolve_api_keys(&mut self) -> Result<Vec<String>, RuntimeConfigError> {
+        let mut read = Vec::new();
+        for (name, engine) in &mut self.profiles {
+            let Some(model) = engine.model_mut() else {
+                continue;
+            };
+            model
+                .resolve_api_key()
+                .map_err(|(key, problem)| RuntimeConfigError::ProfileKey {
+                    profile: name.clone(),
+                    key,
+                    problem,
+                })?;
+            read.extend(model.api_key_env.clone());
+        }
+        Ok(read)
     }
 }
 
@@ -106,13 +137,18 @@ pub(crate) fn check_display_name(name: &str) -> Result<(), &'static str> {
 
 /// Which engine a profile runs, with that engine's settings (`engine = "echo"` or
 /// `engine = "command"` in TOML).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "engine", rename_all = "snake_case")]
 pub enum EngineSettings {
     /// Answers each input back, streamed in chunks.
     Echo(EchoSettings),
     /// Runs a configured program with the input on stdin.
     Command(CommandSettings),
+    /// A model behind the OpenAI-compatible Chat Completions API (OpenAI, Ollama, vLLM,
+    /// llama.cpp, LM Studio, most gateways).
+    Openai(ModelSettings),
+    /// A model behind the Anthropic Messages API.
+    Anthropic(ModelSettings),
 }
 
 impl EngineSettings {
@@ -121,6 +157,23 @@ impl EngineSettings {
         match self {
             Self::Echo(_) => "echo",
             Self::Command(_) => "command",
+            Self::Openai(_) => "openai",
+            Self::Anthropic(_) => "anthropic",
+        }
+    }
+
+    /// A model profile's settings.
+    pub fn model(&self) -> Option<&ModelSettings> {
+        match self {
+            Self::Openai(model) | Self::Anthropic(model) => Some(model),
+            Self::Echo(_) | Self::Command(_) => None,
+        }
+    }
+
+    fn model_mut(&mut self) -> Option<&mut ModelSettings> {
+        match self {
+            Self::Openai(model) | Self::Anthropic(model) => Some(model),
+            Self::Echo(_) | Self::Command(_) => None,
         }
     }
 
@@ -130,6 +183,9 @@ impl EngineSettings {
             Self::Command(command) if command.program.trim().is_empty() => Err("program is empty"),
             Self::Command(command) if command.timeout_ms == 0 => {
                 Err("timeout_ms must be at least 1")
+            }
+            Self::Openai(_) | Self::Anthropic(_) if !cfg!(feature = "llm") => {
+                Err("model engines are not compiled into this build (enable cargo feature llm)")
             }
             _ => Ok(()),
         }
@@ -223,6 +279,16 @@ pub enum RuntimeConfigError {
     /// A profile name breaks the id rule.
     #[error(transparent)]
     ProfileName(IdError),
+    /// One key of a profile is unusable.
+    #[error("profile {profile}: {key}: {problem}")]
+    ProfileKey {
+        /// The profile's name.
+        profile: String,
+        /// The key at fault (`base_url`, `api_key_env`, ...).
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A profile's engine settings are unusable.
     #[error("profile {profile}: {problem}")]
     Profile {

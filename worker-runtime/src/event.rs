@@ -17,6 +17,27 @@ pub enum Role {
     Assistant,
 }
 
+/// Tokens a model read and wrote, as its provider reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Usage {
+    /// Tokens of the request (prompt and conversation).
+    pub input_tokens: u64,
+    /// Tokens of the answer.
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    /// `self` plus `other`, saturating.
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+        }
+    }
+}
+
 /// One event of one Worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -62,7 +83,11 @@ pub enum EventKind {
         content: String,
     },
     /// The run ended well.
-    RunCompleted,
+    RunCompleted {
+        /// The tokens the run used, when its engine's provider reports them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
+    },
     /// The run ended badly.
     RunFailed {
         /// Why, for people ("exited with status 3", "timed out after 200 ms").
@@ -87,7 +112,7 @@ impl EventKind {
             Self::RunStarted => "run_started",
             Self::OutputDelta { .. } => "output_delta",
             Self::Message { .. } => "message",
-            Self::RunCompleted => "run_completed",
+            Self::RunCompleted { .. } => "run_completed",
             Self::RunFailed { .. } => "run_failed",
             Self::RunCancelled => "run_cancelled",
             Self::WorkerStopped => "worker_stopped",

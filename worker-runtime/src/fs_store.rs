@@ -153,6 +153,7 @@ impl Loader<'_> {
             events: VecDeque::new(),
             transcript: transcript.into(),
             run_was_active: false,
+            usage: record.usage,
         };
         for event in events {
             if event.sequence <= history.events.back().map_or(0, |last| last.sequence) {
@@ -167,7 +168,9 @@ impl Loader<'_> {
             }
             match event.kind {
                 EventKind::RunStarted => history.run_was_active = true,
-                EventKind::RunCompleted | EventKind::RunFailed { .. } | EventKind::RunCancelled => {
+                EventKind::RunCompleted { .. }
+                | EventKind::RunFailed { .. }
+                | EventKind::RunCancelled => {
                     history.run_was_active = false;
                 }
                 EventKind::WorkerStopped => history.stopped = true,

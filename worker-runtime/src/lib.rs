@@ -29,7 +29,7 @@
 //! while let Some(event) = events.next().await {
 //!     match event?.kind {
 //!         EventKind::OutputDelta { text } => streamed.push_str(&text),
-//!         EventKind::RunCompleted => break,
+//!         EventKind::RunCompleted { .. } => break,
 //!         _ => {}
 //!     }
 //! }
@@ -57,6 +57,7 @@ mod fs_writer;
 pub mod http;
 mod id;
 mod journal;
+mod model_config;
 mod page;
 pub mod protocol;
 mod run;
@@ -73,10 +74,11 @@ pub use config::{
     RuntimeConfig, RuntimeConfigError,
 };
 pub use error::RuntimeError;
-pub use event::{Event, EventKind, Role};
+pub use event::{Event, EventKind, Role, Usage};
 #[cfg(feature = "fs-store")]
 pub use fs_store::OpenError;
 pub use id::{IdError, MAX_ID_LEN, RuntimeId, WorkerId, WorkerRef, WorkerRefError, validate_id};
+pub use model_config::{ApiKey, ModelSettings};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};
 pub use runtime::Runtime;
 pub use subscription::EventStream;

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tokio::runtime::Handle;
 
-use crate::engine::RunOutcome;
+use crate::engine::{RunInput, RunOutcome};
 use crate::event::{EventKind, Role};
 use crate::worker::WorkerStatus;
 use crate::worker_cell::{ActiveRun, OutputSink, WorkerCell};
 
 /// Starts the run of `input` on `tokio`. The Worker must already be `running` with `run` stored
 /// in its state.
-pub(crate) fn spawn(tokio: &Handle, cell: Arc<WorkerCell>, input: String, run: ActiveRun) {
+pub(crate) fn spawn(tokio: &Handle, cell: Arc<WorkerCell>, input: RunInput, run: ActiveRun) {
     let mut end = RunEnd {
         cell,
         run,
@@ -54,9 +54,12 @@ impl RunEnd {
         let cell = &self.cell;
         let mut state = cell.lock();
         match outcome {
-            RunOutcome::Completed { output } => {
+            RunOutcome::Completed { output, usage } => {
                 cell.record_turn(&mut state, Role::Assistant, output);
-                cell.record(&mut state, EventKind::RunCompleted);
+                cell.record(&mut state, EventKind::RunCompleted { usage });
+                if let Some(usage) = usage {
+                    cell.add_usage(&mut state, usage);
+                }
             }
             RunOutcome::Failed {
                 reason,

@@ -12,7 +12,7 @@ use crate::config::{
     DEFAULT_PROFILE, EngineSettings, Limits, RuntimeConfig, RuntimeConfigError, check_display_name,
 };
 use crate::diagnostics::Diagnostics;
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, RunInput};
 use crate::error::RuntimeError;
 use crate::event::{EventKind, Role};
 use crate::id::{RuntimeId, WorkerId, validate_id};
@@ -326,7 +326,7 @@ impl Runtime {
             cancel: CancellationToken::new(),
             ended: CancellationToken::new(),
         };
-        let sequence = {
+        let (sequence, input) = {
             let mut state = cell.lock();
             if state.status == WorkerStatus::Stopped || state.stopping {
                 return Err(RuntimeError::WorkerStopped(id.clone()));
@@ -342,9 +342,14 @@ impl Runtime {
             cell.record(&mut state, EventKind::RunStarted);
             state.status = WorkerStatus::Running;
             state.run = Some(run.clone());
-            sequence
+            let conversation = state.transcript_tail(cell.engine.context_entries());
+            let input = RunInput {
+                input: input.content,
+                conversation,
+            };
+            (sequence, input)
         };
-        crate::run::spawn(&tokio, Arc::clone(&cell), input.content, run);
+        crate::run::spawn(&tokio, Arc::clone(&cell), input, run);
         let ack = InputAck {
             worker_id: id.clone(),
             sequence,

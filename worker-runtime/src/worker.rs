@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::Usage;
 use crate::id::WorkerId;
 use crate::time::Timestamp;
 
@@ -34,6 +35,9 @@ pub struct WorkerDetail {
     pub updated_at: Timestamp,
     /// The sequence of its newest event: a cursor that subscribes to what comes next.
     pub last_sequence: u64,
+    /// The tokens its runs used in all, when its engine's provider reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// A request to create a Worker.

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
-use crate::event::{Event, EventKind, Role};
+use crate::event::{Event, EventKind, Role, Usage};
 use crate::id::WorkerId;
 use crate::journal::{Journal, Published};
 use crate::time::Timestamp;
@@ -53,6 +53,8 @@ pub(crate) struct RestoredHistory {
     pub(crate) transcript: VecDeque<TranscriptEntry>,
     /// A run had started and not ended when the history was cut.
     pub(crate) run_was_active: bool,
+    /// The tokens its runs used in all, as last saved.
+    pub(crate) usage: Option<Usage>,
 }
 
 /// How much history a Worker keeps.
@@ -70,6 +72,7 @@ pub(crate) struct CellState {
     pub(crate) run: Option<ActiveRun>,
     last_sequence: u64,
     updated_at: Timestamp,
+    usage: Option<Usage>,
     events: VecDeque<Event>,
     transcript: VecDeque<TranscriptEntry>,
 }
@@ -111,6 +114,7 @@ impl WorkerCell {
             events: VecDeque::new(),
             transcript: VecDeque::new(),
             run_was_active: false,
+            usage: None,
         };
         let cell = Self::restore(identity, engine, retention, history, journal);
         let mut state = cell.lock();
@@ -152,6 +156,7 @@ impl WorkerCell {
                 run: None,
                 last_sequence: history.last_sequence,
                 updated_at,
+                usage: history.usage,
                 events: history.events,
                 transcript: history.transcript,
             }),
@@ -208,6 +213,12 @@ impl WorkerCell {
         self.save(state);
     }
 
+    /// Adds a run's tokens to the Worker's totals, which are kept with its record.
+    pub(crate) fn add_usage(&self, state: &mut CellState, usage: Usage) {
+        state.usage = Some(state.usage.unwrap_or_default().plus(usage));
+        self.save(state);
+    }
+
     /// Hands the Worker's lasting state to the journal.
     fn save(&self, state: &CellState) {
         if let Some(journal) = &self.journal {
@@ -257,6 +268,7 @@ impl WorkerCell {
             created_at: self.created_at,
             updated_at: state.updated_at,
             last_sequence: state.last_sequence,
+            usage: state.usage,
         }
     }
 
@@ -314,6 +326,12 @@ impl CellState {
         self.events
             .front()
             .map_or(self.last_sequence + 1, |event| event.sequence)
+    }
+
+    /// The newest `count` transcript entries, oldest first.
+    pub(crate) fn transcript_tail(&self, count: usize) -> Vec<TranscriptEntry> {
+        let skip = self.transcript.len().saturating_sub(count);
+        self.transcript.range(skip..).cloned().collect()
     }
 
     /// Retained transcript entries with `sequence >= start`, oldest first.

@@ -93,6 +93,14 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
         Some(path) => load_runtime_file(path, args.id.clone())?,
         None => RuntimeConfig::new(args.id.clone()),
     };
+    // The keys are read: programs the runtime starts for its Workers must not inherit them.
+    let key_variables = config
+        .profiles
+        .values()
+        .filter_map(|profile| profile.model());
+    for name in key_variables.filter_map(|model| model.api_key_env.as_deref()) {
+        token::forget_variable(name);
+    }
     let token = match (&args.token_env, &args.token_file) {
         (Some(name), _) => Some(token::take_from_env(name)?),
         (None, Some(path)) => Some(token::from_file(path)?),

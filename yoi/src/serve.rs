@@ -123,8 +123,9 @@ async fn serve(
     Ok(())
 }
 
-/// Removes every token variable the configuration names from this process's environment, once
-/// read, so that programs an embedded runtime starts for its Workers do not inherit them.
+/// Removes every token and API key variable the configuration names from this process's
+/// environment, once read, so that programs an embedded runtime starts for its Workers do not
+/// inherit them.
 fn forget_secret_variables(config: &WorkspaceConfig) {
     let references = config
         .runtimes
@@ -133,6 +134,16 @@ fn forget_secret_variables(config: &WorkspaceConfig) {
         .chain(config.server.token.as_ref());
     for reference in references {
         if let SecretRef::Env(name) = reference {
+            crate::token::forget_variable(name);
+        }
+    }
+    // An embedded runtime's model profiles name their keys' variables in its table.
+    let profiles = config
+        .runtimes
+        .iter()
+        .filter_map(|entry| entry.settings.get("profiles")?.as_object());
+    for profile in profiles.flat_map(|profiles| profiles.values()) {
+        if let Some(name) = profile.get("api_key_env").and_then(|name| name.as_str()) {
             crate::token::forget_variable(name);
         }
     }

@@ -16,7 +16,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::utf8::Utf8Decoder;
-use super::{Engine, RunOutcome};
+use super::{Engine, RunInput, RunOutcome};
 use crate::config::CommandSettings;
 use crate::worker_cell::OutputSink;
 
@@ -53,6 +53,7 @@ impl CommandEngine {
             }
             Ending::Exited(Ok(status)) if status.success() => RunOutcome::Completed {
                 output: collected.stdout,
+                usage: None,
             },
             Ending::Exited(Ok(status)) => RunOutcome::Failed {
                 reason: describe_failure(status),
@@ -67,10 +68,11 @@ impl CommandEngine {
 impl Engine for CommandEngine {
     async fn run(
         &self,
-        input: &str,
+        run: &RunInput,
         output: &OutputSink,
         cancel: &CancellationToken,
     ) -> RunOutcome {
+        let input = run.input.as_str();
         let spawned = Command::new(&self.0.program)
             .args(&self.0.args)
             .stdin(Stdio::piped())

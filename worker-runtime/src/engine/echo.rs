@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use super::{Engine, RunOutcome};
+use super::{Engine, RunInput, RunOutcome};
 use crate::config::EchoSettings;
 use crate::worker_cell::OutputSink;
 
@@ -31,10 +31,11 @@ impl EchoEngine {
 impl Engine for EchoEngine {
     async fn run(
         &self,
-        input: &str,
+        run: &RunInput,
         output: &OutputSink,
         cancel: &CancellationToken,
     ) -> RunOutcome {
+        let input = run.input.as_str();
         for (index, chunk) in chunks(input, self.0.chunk_chars).enumerate() {
             if (index == 0 && cancel.is_cancelled()) || (index > 0 && !self.pause(cancel).await) {
                 return RunOutcome::Cancelled;
@@ -43,6 +44,7 @@ impl Engine for EchoEngine {
         }
         RunOutcome::Completed {
             output: input.to_owned(),
+            usage: None,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 mod command;
 mod echo;
+#[cfg(feature = "llm")]
+mod llm;
 mod utf8;
 
 use std::sync::Arc;
@@ -11,13 +13,19 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineSettings;
+use crate::event::Usage;
+use crate::transcript::TranscriptEntry;
 use crate::worker_cell::OutputSink;
 
 /// How a run ended, as the engine saw it. The Runtime turns it into events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RunOutcome {
-    /// The run produced `output` (the whole of it, also streamed as deltas).
-    Completed { output: String },
+    /// The run produced `output` (the whole of it, also streamed as deltas), using `usage`
+    /// tokens when the engine's provider says.
+    Completed {
+        output: String,
+        usage: Option<Usage>,
+    },
     /// The run failed.
     Failed {
         reason: String,
@@ -39,12 +47,34 @@ impl RunOutcome {
     }
 }
 
+/// What one run is given: the new input, and the Worker's conversation up to and including it.
+pub(crate) struct RunInput {
+    /// The new input.
+    pub(crate) input: String,
+    /// The newest transcript entries, oldest first, ending with the new input: at most the
+    /// engine's [`Engine::context_entries`].
+    #[cfg_attr(
+        not(feature = "llm"),
+        expect(dead_code, reason = "only the model engines read the conversation")
+    )]
+    pub(crate) conversation: Vec<TranscriptEntry>,
+}
+
 /// One engine. `run` returns only once nothing of the run is left (no task, no process).
 #[async_trait]
 pub(crate) trait Engine: Send + Sync {
+    /// How many of the newest transcript entries a run is given (none by default).
+    fn context_entries(&self) -> usize {
+        0
+    }
+
     /// Runs one input to its end, streaming output deltas into `output`.
-    async fn run(&self, input: &str, output: &OutputSink, cancel: &CancellationToken)
-    -> RunOutcome;
+    async fn run(
+        &self,
+        run: &RunInput,
+        output: &OutputSink,
+        cancel: &CancellationToken,
+    ) -> RunOutcome;
 }
 
 /// Builds the engine a profile's settings describe.
@@ -52,6 +82,19 @@ pub(crate) fn build(settings: &EngineSettings) -> Arc<dyn Engine> {
     match settings {
         EngineSettings::Echo(echo) => Arc::new(echo::EchoEngine(echo.clone())),
         EngineSettings::Command(command) => Arc::new(command::CommandEngine(command.clone())),
+        #[cfg(feature = "llm")]
+        EngineSettings::Openai(model) => {
+            Arc::new(llm::ModelEngine::new(llm::Wire::OpenAi, model.clone()))
+        }
+        #[cfg(feature = "llm")]
+        EngineSettings::Anthropic(model) => {
+            Arc::new(llm::ModelEngine::new(llm::Wire::Anthropic, model.clone()))
+        }
+        // Refused by the configuration's validation: a Runtime is never built with one.
+        #[cfg(not(feature = "llm"))]
+        EngineSettings::Openai(_) | EngineSettings::Anthropic(_) => {
+            unreachable!("model engines are refused when the llm feature is off")
+        }
     }
 }
 
@@ -70,7 +113,7 @@ struct Unconfigured(String);
 #[cfg(feature = "fs-store")]
 #[async_trait]
 impl Engine for Unconfigured {
-    async fn run(&self, _: &str, _: &OutputSink, _: &CancellationToken) -> RunOutcome {
+    async fn run(&self, _: &RunInput, _: &OutputSink, _: &CancellationToken) -> RunOutcome {
         RunOutcome::failed(self.0.clone())
     }
 }

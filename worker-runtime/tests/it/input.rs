@@ -33,7 +33,10 @@ async fn input_over_the_limit_is_payload_too_large() {
     let ack = runtime.send_input(&id, Input::user("éééé")).await.unwrap();
     assert_eq!(ack.sequence, 2);
     let events = run_events(&runtime, &id, ack.sequence).await;
-    assert_eq!(events.last().unwrap().kind, EventKind::RunCompleted);
+    assert_eq!(
+        events.last().unwrap().kind,
+        EventKind::RunCompleted { usage: None }
+    );
 }
 
 #[tokio::test]

@@ -21,6 +21,9 @@ mod ids;
 mod input;
 /// Create, list, get, stop, cancel, summary.
 mod lifecycle;
+/// Model engines against a scripted provider: requests, streaming, usage, failures.
+#[cfg(feature = "llm")]
+mod llm;
 /// Transcript pages and retention.
 mod transcript;
 

@@ -45,7 +45,7 @@ pub(crate) async fn through_completion(
     let mut seen = Vec::new();
     while seen
         .last()
-        .is_none_or(|event: &Event| event.kind != EventKind::RunCompleted)
+        .is_none_or(|event: &Event| !matches!(event.kind, EventKind::RunCompleted { .. }))
     {
         let next = tokio::time::timeout(DEADLINE, events.next()).await.unwrap();
         seen.push(next.expect("the stream ends after run_completed").unwrap());

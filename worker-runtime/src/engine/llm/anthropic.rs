@@ -1,0 +1,84 @@
+//! The Anthropic Messages format: `POST {base_url}/v1/messages` with `"stream": true`, headers
+//! `x-api-key` and `anthropic-version`, answered by `message_start`, `content_block_delta`,
+//! `message_delta`, `message_stop`, `ping` and `error` events.
+
+use reqwest::RequestBuilder;
+use serde_json::{Value, json};
+
+use super::{MALFORMED, Piece};
+use crate::event::Role;
+use crate::model_config::{ApiKey, ModelSettings};
+use crate::transcript::TranscriptEntry;
+
+/// The API version this format is written against.
+const VERSION: &str = "2023-06-01";
+
+/// The answer's length when the profile sets none: the API requires one.
+const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// The request: the system prompt on its own, then the conversation in order. The API knows only
+/// `user` and `assistant` turns, so system inputs are sent as the user's.
+pub(super) fn body(settings: &ModelSettings, conversation: &[TranscriptEntry]) -> Value {
+    let messages: Vec<Value> = conversation
+        .iter()
+        .map(|entry| {
+            let role = match entry.role {
+                Role::Assistant => "assistant",
+                Role::User | Role::System => "user",
+            };
+            json!({ "role": role, "content": entry.content })
+        })
+        .collect();
+    let mut body = json!({
+        "model": settings.model,
+        "max_tokens": settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "messages": messages,
+        "stream": true,
+    });
+    if let Some(prompt) = &settings.system_prompt {
+        body["system"] = json!(prompt);
+    }
+    if let Some(temperature) = settings.temperature {
+        body["temperature"] = json!(temperature);
+    }
+    body
+}
+
+/// The key in `x-api-key`, and the API version.
+pub(super) fn authorize(request: RequestBuilder, key: Option<&ApiKey>) -> RequestBuilder {
+    let request = request.header("anthropic-version", VERSION);
+    match key {
+        Some(key) => request.header("x-api-key", key.expose()),
+        None => request,
+    }
+}
+
+/// What one event says.
+pub(super) fn pieces(event: &eventsource_stream::Event) -> Result<Vec<Piece>, String> {
+    let data: Value = serde_json::from_str(&event.data).map_err(|_| MALFORMED.to_owned())?;
+    let piece = match data["type"].as_str().unwrap_or(event.event.as_str()) {
+        "message_start" => {
+            let usage = &data["message"]["usage"];
+            Piece::Usage {
+                input: usage["input_tokens"].as_u64(),
+                output: usage["output_tokens"].as_u64(),
+            }
+        }
+        "content_block_delta" => match data["delta"]["text"].as_str() {
+            Some(text) => Piece::Text(text.to_owned()),
+            // Other deltas (tool input, thinking signatures) carry no answer text.
+            None => return Ok(Vec::new()),
+        },
+        "message_delta" => Piece::Usage {
+            input: data["usage"]["input_tokens"].as_u64(),
+            output: data["usage"]["output_tokens"].as_u64(),
+        },
+        "message_stop" => Piece::Done,
+        "error" => {
+            let message = data["error"]["message"].as_str().unwrap_or("unknown error");
+            Piece::Failed(super::cut(message.to_owned(), super::MAX_MESSAGE_BYTES))
+        }
+        _ => return Ok(Vec::new()),
+    };
+    Ok(vec![piece])
+}
