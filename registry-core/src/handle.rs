@@ -113,6 +113,7 @@ impl RuntimeOverview {
             events: false,
             max_input_bytes: 0,
             engines: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 

@@ -82,7 +82,7 @@ pub use model_config::{ApiKey, ModelSettings};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};
 pub use runtime::Runtime;
 pub use subscription::EventStream;
-pub use summary::{Capabilities, Diagnostic, RuntimeSummary, Severity, WorkerCounts};
+pub use summary::{Capabilities, Diagnostic, ProfileInfo, RuntimeSummary, Severity, WorkerCounts};
 pub use time::Timestamp;
 pub use transcript::{TranscriptEntry, TranscriptPage};
 pub use worker::{

@@ -19,7 +19,9 @@ use crate::id::{RuntimeId, WorkerId, validate_id};
 use crate::journal::Store;
 use crate::page::{PageRequest, page_limit};
 use crate::subscription::EventStream;
-use crate::summary::{Capabilities, Diagnostic, RuntimeSummary, Severity, WorkerCounts};
+use crate::summary::{
+    Capabilities, Diagnostic, ProfileInfo, RuntimeSummary, Severity, WorkerCounts,
+};
 use crate::time::Timestamp;
 use crate::transcript::TranscriptPage;
 use crate::worker::{
@@ -55,6 +57,7 @@ struct Inner {
 
 struct Profile {
     engine_name: &'static str,
+    model: Option<String>,
     engine: Arc<dyn Engine>,
 }
 
@@ -82,6 +85,7 @@ impl Runtime {
             .map(|(name, settings)| {
                 let profile = Profile {
                     engine_name: settings.engine_name(),
+                    model: settings.model().map(|model| model.model.clone()),
                     engine: engine::build(settings),
                 };
                 (name.clone(), profile)
@@ -201,6 +205,16 @@ impl Runtime {
             events: true,
             max_input_bytes: self.inner.limits.max_input_bytes,
             engines,
+            profiles: self
+                .inner
+                .profiles
+                .iter()
+                .map(|(name, profile)| ProfileInfo {
+                    name: name.clone(),
+                    engine: profile.engine_name.to_owned(),
+                    model: profile.model.clone(),
+                })
+                .collect(),
         }
     }
 

@@ -53,6 +53,22 @@ pub struct Capabilities {
     pub max_input_bytes: usize,
     /// The engines its profiles use.
     pub engines: Vec<String>,
+    /// Each profile a create request may pick, with its engine and model (never its URL).
+    #[serde(default)]
+    pub profiles: Vec<ProfileInfo>,
+}
+
+/// One profile, as a client choosing among them sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfileInfo {
+    /// The profile's name.
+    pub name: String,
+    /// Its engine (`echo`, `command`, `openai`, `anthropic`).
+    pub engine: String,
+    /// The model a model profile talks to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// How serious a diagnostic is.

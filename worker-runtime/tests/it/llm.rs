@@ -265,6 +265,23 @@ async fn another_refusal_shows_the_providers_message_cut_to_a_kibibyte(#[case] w
     );
 }
 
+#[tokio::test]
+async fn a_provider_writing_back_the_key_or_its_url_has_them_redacted() {
+    let provider = ScriptedProvider::start().await;
+    let echoed = format!(
+        "bad key {KEY} for {}/v1/chat/completions",
+        provider.base_url()
+    );
+    provider.push(Reply::error(400, &echoed));
+    let runtime = model_runtime(Wire::OpenAi, &provider, |_| {});
+    let id = create(&runtime).await;
+    let reason = failure(&converse(&runtime, &id, "Hi").await);
+    assert_eq!(
+        reason,
+        "the provider refused the request (HTTP 400): bad key [redacted] for [redacted]/chat/completions"
+    );
+}
+
 #[rstest]
 #[case::openai(Wire::OpenAi)]
 #[case::anthropic(Wire::Anthropic)]
@@ -356,4 +373,18 @@ fn debug_output_shows_neither_the_key_nor_the_url() {
         !printed.contains(KEY) && !printed.contains("secret-path"),
         "{printed}"
     );
+}
+
+#[tokio::test]
+async fn capabilities_name_each_profiles_engine_and_model_but_not_its_url() {
+    let provider = ScriptedProvider::start().await;
+    let runtime = model_runtime(Wire::Anthropic, &provider, |_| {});
+    let profile = worker_runtime::ProfileInfo {
+        name: "default".into(),
+        engine: "anthropic".into(),
+        model: Some("test-model".into()),
+    };
+    assert_eq!(runtime.capabilities().profiles, [profile]);
+    let summary = serde_json::to_string(&runtime.summary()).unwrap();
+    assert!(!summary.contains(&provider.base_url()) && !summary.contains(KEY), "{summary}");
 }

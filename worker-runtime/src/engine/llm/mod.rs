@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, RunInput, RunOutcome};
 use crate::event::Usage;
-use crate::model_config::ModelSettings;
+use crate::model_config::{ApiKey, ModelSettings};
 use crate::worker_cell::OutputSink;
 
 /// The longest pause before a retry, whatever `Retry-After` asks for.
@@ -66,6 +66,8 @@ enum Piece {
 pub(crate) struct ModelEngine {
     wire: Wire,
     settings: ModelSettings,
+    /// The API root, scrubbed from whatever the provider writes back.
+    base: String,
     endpoint: String,
     client: reqwest::Client,
 }
@@ -81,7 +83,8 @@ impl ModelEngine {
             Wire::OpenAi => "chat/completions",
             Wire::Anthropic => "v1/messages",
         };
-        let endpoint = format!("{}/{path}", base.trim_end_matches('/'));
+        let base = base.trim_end_matches('/').to_owned();
+        let endpoint = format!("{base}/{path}");
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
             .tcp_nodelay(true)
@@ -90,6 +93,7 @@ impl ModelEngine {
         Self {
             wire,
             settings,
+            base,
             endpoint,
             client,
         }
@@ -135,8 +139,12 @@ impl ModelEngine {
             Ok(Err(_)) => return Err(Failure::retry("the provider cannot be reached", None)),
             Ok(Ok(response)) => response,
         };
-        let response = refused(response, silence).await?;
-        self.read(response, silence, output).await
+        let response = refused(response, silence)
+            .await
+            .map_err(|failure| self.scrubbed(failure))?;
+        self.read(response, silence, output)
+            .await
+            .map_err(|failure| self.scrubbed(failure))
     }
 
     /// Reads a stream to its end, streaming the text into `output`.
@@ -197,6 +205,26 @@ impl ModelEngine {
                 None,
             )),
             false => Err(Failure::Final("the provider's stream ended early".into())),
+        }
+    }
+}
+
+impl ModelEngine {
+    /// `failure` without the key or the API root, should the provider have written either back.
+    fn scrubbed(&self, failure: Failure) -> Failure {
+        let scrub = |mut text: String| {
+            let key = self.settings.api_key.as_ref().map(ApiKey::expose);
+            for secret in key.into_iter().chain([self.base.as_str()]) {
+                text = text.replace(secret, "[redacted]");
+            }
+            text
+        };
+        match failure {
+            Failure::Retry { reason, after } => Failure::Retry {
+                reason: scrub(reason),
+                after,
+            },
+            Failure::Final(reason) => Failure::Final(scrub(reason)),
         }
     }
 }
