@@ -64,14 +64,25 @@ pub(crate) struct KeyLocation {
     pub(crate) value: Location,
 }
 
-/// Where the key at `path` (`["limits", "max_workers"]`) is in `text`; `None` when the text does
-/// not parse or has no such key.
+/// Where the key at `path` (`["limits", "max_workers"]`, or `["runtime[1]", "profiles", "a"]`
+/// for a table of an array) is in `text`; `None` when the text does not parse or has no such
+/// key.
 pub(crate) fn find_key(text: &str, path: &[&str]) -> Option<KeyLocation> {
     let document = DeTable::parse(text).ok()?.into_inner();
     let (last, parents) = path.split_last()?;
     let mut table = &document;
     for parent in parents {
-        match table.get(*parent)?.get_ref() {
+        let (name, index) = match parent.split_once('[') {
+            Some((name, index)) => (name, Some(index.strip_suffix(']')?.parse::<usize>().ok()?)),
+            None => (*parent, None),
+        };
+        let value = table.get(name)?.get_ref();
+        let value = match (value, index) {
+            (toml::de::DeValue::Array(items), Some(index)) => items.get(index)?.get_ref(),
+            (value, None) => value,
+            _ => return None,
+        };
+        match value {
             toml::de::DeValue::Table(inner) => table = inner,
             _ => return None,
         }

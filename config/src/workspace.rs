@@ -136,7 +136,10 @@ impl RuntimeEntry {
         message: String,
     ) -> ConfigError {
         let location = key
-            .and_then(|key| self.locations.keys.get(key).copied())
+            .and_then(|key| {
+                let known = self.locations.keys.get(key).copied();
+                known.or_else(|| self.nested_location(workspace, key))
+            })
             .or(self.locations.table);
         ConfigError {
             file: workspace
@@ -150,6 +153,15 @@ impl RuntimeEntry {
             )),
             message,
         }
+    }
+
+    /// Where a key inside one of this table's values (`profiles.a.model`) is, read again from the
+    /// file: the parsed tables keep the places of their own keys only.
+    fn nested_location(&self, workspace: &WorkspaceConfig, key: &str) -> Option<Location> {
+        let text = std::fs::read_to_string(workspace.file.as_ref()?).ok()?;
+        let table = format!("runtime[{}]", self.index);
+        let path: Vec<&str> = std::iter::once(table.as_str()).chain(key.split('.')).collect();
+        crate::toml_file::find_key(&text, &path).map(|at| at.value)
     }
 
     /// An adapter's complaint about this table, placed at the key it names.

@@ -98,3 +98,31 @@ fn check_of_a_bad_file_reports_every_error_and_fails() {
         "{name}:8:1: runtime[1].adapter: unknown adapter `gpu-magic`"
     )));
 }
+
+#[test]
+fn an_embedded_model_profile_is_checked_at_its_nested_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = "[[runtime]]\nid = \"a\"\nadapter = \"embedded\"\n\n[runtime.profiles.assistant]\n\
+                 engine = \"openai\"\nmodel = \"m\"\napi_key_env = \"YOI_CHECK_UNSET_KEY\"\n";
+    std::fs::write(dir.path().join("workspace.toml"), table).unwrap();
+    let output = yoi(&["config", "check"], dir.path());
+    assert!(!output.status.success());
+    let file = dir.path().join("workspace.toml");
+    let expected = format!(
+        "yoi: {}:8:15: runtime[0].profiles.assistant.api_key_env: environment variable \
+         YOI_CHECK_UNSET_KEY is not set\n",
+        file.display()
+    );
+    assert_eq!(stderr(&output), expected);
+
+    let bad_url = table.replace(
+        "api_key_env = \"YOI_CHECK_UNSET_KEY\"",
+        "base_url = \"ftp://x\"",
+    );
+    std::fs::write(&file, bad_url).unwrap();
+    let report = stderr(&yoi(&["config", "check"], dir.path()));
+    assert!(
+        report.contains(":8:12: runtime[0].profiles.assistant.base_url: must be an http://"),
+        "{report}"
+    );
+}
