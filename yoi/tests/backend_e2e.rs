@@ -9,11 +9,13 @@ use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Backend, RUNTIME_TOKEN, TOKEN_VAR, serve_runtime, start_runtime, yoi};
+use common::{
+    Backend, RUNTIME_TOKEN, TOKEN_VAR, runtime_command, serve_runtime, start_runtime, yoi,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use yoi_test_support::{DEADLINE, Process, Stream, wait_for};
+use yoi_test_support::{DEADLINE, Process, Reply, ScriptedProvider, Stream, wait_for};
 
 /// What a finished client command printed.
 struct Output {
@@ -697,4 +699,96 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         .collect();
     assert_eq!(statuses, [json!("unavailable"), json!("available")]);
     drop(backend);
+}
+
+/// The variable that carries the model provider's key to the runtime process alone.
+const MODEL_KEY_VAR: &str = "YOI_E2E_MODEL_KEY";
+
+/// The model provider's key: distinctive, so that a leak cannot hide.
+const MODEL_KEY: &str = "sk-e2e-Wq4Rt8Lm3Zx6Kv9Pn2";
+
+/// A runtime.toml with the model profile `assistant` (OpenAI's format, its key in
+/// [`MODEL_KEY_VAR`]) talking to `provider`, and the command profile `env`, whose program says
+/// whether it inherited that variable.
+fn model_profiles(provider: &ScriptedProvider) -> String {
+    format!(
+        "[profiles.assistant]\nengine = \"openai\"\nmodel = \"test-model\"\n\
+         base_url = \"{}/v1\"\napi_key_env = \"{MODEL_KEY_VAR}\"\n\n\
+         [profiles.env]\nengine = \"command\"\nprogram = \"sh\"\n\
+         args = [\"-c\", \"printenv {MODEL_KEY_VAR} || echo absent\"]\n",
+        provider.base_url()
+    )
+}
+
+/// `yoi runtime serve` of the runtime `gpu-box` with [`model_profiles`] for `provider`, and
+/// [`MODEL_KEY`] in [`MODEL_KEY_VAR`]; answers it and its address.
+fn start_model_runtime(provider: &ScriptedProvider, data_dir: &Path) -> (Process, String) {
+    let config = data_dir.join("runtime.toml");
+    std::fs::write(&config, model_profiles(provider)).unwrap();
+    let config = config.to_str().unwrap();
+    let args = ["--config", config, "--bind", "127.0.0.1:0"];
+    let mut command = runtime_command("gpu-box", data_dir, &args);
+    let mut runtime = Process::spawn("yoi runtime serve", command.env(MODEL_KEY_VAR, MODEL_KEY));
+    let address = runtime.listening_address();
+    (runtime, address)
+}
+
+/// Asserts that none of `texts` shows the model key or `provider`'s address.
+fn assert_model_secrets_kept(provider: &ScriptedProvider, texts: &[String]) {
+    let base_url = provider.base_url();
+    let provider_address = base_url.trim_start_matches("http://");
+    for text in texts {
+        assert!(!text.contains(MODEL_KEY), "the model key was shown: {text}");
+        assert!(
+            !names_address(text, provider_address),
+            "the provider's address was shown: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_model_worker_on_a_runtime_process_streams_through_the_backend_and_its_key_stays_there() {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = tokio.block_on(ScriptedProvider::start());
+    provider.push(Reply::stream(["Hel", "lo"]).usage(12, 2));
+    let runtime_data = tempfile::tempdir().unwrap();
+    let (mut runtime, runtime_address) = start_model_runtime(&provider, runtime_data.path());
+    let (_workspace, mut backend) = Backend::with_workspace(&gpu_box(&runtime_address, 5000));
+    let cli = Cli::new(&backend);
+
+    cli.ok(&["create", "gpu-box", "--id", "w1", "--profile", "assistant"]);
+    let mut watch = cli.spawn(&["watch", "gpu-box", "w1"]);
+    backend
+        .process
+        .wait_for_log("path=\"/api/runtimes/gpu-box/workers/w1/events\" status=200");
+    cli.ok(&["send", "gpu-box", "w1", "Hi"]);
+    let transcript = cli.wait_for_transcript_line("gpu-box", "w1", "[assistant] Hello");
+    assert_eq!(transcript, "[user] Hi\n[assistant] Hello\n");
+    watch.wait_for_line(Stream::Stdout, "Hello");
+    let listed: Value = serde_json::from_str(&cli.ok(&["--json", "workers", "gpu-box"])).unwrap();
+    assert_eq!(
+        listed["workers"][0]["usage"],
+        json!({ "input_tokens": 12, "output_tokens": 2 })
+    );
+    let sent = &provider.requests()[0];
+    assert_eq!(sent.headers["authorization"], format!("Bearer {MODEL_KEY}"));
+
+    // The key's variable was removed from the runtime process once read.
+    cli.ok(&["create", "gpu-box", "--id", "env", "--profile", "env"]);
+    cli.ok(&["send", "gpu-box", "env", "x"]);
+    cli.wait_for_transcript_line("gpu-box", "env", "[assistant] absent");
+    cli.ok(&["stop", "gpu-box", "w1"]);
+    assert!(watch.wait_exit().success(), "{}", watch.describe());
+    cli.record(&watch);
+    let status = backend.process.terminate();
+    assert!(status.success(), "{status}: {}", backend.process.describe());
+    assert!(runtime.terminate().success(), "{}", runtime.describe());
+
+    let printed = assert_no_leak(&cli, &backend, &runtime_address);
+    let logs = [printed, backend.process.describe(), runtime.describe()];
+    assert_model_secrets_kept(&provider, &logs);
 }

@@ -12,6 +12,11 @@ mod bad_input;
 /// Faults through the Backend: a dead, a silent, a garbling and a token-refusing runtime, and a
 /// worker stopped under its watchers.
 mod faults;
+/// Model Workers through the Backend, embedded (OpenAI's format) and remote (Anthropic's),
+/// against a scripted provider: two exchanges, streamed deltas, usage, cancel mid-stream, and
+/// neither the API key nor the provider's URL in any answer or log line.
+#[cfg(any(feature = "embedded", feature = "http-client"))]
+mod models;
 /// A remote runtime that misbehaves in every way the http-client adapter must survive.
 #[cfg(feature = "http-client")]
 mod remote_failures;

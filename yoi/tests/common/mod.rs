@@ -37,14 +37,21 @@ pub(crate) fn start_runtime(id: &str, data_dir: &Path) -> (Process, String) {
 pub(crate) fn serve_runtime(id: &str, data_dir: &Path, args: &[&str]) -> Process {
     Process::spawn(
         "yoi runtime serve",
-        yoi()
-            .args(["runtime", "serve", "--id", id])
-            .args(args)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--token-env", TOKEN_VAR])
-            .env(TOKEN_VAR, RUNTIME_TOKEN),
+        &mut runtime_command(id, data_dir, args),
     )
+}
+
+/// The command [`serve_runtime`] runs, for a test to add to (e.g. a provider key's variable).
+pub(crate) fn runtime_command(id: &str, data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = yoi();
+    command
+        .args(["runtime", "serve", "--id", id])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--token-env", TOKEN_VAR])
+        .env(TOKEN_VAR, RUNTIME_TOKEN);
+    command
 }
 
 /// A running `yoi serve` and the URL it printed.

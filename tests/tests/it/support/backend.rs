@@ -10,7 +10,7 @@ use worker_runtime::Runtime;
 use yoi_test_support::{Api, ServedBackend, serve_backend};
 use yoi_workspace_server::ServerOptions;
 
-use super::{ServedRuntime, workspace};
+use super::{ServedRuntime, Workspace, workspace};
 
 /// The Backend over the fixture workspace, served on 127.0.0.1; it derefs to its [`Api`] client,
 /// which records everything it answered.
@@ -31,7 +31,11 @@ impl Deref for Backend {
 
 /// Serves the Backend over a fresh fixture workspace.
 pub(crate) async fn backend() -> Backend {
-    let workspace = workspace().await;
+    backend_with(workspace().await).await
+}
+
+/// Serves the Backend over `workspace`.
+pub(crate) async fn backend_with(workspace: Workspace) -> Backend {
     let options = options(workspace.dir.path());
     Backend {
         backend: serve_backend(workspace.registry, options).await,

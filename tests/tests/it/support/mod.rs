@@ -258,15 +258,23 @@ pub(crate) struct Workspace {
     pub(crate) served: ServedRuntime,
 }
 
+/// The fixture workspace, its runtimes with the default profile only.
 pub(crate) async fn workspace() -> Workspace {
+    workspace_with("", in_memory_runtime("beta")).await
+}
+
+/// The fixture workspace with `alpha_tables` (TOML, e.g. `[runtime.profiles.NAME]` tables)
+/// closing `alpha`'s table, and `beta` as the runtime `beta` serves.
+pub(crate) async fn workspace_with(alpha_tables: &str, beta: Runtime) -> Workspace {
     let dir = tempfile::tempdir().unwrap();
-    let beta = in_memory_runtime("beta");
     let served = serve(beta.clone(), "127.0.0.1:0".parse().unwrap()).await;
     pod_store(dir.path());
     std::fs::write(dir.path().join("runtime.token"), format!("{TOKEN}\n")).unwrap();
     let mut toml = String::new();
     if cfg!(feature = "embedded") {
-        toml.push_str("[[runtime]]\nid = \"alpha\"\nadapter = \"embedded\"\n\n");
+        toml.push_str("[[runtime]]\nid = \"alpha\"\nadapter = \"embedded\"\n");
+        toml.push_str(alpha_tables);
+        toml.push('\n');
     }
     if cfg!(feature = "http-client") {
         toml.push_str(&format!(
