@@ -200,6 +200,16 @@ async fn busy_answers_are_retried_honouring_retry_after(#[case] wire: Wire) {
     let events = converse(&runtime, &id, "Hi").await;
     assert_eq!(streamed(&events), "ok", "{:?}", kinds(&events));
     assert_eq!(provider.requests().len(), 3);
+    if let Wire::OpenAi = wire {
+        let completed = &events.last().unwrap().kind;
+        assert_eq!(
+            *completed,
+            EventKind::RunCompleted { usage: None },
+            "no usage reported, none shown"
+        );
+        let detail = serde_json::to_value(runtime.get_worker(&id).unwrap()).unwrap();
+        assert!(detail.get("usage").is_none(), "absent, not zero: {detail}");
+    }
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After was honoured"
@@ -386,5 +396,8 @@ async fn capabilities_name_each_profiles_engine_and_model_but_not_its_url() {
     };
     assert_eq!(runtime.capabilities().profiles, [profile]);
     let summary = serde_json::to_string(&runtime.summary()).unwrap();
-    assert!(!summary.contains(&provider.base_url()) && !summary.contains(KEY), "{summary}");
+    assert!(
+        !summary.contains(&provider.base_url()) && !summary.contains(KEY),
+        "{summary}"
+    );
 }
