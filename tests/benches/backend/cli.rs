@@ -36,12 +36,20 @@ pub(crate) enum Role {
         /// Each request waits this long (off the async threads) before it is handled.
         #[arg(long, default_value_t = 0)]
         work_us: u64,
+        /// Gives each runtime a `default` profile with the `openai` engine, talking to the
+        /// OpenAI-compatible provider at this base URL (echo otherwise).
+        #[arg(long, value_name = "URL")]
+        openai: Option<String>,
     },
     /// The Workspace Backend over a workspace.toml, as `yoi serve` runs it.
     #[command(hide = true)]
     Backend {
         /// The workspace.toml.
         config: PathBuf,
+        /// How many recent frames each shared event stream keeps, which is also how far a
+        /// browser may fall behind before it is closed (the Backend's default otherwise).
+        #[arg(long, value_name = "FRAMES")]
+        stream_buffer: Option<usize>,
     },
     /// A bare axum handler that answers a fixed JSON body at the Backend's worker detail path.
     #[command(hide = true)]

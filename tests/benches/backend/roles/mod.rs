@@ -22,8 +22,15 @@ pub(crate) fn run(role: Role) {
         .expect("a Tokio runtime");
     tokio.block_on(async move {
         match role {
-            Role::Runtime { count, work_us } => runtime::serve(count, work_us).await,
-            Role::Backend { config } => backend::serve(&config).await,
+            Role::Runtime {
+                count,
+                work_us,
+                openai,
+            } => runtime::serve(count, work_us, openai.as_deref()).await,
+            Role::Backend {
+                config,
+                stream_buffer,
+            } => backend::serve(&config, stream_buffer).await,
             Role::Bare { body } => bare::serve(&body).await,
         }
     });

@@ -14,7 +14,9 @@ use axum::response::Response;
 use axum::serve::ListenerExt;
 use futures::StreamExt;
 use worker_runtime::http::{BearerToken, HttpOptions, router};
-use worker_runtime::{Runtime, RuntimeConfig, RuntimeId};
+use worker_runtime::{
+    DEFAULT_PROFILE, EngineSettings, ModelSettings, Runtime, RuntimeConfig, RuntimeId,
+};
 
 use super::{RUNTIME_TOKEN, bind};
 use crate::child::announce;
@@ -74,13 +76,14 @@ impl Drop for OpenStream {
     }
 }
 
-/// Serves `count` fresh runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`.
-pub(super) async fn serve(count: usize, work_us: u64) {
+/// Serves `count` fresh runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`; their
+/// `default` profile is the `openai` engine at `openai` when given, echo otherwise.
+pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>) {
     let counters = Arc::new(Counters::default());
     let work = Duration::from_micros(work_us);
     for index in 0..count {
         let id = RuntimeId::new(format!("rt{index}")).expect("a valid id");
-        let runtime = Runtime::new(RuntimeConfig::new(id)).expect("a default runtime starts");
+        let runtime = Runtime::new(config(id, openai)).expect("the bench's runtime starts");
         let options = HttpOptions {
             token: Some(BearerToken::new(RUNTIME_TOKEN).expect("a valid token")),
             ..HttpOptions::default()
@@ -120,6 +123,28 @@ pub(super) async fn serve(count: usize, work_us: u64) {
     axum::serve(control, app)
         .await
         .expect("the control port serves");
+}
+
+/// Events a model runtime retains per Worker: several whole answers of scenario 10. With the
+/// default (2048), a subscriber more than 2048 deltas behind a provider that writes as fast as
+/// it can loses its stream (`cursor_expired`).
+const MODEL_RETAINED_EVENTS: usize = 65_536;
+
+/// A runtime's configuration: the defaults, or a `default` profile with the `openai` engine at
+/// `openai` that sends only the new input with each run (so that runs stay alike as the
+/// transcript grows) and retains [`MODEL_RETAINED_EVENTS`].
+fn config(id: RuntimeId, openai: Option<&str>) -> RuntimeConfig {
+    let mut config = RuntimeConfig::new(id);
+    if let Some(base_url) = openai {
+        config.limits.retained_events = MODEL_RETAINED_EVENTS;
+        let mut model = ModelSettings::new("bench-model");
+        model.base_url = Some(base_url.to_owned());
+        model.context_entries = 1;
+        config
+            .profiles
+            .insert(DEFAULT_PROFILE.to_owned(), EngineSettings::Openai(model));
+    }
+    config
 }
 
 /// Counts the request, then waits `work` on a blocking thread (a handler calling something slow)

@@ -5,6 +5,7 @@ mod fanout;
 mod listing;
 mod proxy;
 mod sse_latency;
+mod streaming;
 
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
     }
     if args.runs(7) {
         listing::run(bench).await;
+    }
+    if args.runs(10) {
+        streaming::run(bench).await;
     }
 }
 

@@ -57,12 +57,7 @@ pub(super) async fn run(bench: &mut Bench) {
         }
         let [mut to_direct, mut to_backend] =
             [0, 1].map(|side| latencies(&subscribers[side].take_arrivals(), &sent_at));
-        let mut extra: Vec<f64> = to_direct
-            .iter()
-            .zip(&to_backend)
-            .map(|(direct, backend)| us(*backend) - us(*direct))
-            .collect();
-        added.push(median(&std::mem::take(&mut extra)));
+        added.push(median(&added_latencies(&to_direct, &to_backend)));
         direct_p50s.push(us(quantile(&mut to_direct, 0.5)));
         backend_p50s.push(us(quantile(&mut to_backend, 0.5)));
         p99_ratios.push(us(quantile(&mut to_backend, 0.99)) / us(quantile(&mut to_direct, 0.99)));
@@ -89,8 +84,21 @@ pub(super) async fn run(bench: &mut Bench) {
     ));
 }
 
+/// What the Backend added to each event's latency, in us: `via`'s latency less `direct`'s, both
+/// in id order.
+pub(super) fn added_latencies(direct: &[Duration], via: &[Duration]) -> Vec<f64> {
+    direct
+        .iter()
+        .zip(via)
+        .map(|(direct, via)| us(*via) - us(*direct))
+        .collect()
+}
+
 /// Each event's latency, from the sending of its input, in id order.
-fn latencies(arrivals: &[(u64, Instant)], sent_at: &HashMap<u64, Instant>) -> Vec<Duration> {
+pub(super) fn latencies(
+    arrivals: &[(u64, Instant)],
+    sent_at: &HashMap<u64, Instant>,
+) -> Vec<Duration> {
     let mut by_id: Vec<(u64, Duration)> = arrivals
         .iter()
         .filter_map(|(id, arrival)| Some((*id, *arrival - *sent_at.get(id)?)))
