@@ -160,7 +160,9 @@ impl RuntimeEntry {
     fn nested_location(&self, workspace: &WorkspaceConfig, key: &str) -> Option<Location> {
         let text = std::fs::read_to_string(workspace.file.as_ref()?).ok()?;
         let table = format!("runtime[{}]", self.index);
-        let path: Vec<&str> = std::iter::once(table.as_str()).chain(key.split('.')).collect();
+        let path: Vec<&str> = std::iter::once(table.as_str())
+            .chain(key.split('.'))
+            .collect();
         crate::toml_file::find_key(&text, &path).map(|at| at.value)
     }
 

@@ -2,19 +2,8 @@ use worker_runtime::{EventKind, Input, InputAck, Role, Runtime, WorkerId, Worker
 
 use crate::support::{
     command_runtime, create, events_until, eventually, kinds, process_exists, process_running,
-    run_events, send, shell_runtime,
+    run_events, send, shell_runtime, streamed,
 };
-
-/// The text of every `output_delta` in `events`, joined.
-fn streamed(events: &[worker_runtime::Event]) -> String {
-    events
-        .iter()
-        .filter_map(|event| match &event.kind {
-            EventKind::OutputDelta { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Waits until the run has streamed `lines` whole lines, and parses them as process ids.
 async fn streamed_pids(runtime: &Runtime, id: &WorkerId, after: u64, lines: usize) -> Vec<u32> {

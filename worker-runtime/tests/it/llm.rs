@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use worker_runtime::{ApiKey, EngineSettings, Event, EventKind, ModelSettings, Runtime, WorkerId};
 use yoi_test_support::{Reply, ScriptedProvider, eventually};
 
-use crate::support::{create, events_until, kinds, runtime_with, send};
+use crate::support::{create, events_until, kinds, runtime_with, send, streamed};
 
 /// The key the profiles send; no failure, event or detail may show it.
 const KEY: &str = "sk-test-do-not-print";
@@ -49,17 +49,6 @@ async fn converse(runtime: &Runtime, id: &WorkerId, content: &str) -> Vec<Event>
     let ack = send(runtime, id, content).await.unwrap();
     let ends = ["run_completed", "run_failed", "run_cancelled"];
     events_until(runtime, id, ack.sequence, &ends).await
-}
-
-/// The text the events streamed.
-fn streamed(events: &[Event]) -> String {
-    events
-        .iter()
-        .filter_map(|event| match &event.kind {
-            EventKind::OutputDelta { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The failure reason of the run the events end with.

@@ -152,3 +152,14 @@ pub(crate) fn process_running(pid: u32) -> bool {
 pub(crate) fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// The text of every `output_delta` in `events`, joined.
+pub(crate) fn streamed(events: &[Event]) -> String {
+    events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            worker_runtime::EventKind::OutputDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
