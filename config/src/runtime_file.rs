@@ -63,7 +63,10 @@ pub fn parse_runtime_file(
         profiles,
         limits: raw.limits,
     };
-    let checked = config.validate().and_then(|()| config.resolve_api_keys());
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let checked = config
+        .validate()
+        .and_then(|()| config.resolve_api_keys(folder));
     match checked {
         Ok(_) => Ok(config),
         Err(error) => Err(report(vec![Refusal::of_invalid(&config, error)])),

@@ -126,3 +126,19 @@ fn an_unreadable_file_is_one_error_naming_it() {
             .starts_with("/nonexistent/runtime.toml: cannot read the file")
     );
 }
+
+#[test]
+fn a_relative_key_file_is_read_from_the_files_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("openai.key"), "  sk-from-file\n").unwrap();
+    let text = "[profiles.a]\nengine = \"openai\"\nmodel = \"m\"\napi_key_file = \"openai.key\"\n";
+    let config = parse_in(dir.path(), text).unwrap();
+    let key = config.profiles["a"]
+        .model()
+        .unwrap()
+        .api_key
+        .as_ref()
+        .unwrap();
+    assert_eq!(key.expose(), "sk-from-file");
+    assert!(!format!("{config:?}").contains("sk-from-file"));
+}

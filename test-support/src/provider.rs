@@ -81,6 +81,9 @@ enum End {
     Stall(usize),
     /// After this many pieces, the connection is closed without the closing frames.
     Cut(usize),
+    /// All pieces and the stop reason (and usage), then the end of the body without the final
+    /// frame (`[DONE]`, `message_stop`), as some servers close.
+    Unterminated,
     /// After this many pieces, the format's mid-stream error frame, then the end of the body.
     Error(usize),
 }
@@ -188,6 +191,13 @@ impl Reply {
         }
     }
 
+    /// The stream ends cleanly after its stop reason (and usage) without the format's final
+    /// frame.
+    pub fn unterminated(mut self) -> Self {
+        self.end = End::Unterminated;
+        self
+    }
+
     /// An error answer: `status` with the format's JSON error body carrying `message`.
     pub fn error(status: u16, message: impl Into<String>) -> Self {
         Self {
@@ -265,7 +275,7 @@ impl Reply {
     /// The pieces sent before the stream's end.
     fn sent(&self) -> &[String] {
         let count = match self.end {
-            End::Complete => self.pieces.len(),
+            End::Complete | End::Unterminated => self.pieces.len(),
             End::Stall(count) | End::Cut(count) | End::Error(count) => count,
         };
         &self.pieces[..count.min(self.pieces.len())]
@@ -533,7 +543,7 @@ fn openai_frames(reply: &Reply, model: &str) -> Vec<Step> {
         },
     );
     match reply.end {
-        End::Complete => {
+        End::Complete | End::Unterminated => {
             steps.push(data_frame(&chunk(&choice("", r#""stop""#), "")));
             if let Some((input, output)) = reply.usage {
                 let total = input + output;
@@ -542,7 +552,9 @@ fn openai_frames(reply: &Reply, model: &str) -> Vec<Step> {
                 );
                 steps.push(data_frame(&chunk("", &usage)));
             }
-            steps.push(data_frame("[DONE]"));
+            if matches!(reply.end, End::Complete) {
+                steps.push(data_frame("[DONE]"));
+            }
         }
         End::Error(_) => steps.push(data_frame(&openai_error("Overloaded", 503))),
         End::Stall(_) => steps.push(Step::Stall),
@@ -575,7 +587,7 @@ fn anthropic_frames(reply: &Reply, model: &str) -> Vec<Step> {
         )
     }));
     match reply.end {
-        End::Complete => {
+        End::Complete | End::Unterminated => {
             steps.push(event_frame(
                 "content_block_stop",
                 r#"{"type":"content_block_stop","index":0}"#,
@@ -586,7 +598,9 @@ fn anthropic_frames(reply: &Reply, model: &str) -> Vec<Step> {
                     r#"{{"type":"message_delta","delta":{{"stop_reason":"end_turn","stop_sequence":null}},"usage":{{"output_tokens":{output}}}}}"#
                 ),
             ));
-            steps.push(event_frame("message_stop", r#"{"type":"message_stop"}"#));
+            if matches!(reply.end, End::Complete) {
+                steps.push(event_frame("message_stop", r#"{"type":"message_stop"}"#));
+            }
         }
         End::Error(_) => steps.push(event_frame(
             "error",

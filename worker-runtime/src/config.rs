@@ -100,22 +100,26 @@ impl RuntimeConfig {
         Ok(())
     }
 
-    /// Reads the API key of every model profile from its `api_key_env` or `api_key_file`, at
-    /// start-up, so that a missing variable or unreadable file is a configuration error. Answers
-    /// the environment variables it read, for the caller to remove from the process.
-    pub fn resolve_api_keys(&mut self) -> Result<Vec<String>, RuntimeConfigError> {
+    /// Reads the API key of every model profile from its `api_key_env` or `api_key_file` (a
+    /// relative file from `folder`), at start-up, so that a missing variable or unreadable file
+    /// is a configuration error. Answers the environment variables it read, for the caller to
+    /// remove from the process.
+    pub fn resolve_api_keys(
+        &mut self,
+        folder: &std::path::Path,
+    ) -> Result<Vec<String>, RuntimeConfigError> {
         let mut read = Vec::new();
         for (name, engine) in &mut self.profiles {
             let Some(model) = engine.model_mut() else {
                 continue;
             };
-            model
-                .resolve_api_key()
-                .map_err(|(key, problem)| RuntimeConfigError::ProfileKey {
+            model.resolve_api_key(folder).map_err(|(key, problem)| {
+                RuntimeConfigError::ProfileKey {
                     profile: name.clone(),
                     key,
                     problem,
-                })?;
+                }
+            })?;
             read.extend(model.api_key_env.clone());
         }
         Ok(read)

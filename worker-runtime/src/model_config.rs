@@ -21,7 +21,9 @@ pub struct ModelSettings {
     /// The environment variable holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
-    /// The file holding the API key (surrounding whitespace trimmed).
+    /// The file holding the API key (surrounding whitespace trimmed); a relative path starts at
+    /// the configuration's folder (runtime.toml's, or the workspace root for an embedded
+    /// runtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_file: Option<PathBuf>,
     /// Sent first, as the system's instructions.
@@ -132,7 +134,10 @@ impl ModelSettings {
 
     /// Reads the key from `api_key_env` or `api_key_file`, if either is set. Answers the key at
     /// fault and why, naming the variable or file but never a value.
-    pub(crate) fn resolve_api_key(&mut self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn resolve_api_key(
+        &mut self,
+        folder: &std::path::Path,
+    ) -> Result<(), (&'static str, String)> {
         let (key, text) = match (&self.api_key_env, &self.api_key_file) {
             (Some(name), _) => (
                 "api_key_env",
@@ -145,7 +150,7 @@ impl ModelSettings {
             ),
             (None, Some(path)) => (
                 "api_key_file",
-                std::fs::read_to_string(path).map_err(|error| {
+                std::fs::read_to_string(folder.join(path)).map_err(|error| {
                     let why = error.kind();
                     (
                         "api_key_file",

@@ -178,6 +178,71 @@ async fn split_frames_crlf_and_keep_alives_read_as_the_plain_stream(#[case] wire
 #[case::openai(Wire::OpenAi)]
 #[case::anthropic(Wire::Anthropic)]
 #[tokio::test]
+async fn a_stream_closed_after_its_stop_reason_without_a_final_frame_completes(#[case] wire: Wire) {
+    let provider = ScriptedProvider::start().await;
+    provider.push(Reply::stream(["all ", "there"]).usage(4, 2).unterminated());
+    let runtime = model_runtime(wire, &provider, |_| {});
+    let id = create(&runtime).await;
+    let events = converse(&runtime, &id, "Hi").await;
+    assert_eq!(streamed(&events), "all there");
+    let usage = worker_runtime::Usage {
+        input_tokens: 4,
+        output_tokens: 2,
+    };
+    assert_eq!(
+        events.last().unwrap().kind,
+        EventKind::RunCompleted { usage: Some(usage) }
+    );
+}
+
+#[tokio::test]
+async fn an_anthropic_overload_before_any_output_is_retried() {
+    let provider = ScriptedProvider::start().await;
+    provider.push(Reply::stream(["x"]).error_after(0));
+    provider.push(Reply::stream(["fine"]));
+    let runtime = model_runtime(Wire::Anthropic, &provider, |_| {});
+    let id = create(&runtime).await;
+    let events = converse(&runtime, &id, "Hi").await;
+    assert_eq!(streamed(&events), "fine", "{:?}", kinds(&events));
+    assert_eq!(provider.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn anthropic_requests_start_with_the_users_turn_and_skip_empty_answers() {
+    let provider = ScriptedProvider::start().await;
+    provider.push(Reply::stream(Vec::<String>::new()));
+    provider.push(Reply::stream(["b"]));
+    provider.push(Reply::stream(["c"]));
+    let runtime = model_runtime(Wire::Anthropic, &provider, |model| {
+        model.context_entries = 2
+    });
+    let id = create(&runtime).await;
+    for input in ["one", "two", "three"] {
+        converse(&runtime, &id, input).await;
+    }
+    // The transcript ends: "two", "b", "three"; its newest two begin with an answer.
+    let turns = |index: usize| messages(Wire::Anthropic, &provider.requests()[index].body);
+    let said = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(role, text)| ((*role).into(), (*text).into()))
+            .collect()
+    };
+    assert_eq!(
+        turns(1),
+        said(&[("system", "Be brief."), ("user", "two")]),
+        "the empty answer is left out"
+    );
+    assert_eq!(
+        turns(2),
+        said(&[("system", "Be brief."), ("user", "three")])
+    );
+}
+
+#[rstest]
+#[case::openai(Wire::OpenAi)]
+#[case::anthropic(Wire::Anthropic)]
+#[tokio::test]
 async fn busy_answers_are_retried_honouring_retry_after(#[case] wire: Wire) {
     let provider = ScriptedProvider::start().await;
     provider.push(Reply::error(429, "slow down").retry_after(1));

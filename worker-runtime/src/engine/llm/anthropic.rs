@@ -17,10 +17,11 @@ const VERSION: &str = "2023-06-01";
 const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 /// The request: the system prompt on its own, then the conversation in order. The API knows only
-/// `user` and `assistant` turns, so system inputs are sent as the user's.
+/// `user` and `assistant` turns, so system inputs are sent as the user's, and it must start with
+/// the user's, so a window that begins with an answer drops it.
 pub(super) fn body(settings: &ModelSettings, conversation: &[TranscriptEntry]) -> Value {
-    let messages: Vec<Value> = conversation
-        .iter()
+    let messages: Vec<Value> = super::sendable(conversation)
+        .skip_while(|entry| entry.role == Role::Assistant)
         .map(|entry| {
             let role = match entry.role {
                 Role::Assistant => "assistant",
@@ -69,14 +70,29 @@ pub(super) fn pieces(event: &eventsource_stream::Event) -> Result<Vec<Piece>, St
             // Other deltas (tool input, thinking signatures) carry no answer text.
             None => return Ok(Vec::new()),
         },
-        "message_delta" => Piece::Usage {
-            input: data["usage"]["input_tokens"].as_u64(),
-            output: data["usage"]["output_tokens"].as_u64(),
-        },
+        "message_delta" => {
+            let usage = Piece::Usage {
+                input: data["usage"]["input_tokens"].as_u64(),
+                output: data["usage"]["output_tokens"].as_u64(),
+            };
+            let finished = !data["delta"]["stop_reason"].is_null();
+            return Ok(std::iter::once(usage)
+                .chain(finished.then_some(Piece::Finished))
+                .collect());
+        }
         "message_stop" => Piece::Done,
         "error" => {
-            let message = data["error"]["message"].as_str().unwrap_or("unknown error");
-            Piece::Failed(super::cut(message.to_owned(), super::MAX_MESSAGE_BYTES))
+            let error = &data["error"];
+            let message = error["message"]
+                .as_str()
+                .unwrap_or("unknown error")
+                .to_owned();
+            // The conditions a 429, 500 or 529 answer would report, before any output.
+            let retryable = matches!(
+                error["type"].as_str(),
+                Some("overloaded_error" | "api_error" | "rate_limit_error")
+            );
+            Piece::Failed { message, retryable }
         }
         _ => return Ok(Vec::new()),
     };

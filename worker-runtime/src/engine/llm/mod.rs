@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Engine, RunInput, RunOutcome};
 use crate::event::Usage;
 use crate::model_config::{ApiKey, ModelSettings};
+use crate::transcript::TranscriptEntry;
 use crate::worker_cell::OutputSink;
 
 /// The longest pause before a retry, whatever `Retry-After` asks for.
@@ -58,8 +59,11 @@ enum Piece {
     },
     /// The answer is complete.
     Done,
-    /// The provider reports an error in the stream.
-    Failed(String),
+    /// The last choice is finished (`[DONE]` may still follow, with usage before it).
+    Finished,
+    /// The provider reports an error in the stream; `retryable` when another request may
+    /// succeed (the provider is overloaded).
+    Failed { message: String, retryable: bool },
 }
 
 /// A model engine: one wire format, one profile's settings and one pooled client.
@@ -85,7 +89,9 @@ impl ModelEngine {
         };
         let base = base.trim_end_matches('/').to_owned();
         let endpoint = format!("{base}/{path}");
+        // No redirects: a key in a custom header (`x-api-key`) would follow one to another host.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
             .tcp_nodelay(true)
             .build()
@@ -139,12 +145,8 @@ impl ModelEngine {
             Ok(Err(_)) => return Err(Failure::retry("the provider cannot be reached", None)),
             Ok(Ok(response)) => response,
         };
-        let response = refused(response, silence)
-            .await
-            .map_err(|failure| self.scrubbed(failure))?;
-        self.read(response, silence, output)
-            .await
-            .map_err(|failure| self.scrubbed(failure))
+        let response = self.refused(response, silence).await?;
+        self.read(response, silence, output).await
     }
 
     /// Reads a stream to its end, streaming the text into `output`.
@@ -162,70 +164,85 @@ impl ModelEngine {
             }
         });
         let mut events = Box::pin(bytes.eventsource());
-        let (mut text, mut usage) = (String::new(), Answer::default());
-        while let Some(event) = events.next().await {
-            let event = match event {
-                Ok(event) => event,
-                Err(EventStreamError::Transport(Gap::Silent)) => {
+        let mut answer = Answer::default();
+        let ended_cleanly = loop {
+            let event = match events.next().await {
+                None => break true,
+                Some(Ok(event)) => event,
+                Some(Err(EventStreamError::Transport(Gap::Silent))) => {
                     return Err(Failure::Final(silent(silence)));
                 }
-                Err(EventStreamError::Transport(Gap::Broken)) => break,
-                Err(_) => return Err(Failure::Final(MALFORMED.into())),
+                Some(Err(EventStreamError::Transport(Gap::Broken))) => break false,
+                Some(Err(_)) => return Err(Failure::Final(MALFORMED.into())),
             };
             let pieces = match self.wire {
                 Wire::OpenAi => openai::pieces(&event),
                 Wire::Anthropic => anthropic::pieces(&event),
             };
             for piece in pieces.map_err(Failure::Final)? {
-                match piece {
-                    Piece::Text(delta) if !delta.is_empty() => {
-                        output.delta(&delta);
-                        text.push_str(&delta);
-                    }
-                    Piece::Text(_) => {}
-                    Piece::Usage { input, output } => usage.count(input, output),
-                    Piece::Done => {
-                        let usage = usage.total();
-                        return Ok(RunOutcome::Completed {
-                            output: text,
-                            usage,
-                        });
-                    }
-                    Piece::Failed(message) => {
-                        return Err(Failure::Final(format!(
-                            "the provider reported an error: {message}"
-                        )));
-                    }
+                if let Some(end) = self.take(piece, &mut answer, output) {
+                    return end;
                 }
             }
-        }
-        match text.is_empty() {
-            true => Err(Failure::retry(
+        };
+        match (answer.finished && ended_cleanly, answer.text.is_empty()) {
+            // Some servers close after the last choice's `finish_reason`, without `[DONE]`.
+            (true, _) => Ok(answer.completed()),
+            (false, true) => Err(Failure::retry(
                 "the provider's stream ended before any output",
                 None,
             )),
-            false => Err(Failure::Final("the provider's stream ended early".into())),
+            (false, false) => Err(Failure::Final("the provider's stream ended early".into())),
         }
     }
-}
 
-impl ModelEngine {
-    /// `failure` without the key or the API root, should the provider have written either back.
-    fn scrubbed(&self, failure: Failure) -> Failure {
-        let scrub = |mut text: String| {
-            let key = self.settings.api_key.as_ref().map(ApiKey::expose);
-            for secret in key.into_iter().chain([self.base.as_str()]) {
-                text = text.replace(secret, "[redacted]");
+    /// Takes one piece of the stream into `answer`; the run's end when the piece ends it.
+    fn take(
+        &self,
+        piece: Piece,
+        answer: &mut Answer,
+        output: &OutputSink,
+    ) -> Option<Result<RunOutcome, Failure>> {
+        match piece {
+            Piece::Text(delta) if !delta.is_empty() => {
+                output.delta(&delta);
+                answer.text.push_str(&delta);
             }
-            text
-        };
-        match failure {
-            Failure::Retry { reason, after } => Failure::Retry {
-                reason: scrub(reason),
-                after,
-            },
-            Failure::Final(reason) => Failure::Final(scrub(reason)),
+            Piece::Text(_) => {}
+            Piece::Usage { input, output } => answer.count(input, output),
+            Piece::Finished => answer.finished = true,
+            Piece::Done => return Some(Ok(answer.completed())),
+            Piece::Failed { message, retryable } => {
+                let reason = format!(
+                    "the provider reported an error: {}",
+                    self.provider_said(message)
+                );
+                let failure = match retryable && answer.text.is_empty() {
+                    true => Failure::Retry {
+                        reason,
+                        after: None,
+                    },
+                    false => Failure::Final(reason),
+                };
+                return Some(Err(failure));
+            }
         }
+        None
+    }
+
+    /// What a provider wrote, without the key or the API root (should it write either back),
+    /// cut to [`MAX_MESSAGE_BYTES`].
+    fn provider_said(&self, mut text: String) -> String {
+        let key = self.settings.api_key.as_ref().map(ApiKey::expose);
+        let host = self
+            .base
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next());
+        for secret in key.into_iter().chain([self.base.as_str()]).chain(host) {
+            text = text.replace(secret, "[redacted]");
+        }
+        cut(text, MAX_MESSAGE_BYTES)
     }
 }
 
@@ -275,11 +292,14 @@ impl Failure {
     }
 }
 
-/// The token counts of one answer.
+/// What a stream has given so far.
 #[derive(Default)]
 struct Answer {
+    text: String,
     input: Option<u64>,
     output: Option<u64>,
+    /// The provider said the answer is finished (OpenAI's `finish_reason`).
+    finished: bool,
 }
 
 impl Answer {
@@ -288,50 +308,60 @@ impl Answer {
         self.output = output.or(self.output);
     }
 
-    /// The usage, when the provider reported any.
-    fn total(&self) -> Option<Usage> {
-        (self.input.is_some() || self.output.is_some()).then(|| Usage {
+    /// The run's outcome: the whole text, and the usage when the provider reported any.
+    fn completed(&mut self) -> RunOutcome {
+        let usage = (self.input.is_some() || self.output.is_some()).then(|| Usage {
             input_tokens: self.input.unwrap_or(0),
             output_tokens: self.output.unwrap_or(0),
-        })
+        });
+        let output = std::mem::take(&mut self.text);
+        RunOutcome::Completed { output, usage }
     }
 }
 
-/// The response if it is a stream; the failure its status means otherwise.
-async fn refused(response: Response, silence: Duration) -> Result<Response, Failure> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
+impl ModelEngine {
+    /// The response if it is a stream; the failure its status means otherwise.
+    async fn refused(&self, response: Response, silence: Duration) -> Result<Response, Failure> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let after = retry_after(response.headers());
+        let code = status.as_u16();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(Failure::Final(format!(
+                "the provider refused the credential (HTTP {code}); check the profile's api_key_env or api_key_file"
+            )));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let reason = format!("the provider is busy (HTTP {code})");
+            return Err(Failure::Retry { reason, after });
+        }
+        let body = tokio::time::timeout(silence, response.bytes()).await;
+        let body = body.ok().and_then(Result::ok).unwrap_or_default();
+        let message = self.provider_said(error_message(&body));
+        Err(Failure::Final(format!(
+            "the provider refused the request (HTTP {code}): {message}"
+        )))
     }
-    let after = retry_after(response.headers());
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-        let status = status.as_u16();
-        return Err(Failure::Final(format!(
-            "the provider refused the credential (HTTP {status}); check the profile's api_key_env or api_key_file"
-        )));
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-        let reason = format!("the provider is busy (HTTP {})", status.as_u16());
-        return Err(Failure::Retry { reason, after });
-    }
-    let body = tokio::time::timeout(silence, response.bytes()).await;
-    let body = body.ok().and_then(Result::ok).unwrap_or_default();
-    Err(Failure::Final(format!(
-        "the provider refused the request (HTTP {}): {}",
-        status.as_u16(),
-        error_message(&body)
-    )))
 }
 
-/// The provider's own message in an error body (`{"error":{"message"}}` in both formats), cut
-/// to [`MAX_MESSAGE_BYTES`]; the raw body when it has none.
+/// The provider's own message in an error body (`{"error":{"message"}}` in both formats); the
+/// raw body when it has none.
 fn error_message(body: &[u8]) -> String {
     let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
-    let message = parsed
+    parsed
         .as_ref()
         .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    cut(message, MAX_MESSAGE_BYTES)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned())
+}
+
+/// The conversation's entries a provider accepts: an empty answer (a run that ended with no text)
+/// is refused by some providers and says nothing, so it is left out.
+fn sendable(conversation: &[TranscriptEntry]) -> impl Iterator<Item = &TranscriptEntry> {
+    conversation
+        .iter()
+        .filter(|entry| !entry.content.is_empty())
 }
 
 /// `text` cut to at most `limit` bytes, on a character boundary.

@@ -18,7 +18,7 @@ pub(super) fn body(settings: &ModelSettings, conversation: &[TranscriptEntry]) -
         .system_prompt
         .iter()
         .map(|prompt| json!({ "role": "system", "content": prompt }));
-    let turns = conversation.iter().map(|entry| {
+    let turns = super::sendable(conversation).map(|entry| {
         let role = match entry.role {
             Role::User => "user",
             Role::System => "system",
@@ -57,21 +57,26 @@ pub(super) fn pieces(event: &eventsource_stream::Event) -> Result<Vec<Piece>, St
     }
     let chunk: Value = serde_json::from_str(data).map_err(|_| MALFORMED.to_owned())?;
     if let Some(message) = chunk["error"]["message"].as_str() {
-        return Ok(vec![Piece::Failed(super::cut(
-            message.to_owned(),
-            super::MAX_MESSAGE_BYTES,
-        ))]);
+        let message = message.to_owned();
+        return Ok(vec![Piece::Failed {
+            message,
+            retryable: false,
+        }]);
     }
     let choices = match &chunk["choices"] {
         Value::Array(choices) => choices.as_slice(),
         Value::Null => &[],
         _ => return Err(MALFORMED.to_owned()),
     };
-    let mut pieces: Vec<Piece> = choices
-        .iter()
-        .filter_map(|choice| choice["delta"]["content"].as_str())
-        .map(|text| Piece::Text(text.to_owned()))
-        .collect();
+    let mut pieces: Vec<Piece> = Vec::new();
+    for choice in choices {
+        if let Some(text) = choice["delta"]["content"].as_str() {
+            pieces.push(Piece::Text(text.to_owned()));
+        }
+        if !choice["finish_reason"].is_null() {
+            pieces.push(Piece::Finished);
+        }
+    }
     let usage = &chunk["usage"];
     if usage.is_object() {
         pieces.push(Piece::Usage {
