@@ -183,7 +183,11 @@ impl WorkerCell {
     /// Appends an event, drops the oldest beyond retention, wakes subscribers; returns its
     /// sequence.
     pub(crate) fn record(&self, state: &mut CellState, kind: EventKind) -> u64 {
-        let at = Timestamp::now();
+        self.record_at(state, kind, Timestamp::now())
+    }
+
+    /// [`WorkerCell::record`] with the event's time given.
+    fn record_at(&self, state: &mut CellState, kind: EventKind, at: Timestamp) -> u64 {
         state.last_sequence += 1;
         let sequence = state.last_sequence;
         state.updated_at = at;
@@ -239,16 +243,18 @@ impl WorkerCell {
                 content: content.clone(),
             }
         };
-        let sequence = self.record(state, kind);
         let entry = TranscriptEntry {
-            sequence,
+            sequence: state.last_sequence + 1,
             role,
             content,
-            at: state.updated_at,
+            at: Timestamp::now(),
         };
+        // The entry goes to the journal before its event, so that once the event is kept (and a
+        // command answers) the entry is on disk too.
         if let Some(journal) = &self.journal {
             journal.append_turn(entry.clone());
         }
+        let sequence = self.record_at(state, kind, entry.at);
         state.transcript.push_back(entry);
         trim_front(&mut state.transcript, self.retention.transcript);
         sequence
