@@ -55,7 +55,7 @@ fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigErr
     };
     config
         .validate()
-        .and_then(|()| config.resolve_api_keys(&input.workspace_root).map(drop))
+        .and_then(|()| config.resolve_api_keys(&input.workspace_root))
         .map_err(|error| match error {
             RuntimeConfigError::ProfileKey {
                 profile,

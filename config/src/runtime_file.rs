@@ -68,7 +68,7 @@ pub fn parse_runtime_file(
         .validate()
         .and_then(|()| config.resolve_api_keys(folder));
     match checked {
-        Ok(_) => Ok(config),
+        Ok(()) => Ok(config),
         Err(error) => Err(report(vec![Refusal::of_invalid(&config, error)])),
     }
 }
@@ -89,24 +89,20 @@ struct RawFile {
 /// are deserialized on their own; any other engine goes through [`EngineSettings`], whose error
 /// names the engines there are.
 fn engine_settings(name: &str, mut table: toml::Table) -> Result<EngineSettings, Refusal> {
-    let settings = match table.get("engine").and_then(toml::Value::as_str) {
-        Some("echo") => {
+    type Known = fn(toml::Table) -> Result<EngineSettings, Refusal>;
+    let known: Option<Known> = match table.get("engine").and_then(toml::Value::as_str) {
+        Some("echo") => Some(|table| settings(table).map(EngineSettings::Echo)),
+        Some("command") => Some(|table| settings(table).map(EngineSettings::Command)),
+        Some("openai") => Some(|table| settings(table).map(EngineSettings::Openai)),
+        Some("anthropic") => Some(|table| settings(table).map(EngineSettings::Anthropic)),
+        _ => None,
+    };
+    let settings = match known {
+        Some(parse) => {
             table.remove("engine");
-            settings(table).map(EngineSettings::Echo)
+            parse(table)
         }
-        Some("command") => {
-            table.remove("engine");
-            settings(table).map(EngineSettings::Command)
-        }
-        Some("openai") => {
-            table.remove("engine");
-            settings(table).map(EngineSettings::Openai)
-        }
-        Some("anthropic") => {
-            table.remove("engine");
-            settings(table).map(EngineSettings::Anthropic)
-        }
-        _ => settings(table),
+        None => settings(table),
     };
     settings.map_err(|mut refusal| {
         refusal

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use worker_runtime::RuntimeId;
+use worker_runtime::{RuntimeId, Secret};
 
 use crate::handle::{Policy, RuntimeHandle};
 
@@ -32,28 +32,6 @@ impl AdapterFactory {
 }
 
 inventory::collect!(AdapterFactory);
-
-/// A secret (a bearer token) resolved from its reference. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// Everything a factory gets: the common keys, already checked, and the adapter's own settings.
 #[derive(Clone)]

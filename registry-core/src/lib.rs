@@ -19,8 +19,8 @@ mod registry;
 
 pub use error::{ErrorCode, RegistryError};
 pub use factory::{
-    AdapterConfigError, AdapterFactory, AdapterInput, AdapterLookupError, Secret,
-    adapter_factories, find_adapter, serde_error_key,
+    AdapterConfigError, AdapterFactory, AdapterInput, AdapterLookupError, adapter_factories,
+    find_adapter, serde_error_key,
 };
 pub use handle::{
     Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview, RuntimeStatus,
@@ -31,8 +31,8 @@ pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_of};
 /// The shapes and ids the registry shares with `worker-runtime`.
 pub use worker_runtime::{
     Capabilities, CreateWorker, Diagnostic, Event, EventKind, Input, InputAck, InputKind,
-    PageRequest, Role, RuntimeId, Severity, Timestamp, TranscriptEntry, TranscriptPage, Usage,
-    WorkerCounts, WorkerId, validate_id,
+    PageRequest, Role, RuntimeId, Secret, Severity, Timestamp, TranscriptEntry, TranscriptPage,
+    Usage, WorkerCounts, WorkerId, validate_id,
 };
 
 pub use inventory;

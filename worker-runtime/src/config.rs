@@ -102,13 +102,8 @@ impl RuntimeConfig {
 
     /// Reads the API key of every model profile from its `api_key_env` or `api_key_file` (a
     /// relative file from `folder`), at start-up, so that a missing variable or unreadable file
-    /// is a configuration error. Answers the environment variables it read, for the caller to
-    /// remove from the process.
-    pub fn resolve_api_keys(
-        &mut self,
-        folder: &std::path::Path,
-    ) -> Result<Vec<String>, RuntimeConfigError> {
-        let mut read = Vec::new();
+    /// is a configuration error.
+    pub fn resolve_api_keys(&mut self, folder: &std::path::Path) -> Result<(), RuntimeConfigError> {
         for (name, engine) in &mut self.profiles {
             let Some(model) = engine.model_mut() else {
                 continue;
@@ -120,9 +115,8 @@ impl RuntimeConfig {
                     problem,
                 }
             })?;
-            read.extend(model.api_key_env.clone());
         }
-        Ok(read)
+        Ok(())
     }
 }
 

@@ -78,7 +78,7 @@ pub use event::{Event, EventKind, Role, Usage};
 #[cfg(feature = "fs-store")]
 pub use fs_store::OpenError;
 pub use id::{IdError, MAX_ID_LEN, RuntimeId, WorkerId, WorkerRef, WorkerRefError, validate_id};
-pub use model_config::{ApiKey, ModelSettings};
+pub use model_config::{ModelSettings, Secret};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};
 pub use runtime::Runtime;
 pub use subscription::EventStream;

@@ -52,7 +52,7 @@ pub struct ModelSettings {
     pub inline_api_key: Option<IgnoredAny>,
     /// The key, once read from `api_key_env` or `api_key_file`.
     #[serde(skip)]
-    pub api_key: Option<ApiKey>,
+    pub api_key: Option<Secret>,
 }
 
 fn default_context_entries() -> usize {
@@ -163,7 +163,7 @@ impl ModelSettings {
         match text.trim() {
             "" => Err((key, "the key is empty".to_owned())),
             value => {
-                self.api_key = Some(ApiKey(value.to_owned()));
+                self.api_key = Some(Secret::new(value));
                 Ok(())
             }
         }
@@ -201,24 +201,24 @@ impl fmt::Debug for ModelSettings {
     }
 }
 
-/// An API key read from its reference. `Debug` prints no part of it.
+/// A secret (an API key, a bearer token) read from its reference. `Debug` prints no part of it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+pub struct Secret(String);
 
-impl ApiKey {
-    /// A key from its text (tests and embedders that hold the key already).
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
     }
 
-    /// The key, to send to its provider only.
+    /// The value, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for ApiKey {
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(..)")
+        f.write_str("Secret(<redacted>)")
     }
 }

@@ -1,6 +1,6 @@
 use rstest::rstest;
 use serde_json::{Value, json};
-use worker_runtime::{ApiKey, EngineSettings, ModelSettings, Runtime, RuntimeConfig};
+use worker_runtime::{EngineSettings, ModelSettings, Runtime, RuntimeConfig, Secret};
 use yoi_test_support::{Frames, Reply, ScriptedProvider, until};
 
 use crate::support::backend::{Backend, backend_with, log_capture};
@@ -44,7 +44,7 @@ async fn model_backend(kind: Kind, replies: impl IntoIterator<Item = Reply>) -> 
         Kind::HttpClient => {
             let mut model = ModelSettings::new("test-model");
             model.base_url = Some(provider.base_url());
-            model.api_key = Some(ApiKey::new(KEY));
+            model.api_key = Some(Secret::new(KEY));
             let mut config = RuntimeConfig::new(rid("beta"));
             config
                 .profiles

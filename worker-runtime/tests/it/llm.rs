@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rstest::rstest;
 use serde_json::{Value, json};
-use worker_runtime::{ApiKey, EngineSettings, Event, EventKind, ModelSettings, Runtime, WorkerId};
+use worker_runtime::{EngineSettings, Event, EventKind, ModelSettings, Runtime, Secret, WorkerId};
 use yoi_test_support::{Reply, ScriptedProvider, eventually};
 
 use crate::support::{create, events_until, kinds, runtime_with, send, streamed};
@@ -31,7 +31,7 @@ fn model_runtime(
         Wire::OpenAi => format!("{}/v1", provider.base_url()),
         Wire::Anthropic => provider.base_url(),
     });
-    model.api_key = Some(ApiKey::new(KEY));
+    model.api_key = Some(Secret::new(KEY));
     model.system_prompt = Some("Be brief.".into());
     model.request_timeout_ms = 2_000;
     adjust(&mut model);
@@ -431,7 +431,7 @@ async fn the_whole_run_is_bounded_by_its_timeout() {
 fn debug_output_shows_neither_the_key_nor_the_url() {
     let mut model = ModelSettings::new("m");
     model.base_url = Some("http://127.0.0.1:9/secret-path".into());
-    model.api_key = Some(ApiKey::new(KEY));
+    model.api_key = Some(Secret::new(KEY));
     let printed = format!("{:?}", EngineSettings::Openai(model));
     assert!(
         !printed.contains(KEY) && !printed.contains("secret-path"),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{MALFORMED, Piece};
 use crate::event::Role;
-use crate::model_config::{ApiKey, ModelSettings};
+use crate::model_config::{ModelSettings, Secret};
 use crate::transcript::TranscriptEntry;
 
 /// The API version this format is written against.
@@ -46,7 +46,7 @@ pub(super) fn body(settings: &ModelSettings, conversation: &[TranscriptEntry]) -
 }
 
 /// The key in `x-api-key`, and the API version.
-pub(super) fn authorize(request: RequestBuilder, key: Option<&ApiKey>) -> RequestBuilder {
+pub(super) fn authorize(request: RequestBuilder, key: Option<&Secret>) -> RequestBuilder {
     let request = request.header("anthropic-version", VERSION);
     match key {
         Some(key) => request.header("x-api-key", key.expose()),

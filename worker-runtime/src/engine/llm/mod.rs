@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, RunInput, RunOutcome};
 use crate::event::Usage;
-use crate::model_config::{ApiKey, ModelSettings};
+use crate::model_config::{ModelSettings, Secret};
 use crate::transcript::TranscriptEntry;
 use crate::worker_cell::OutputSink;
 
@@ -233,7 +233,7 @@ impl ModelEngine {
     /// What a provider wrote, without the key or the API root (should it write either back),
     /// cut to [`MAX_MESSAGE_BYTES`].
     fn provider_said(&self, mut text: String) -> String {
-        let key = self.settings.api_key.as_ref().map(ApiKey::expose);
+        let key = self.settings.api_key.as_ref().map(Secret::expose);
         let host = self
             .base
             .split("://")

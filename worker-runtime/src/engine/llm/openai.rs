@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{MALFORMED, Piece};
 use crate::event::Role;
-use crate::model_config::{ApiKey, ModelSettings};
+use crate::model_config::{ModelSettings, Secret};
 use crate::transcript::TranscriptEntry;
 
 /// The request: the system prompt, then the conversation in order, streamed with usage.
@@ -42,7 +42,7 @@ pub(super) fn body(settings: &ModelSettings, conversation: &[TranscriptEntry]) -
 }
 
 /// The key as a bearer token (local servers need none).
-pub(super) fn authorize(request: RequestBuilder, key: Option<&ApiKey>) -> RequestBuilder {
+pub(super) fn authorize(request: RequestBuilder, key: Option<&Secret>) -> RequestBuilder {
     match key {
         Some(key) => request.header(AUTHORIZATION, format!("Bearer {}", key.expose())),
         None => request,
