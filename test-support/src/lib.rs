@@ -34,7 +34,7 @@ pub use process::{Process, Stream};
 #[cfg(feature = "provider")]
 pub use provider::{Recorded, Reply, ScriptedProvider};
 #[cfg(feature = "http")]
-pub use sse::{Frames, open_events, sequences, until};
+pub use sse::{Frame, Frames, frames_of, open_events, sequences, until};
 
 /// How long any one wait may take before it counts as a hang: wide, so that a loaded machine
 /// cannot reach it while anything still makes progress.

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use eventsource_stream::{Event, Eventsource};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use sse_stream::{Sse, SseByteStream};
 use yoi_test_support::{Reply, ScriptedProvider, eventually, within};
 
 const OPENAI: &str = "/v1/chat/completions";
@@ -36,10 +36,16 @@ async fn body(provider: &ScriptedProvider, path: &str) -> String {
 /// events do not count.
 async fn events(provider: &ScriptedProvider, path: &str) -> Vec<(String, String)> {
     let response = post(provider, path).await;
-    let frames = response.bytes_stream().eventsource();
-    let events: Vec<Event> = within("the events", frames.map(Result::unwrap).collect()).await;
-    let events = events.into_iter().filter(|event| event.event != "ping");
-    events.map(|event| (event.event, event.data)).collect()
+    let frames = SseByteStream::new(response.bytes_stream());
+    let events: Vec<Sse> = within("the events", frames.map(Result::unwrap).collect()).await;
+    let events = events
+        .into_iter()
+        .filter(|event| event.event.as_deref() != Some("ping"));
+    let named = |event: Sse| (event.event.unwrap_or_else(|| "message".into()), event.data);
+    events
+        .map(named)
+        .map(|(name, data)| (name, data.unwrap()))
+        .collect()
 }
 
 #[tokio::test]
@@ -203,12 +209,12 @@ async fn malformed_and_mid_stream_errors() {
 async fn a_cut_ends_the_body_with_an_error_after_the_pieces_sent() {
     let provider = ScriptedProvider::start().await;
     provider.push(Reply::stream(["a", "b"]).cut_after(1));
-    let mut frames = post(&provider, OPENAI).await.bytes_stream().eventsource();
+    let mut frames = SseByteStream::new(post(&provider, OPENAI).await.bytes_stream());
     let first = within("the first piece", frames.next())
         .await
         .unwrap()
         .unwrap();
-    assert!(first.data.contains(r#""content":"a""#), "{first:?}");
+    assert!(first.data.unwrap().contains(r#""content":"a""#));
     let end = within("the cut", frames.next()).await;
     assert!(matches!(end, Some(Err(_))), "{end:?}");
     assert_eq!(provider.disconnected(), 0);
@@ -219,8 +225,13 @@ async fn a_client_leaving_a_stalled_stream_is_counted() {
     let provider = ScriptedProvider::start().await;
     provider.push(Reply::stream(["a", "b"]).stall_after(1));
     for (left, path) in [OPENAI, ANTHROPIC].into_iter().enumerate() {
-        let mut frames = post(&provider, path).await.bytes_stream().eventsource();
-        let delta = |event: &Event| event.data.contains(r#""a""#);
+        let mut frames = SseByteStream::new(post(&provider, path).await.bytes_stream());
+        let delta = |event: &Sse| {
+            event
+                .data
+                .as_ref()
+                .is_some_and(|data| data.contains(r#""a""#))
+        };
         while !delta(
             &within("the first piece", frames.next())
                 .await

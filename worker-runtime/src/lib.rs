@@ -56,6 +56,7 @@ mod fs_writer;
 #[cfg(feature = "http-server")]
 pub mod http;
 mod id;
+mod idle_timer;
 mod journal;
 mod model_config;
 mod page;
@@ -78,6 +79,7 @@ pub use event::{Event, EventKind, Role, Usage};
 #[cfg(feature = "fs-store")]
 pub use fs_store::OpenError;
 pub use id::{IdError, MAX_ID_LEN, RuntimeId, WorkerId, WorkerRef, WorkerRefError, validate_id};
+pub use idle_timer::IdleTimer;
 pub use model_config::{ModelSettings, Secret};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};
 pub use runtime::Runtime;

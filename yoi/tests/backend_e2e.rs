@@ -15,7 +15,9 @@ use common::{
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use yoi_test_support::{DEADLINE, Process, Reply, ScriptedProvider, Stream, wait_for};
+use yoi_test_support::{
+    DEADLINE, Frame, Frames, Process, Reply, ScriptedProvider, Stream, frames_of, wait_for,
+};
 
 /// What a finished client command printed.
 struct Output {
@@ -509,13 +511,8 @@ program = "sh"
 args = ["-c", "cat; i=0; while [ $i -lt 1500 ]; do echo tick $i; i=$((i+1)); sleep 0.02; done"]
 "#;
 
-/// An event stream, frame by frame.
-type Frames = futures::stream::BoxStream<'static, eventsource_stream::Event>;
-
 /// Opens an event stream at `url` (resuming after `last`), sending `token` if given.
 async fn open_events(url: &str, last: Option<&str>, token: Option<&str>) -> Frames {
-    use eventsource_stream::Eventsource;
-    use futures::StreamExt;
     let mut request = reqwest::Client::new().get(url);
     if let Some(last) = last {
         request = request.header("last-event-id", last);
@@ -525,19 +522,11 @@ async fn open_events(url: &str, last: Option<&str>, token: Option<&str>) -> Fram
     }
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), 200, "{url}");
-    response
-        .bytes_stream()
-        .eventsource()
-        .map(Result::unwrap)
-        .boxed()
+    frames_of(response)
 }
 
 /// Reads frames into `seen` until `done(seen)` holds.
-async fn read_until(
-    frames: &mut Frames,
-    seen: &mut Vec<eventsource_stream::Event>,
-    done: impl Fn(&[eventsource_stream::Event]) -> bool,
-) {
+async fn read_until(frames: &mut Frames, seen: &mut Vec<Frame>, done: impl Fn(&[Frame]) -> bool) {
     while !done(seen) {
         let frame = next_frame(frames, seen).await;
         seen.push(frame.unwrap_or_else(|| panic!("the stream ended early: {seen:#?}")));
@@ -545,17 +534,14 @@ async fn read_until(
 }
 
 /// Reads frames into `seen` until the stream ends.
-async fn read_to_end(frames: &mut Frames, seen: &mut Vec<eventsource_stream::Event>) {
+async fn read_to_end(frames: &mut Frames, seen: &mut Vec<Frame>) {
     while let Some(frame) = next_frame(frames, seen).await {
         seen.push(frame);
     }
 }
 
 /// The next frame, within the deadline.
-async fn next_frame(
-    frames: &mut Frames,
-    seen: &[eventsource_stream::Event],
-) -> Option<eventsource_stream::Event> {
+async fn next_frame(frames: &mut Frames, seen: &[Frame]) -> Option<Frame> {
     use futures::StreamExt;
     tokio::time::timeout(DEADLINE, frames.next())
         .await
@@ -564,7 +550,7 @@ async fn next_frame(
 
 /// The events of `frames` as `(sequence, kind, data)`, without the Backend's envelope fields and
 /// connection notices, for comparison with the runtime's own record.
-fn events_of(frames: &[eventsource_stream::Event]) -> Vec<(u64, String, Value)> {
+fn events_of(frames: &[Frame]) -> Vec<(u64, String, Value)> {
     frames
         .iter()
         .filter(|frame| !frame.id.is_empty() && frame.event != "runtime_status")
@@ -579,7 +565,7 @@ fn events_of(frames: &[eventsource_stream::Event]) -> Vec<(u64, String, Value)> 
         .collect()
 }
 
-fn count_of(frames: &[eventsource_stream::Event], kind: &str) -> usize {
+fn count_of(frames: &[Frame], kind: &str) -> usize {
     frames.iter().filter(|frame| frame.event == kind).count()
 }
 
@@ -625,7 +611,7 @@ fn a_runtime_killed_mid_run_and_restarted_on_its_data_dir_loses_and_repeats_no_e
         .await;
         assert_eq!(status, 202, "{body}");
         let (mut kept_seen, mut left_seen) = (Vec::new(), Vec::new());
-        let ticking = |seen: &[eventsource_stream::Event]| count_of(seen, "output_delta") >= 5;
+        let ticking = |seen: &[Frame]| count_of(seen, "output_delta") >= 5;
         read_until(&mut kept, &mut kept_seen, ticking).await;
         read_until(&mut left, &mut left_seen, ticking).await;
         (kept, kept_seen, left_seen)

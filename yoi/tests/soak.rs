@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Backend, TOKEN_VAR, serve_runtime};
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
+use sse_stream::SseByteStream;
 
 /// Events a runtime keeps per worker: as many as a Backend channel buffers (1024), so that a
 /// browser the Backend resets for falling behind can still resume from the runtime; small, so
@@ -135,7 +135,7 @@ async fn browser(
             .wrapping_add(1_442_695_040_888_963_407);
         let lifetime = Duration::from_millis(1000 + (random >> 33) % 3000);
         let until = tokio::time::Instant::now() + lifetime;
-        let mut frames = response.bytes_stream().eventsource();
+        let mut frames = SseByteStream::new(response.bytes_stream());
         loop {
             let frame = if churn.load(Ordering::Relaxed) {
                 match tokio::time::timeout_at(until, frames.next()).await {
@@ -146,15 +146,15 @@ async fn browser(
                 frames.next().await
             };
             let Some(Ok(frame)) = frame else { break };
-            match frame.event.as_str() {
+            match frame.event.as_deref().unwrap_or("message") {
                 "reset" => {
                     seen.resets += 1;
                     break;
                 }
                 "runtime_status" => {}
-                "error" => panic!("{url}: {}", frame.data),
+                "error" => panic!("{url}: {:?}", frame.data),
                 kind => {
-                    let sequence: u64 = frame.id.parse().unwrap();
+                    let sequence: u64 = frame.id.as_deref().unwrap().parse().unwrap();
                     if seen.last.is_some_and(|last| sequence != last + 1) {
                         seen.disorder
                             .push(format!("{sequence} after {}", seen.last.unwrap()));

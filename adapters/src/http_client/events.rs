@@ -8,16 +8,19 @@
 //! ([`StreamItem::Recovered`]).
 
 use std::hash::{BuildHasher, Hasher, RandomState};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use sse_stream::{Sse, SseByteStream};
 use worker_runtime::protocol::{LAST_EVENT_ID, RESET_EVENT, WorkerRoute};
-use worker_runtime::{Event, EventKind};
+use worker_runtime::{Event, EventKind, IdleTimer};
 use yoi_registry_core::{ErrorCode, RegistryError, StreamItem, WorkerEvents, WorkerId};
 
 use super::Remote;
@@ -34,7 +37,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const STREAM_IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// SSE frames; a transport error carries nothing (reqwest's would name the URL).
-type Frames = BoxStream<'static, Result<eventsource_stream::Event, ()>>;
+type Frames = BoxStream<'static, Result<Sse, ()>>;
 
 /// Subscribes to `worker`'s events after `after`. Errors of the first connection (an unknown
 /// worker, an expired cursor, an unreachable runtime) are returned before any stream exists.
@@ -93,15 +96,36 @@ async fn connect(
     if !is_sse {
         return Err(caller.protocol("answered an event request without an event stream".into()));
     }
-    // A runtime sends keep-alives; silence this long means the connection is dead.
-    let bytes = futures::stream::unfold(response.bytes_stream(), |mut bytes| async move {
-        match tokio::time::timeout(STREAM_IDLE_LIMIT, bytes.next()).await {
-            Ok(Some(chunk)) => Some((chunk.map_err(drop), bytes)),
-            Ok(None) => None,
-            Err(_) => Some((Err(()), bytes)),
+    let bytes = Watched {
+        chunks: response.bytes_stream().boxed(),
+        idle: IdleTimer::new(STREAM_IDLE_LIMIT),
+    };
+    Ok(SseByteStream::new(bytes).map_err(drop).boxed())
+}
+
+/// A response's chunks, ending with an error when the connection breaks or stays silent for
+/// [`STREAM_IDLE_LIMIT`] (a runtime sends keep-alives, so silence means it is dead). The error
+/// carries nothing: reqwest's would name the URL.
+struct Watched {
+    chunks: BoxStream<'static, reqwest::Result<Bytes>>,
+    idle: IdleTimer,
+}
+
+impl Stream for Watched {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let lost = || std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        let this = &mut *self;
+        match this.chunks.poll_next_unpin(cx) {
+            Poll::Ready(Some(chunk)) => {
+                this.idle.touch();
+                Poll::Ready(Some(chunk.map_err(|_| lost())))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => this.idle.poll_idle(cx).map(|()| Some(Err(lost()))),
         }
-    });
-    Ok(bytes.eventsource().map_err(drop).boxed())
+    }
 }
 
 /// Where a subscription stands.
@@ -152,15 +176,19 @@ impl Subscription {
                     continue;
                 }
             };
-            if frame.event == RESET_EVENT {
+            // A block without data (only an `id:` or `retry:`) is not an event.
+            let Some(data) = frame.data else {
+                continue;
+            };
+            if frame.event.as_deref() == Some(RESET_EVENT) {
                 self.finished = true;
                 let error = self
                     .remote
                     .caller
-                    .remote_error(reqwest::StatusCode::GONE, frame.data.as_bytes());
+                    .remote_error(reqwest::StatusCode::GONE, data.as_bytes());
                 return Some((Err(error.for_worker(&self.worker)), self));
             }
-            let event = serde_json::from_str::<Event>(&frame.data).ok();
+            let event = serde_json::from_str::<Event>(&data).ok();
             let Some(event) = event.filter(|event| event.sequence > 0) else {
                 self.finished = true;
                 let error = self

@@ -1,17 +1,21 @@
 //! One shared upstream subscription to a worker's events. A pump task reads the upstream stream,
-//! renders each event once, keeps the most recent frames for clients that join or resume, and
-//! broadcasts every frame to the clients. A client that falls more than the buffer behind is
-//! told so by the broadcast (`Lagged`) and closed; the others never wait for it.
+//! renders each event once (the events that are ready together into one batch), keeps the most recent frames for clients that join or resume, and
+//! broadcasts every batch to the clients. A client that falls more than the buffer's number of
+//! broadcasts behind is told so by the broadcast (`Lagged`) and closed; the others never wait for
+//! it.
 
 use std::collections::VecDeque;
+use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use axum::body::Bytes;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
+use worker_runtime::http::ready_batches;
 use yoi_registry_core::{ErrorCode, RegistryError, RuntimeId, StreamItem, WorkerEvents, WorkerId};
 
+use super::batch::{Batch, Batcher, READY_ITEMS};
 use super::frame::{self, Frame};
 
 /// A shared subscription.
@@ -137,48 +141,68 @@ impl Channel {
         })
     }
 
-    async fn pump(self: Arc<Self>, mut upstream: WorkerEvents) {
+    async fn pump(self: Arc<Self>, upstream: WorkerEvents) {
         // However the pump ends (a panic, an abort), the channel is finished, so that its clients
         // end and new ones open a fresh channel instead of waiting on this one.
         let _finish = FinishOnDrop(Arc::clone(&self));
-        while let Some(item) = upstream.next().await {
-            match item {
-                Ok(StreamItem::Event(event)) => {
-                    let bytes = frame::event(&self.runtime_id, &self.worker_id, &event);
-                    self.publish_event(event.sequence, bytes);
+        let mut upstream = pin!(ready_batches(upstream, READY_ITEMS));
+        let mut batcher = Batcher::new(self.runtime_id.clone(), self.worker_id.clone());
+        let mut latest = self.lock().latest;
+        while let Some(items) = upstream.next().await {
+            for item in items {
+                let event = match item {
+                    Ok(StreamItem::Event(event)) => event,
+                    Ok(StreamItem::Lost(error)) => {
+                        self.publish_events(batcher.take());
+                        self.publish_status(Some(&error));
+                        continue;
+                    }
+                    Ok(StreamItem::Recovered) => {
+                        self.publish_events(batcher.take());
+                        self.publish_status(None);
+                        continue;
+                    }
+                    Err(error) => {
+                        self.publish_events(batcher.take());
+                        let error = error
+                            .for_runtime(&self.runtime_id)
+                            .for_worker(&self.worker_id);
+                        self.finish(Some(frame::failure(error)));
+                        return;
+                    }
+                };
+                // A duplicate (by sequence) is dropped.
+                if latest.is_some_and(|latest| event.sequence <= latest) {
+                    continue;
                 }
-                Ok(StreamItem::Lost(error)) => self.publish_status(Some(&error)),
-                Ok(StreamItem::Recovered) => self.publish_status(None),
-                Err(error) => {
-                    let error = error
-                        .for_runtime(&self.runtime_id)
-                        .for_worker(&self.worker_id);
-                    self.finish(Some(frame::failure(error)));
-                    return;
-                }
+                latest = Some(event.sequence);
+                self.publish_events(batcher.push(&event));
             }
+            self.publish_events(batcher.take());
         }
         self.finish(None);
     }
 
-    /// Records and broadcasts an event frame; a duplicate (by sequence) is dropped.
-    fn publish_event(&self, sequence: u64, bytes: Bytes) {
-        let mut state = self.lock();
-        if state.latest.is_some_and(|latest| sequence <= latest) {
+    /// Records and broadcasts a batch of new event frames.
+    fn publish_events(&self, batch: Option<Batch>) {
+        let Some(batch) = batch else {
             return;
+        };
+        let mut state = self.lock();
+        for (sequence, bytes) in batch.frames() {
+            if state.low.is_none() {
+                state.low = Some(sequence.saturating_sub(1));
+            }
+            state.latest = Some(sequence);
+            state.recent.push_back((sequence, bytes));
+            if state.recent.len() > self.buffer
+                && let Some((dropped, _)) = state.recent.pop_front()
+            {
+                state.low = Some(dropped);
+                state.evicted = true;
+            }
         }
-        if state.low.is_none() {
-            state.low = Some(sequence.saturating_sub(1));
-        }
-        state.latest = Some(sequence);
-        state.recent.push_back((sequence, bytes.clone()));
-        if state.recent.len() > self.buffer
-            && let Some((dropped, _)) = state.recent.pop_front()
-        {
-            state.low = Some(dropped);
-            state.evicted = true;
-        }
-        self.send(Frame::Event { sequence, bytes });
+        self.send(Frame::Events(Arc::new(batch)));
     }
 
     /// Broadcasts a `runtime_status` frame, kept for joining clients while the runtime is lost.

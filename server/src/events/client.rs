@@ -2,38 +2,36 @@
 //! private upstream replay until it can join the channel. Events it already has are dropped by
 //! sequence.
 
+use std::collections::VecDeque;
+
 use axum::body::Bytes;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use worker_runtime::http::ready_batches;
 use yoi_registry_core::{RegistryError, StreamItem, WorkerEvents};
 
 use super::Attachment;
+use super::batch::{Batch, Batcher, READY_ITEMS};
 use super::channel::Joined;
 use super::frame::{self, Frame};
-
-/// What one read from the source means for the browser.
-enum Step {
-    /// Send this frame.
-    Send(Bytes),
-    /// Nothing to send (an event the browser already has): read on.
-    Skip,
-    /// End the stream, after this last frame if there is one.
-    End(Option<Bytes>),
-}
 
 /// A browser's stream of frames; dropping it releases its hold on the worker's channel.
 pub(crate) struct ClientStream {
     attachment: Attachment,
-    /// The newest sequence sent.
+    /// The newest sequence sent or queued in `outbox`.
     last: Option<u64>,
+    /// Frames ready to send, in order, before anything more is read.
+    outbox: VecDeque<Bytes>,
     source: Source,
 }
 
 enum Source {
-    /// The shared channel, from the backlog it gave on joining.
-    Shared(Joined),
+    /// The shared channel's live frames.
+    Shared(broadcast::Receiver<Frame>),
     /// A private replay from the runtime, until the channel covers where it is.
-    Private(WorkerEvents),
+    Private(BoxStream<'static, Vec<Result<StreamItem, RegistryError>>>),
     /// Nothing more.
     Ended,
 }
@@ -43,7 +41,8 @@ impl ClientStream {
         Self {
             attachment,
             last: joined.last,
-            source: Source::Shared(joined),
+            outbox: joined.backlog,
+            source: Source::Shared(joined.receiver),
         }
     }
 
@@ -55,7 +54,8 @@ impl ClientStream {
         Self {
             attachment,
             last: position,
-            source: Source::Private(upstream),
+            outbox: VecDeque::new(),
+            source: Source::Private(ready_batches(upstream, READY_ITEMS).boxed()),
         }
     }
 
@@ -69,74 +69,81 @@ impl ClientStream {
 
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
-            let step = match &mut self.source {
+            if let Some(frame) = self.outbox.pop_front() {
+                return Some(frame);
+            }
+            match &mut self.source {
                 Source::Ended => return None,
-                Source::Shared(joined) => {
-                    if let Some(frame) = joined.backlog.pop_front() {
-                        return Some(frame);
-                    }
-                    let received = joined.receiver.recv().await;
-                    self.on_channel(received)
+                Source::Shared(receiver) => {
+                    let received = receiver.recv().await;
+                    self.on_channel(received);
                 }
                 Source::Private(upstream) => {
                     if let Some(joined) = self.attachment.join(self.last) {
                         self.last = self.last.max(joined.last);
-                        self.source = Source::Shared(joined);
+                        self.outbox = joined.backlog;
+                        self.source = Source::Shared(joined.receiver);
                         continue;
                     }
-                    let item = upstream.next().await;
-                    self.on_upstream(item)
-                }
-            };
-            match step {
-                Step::Send(bytes) => return Some(bytes),
-                Step::Skip => {}
-                Step::End(last) => {
-                    self.source = Source::Ended;
-                    return last;
+                    let items = upstream.next().await;
+                    self.on_upstream(items);
                 }
             }
         }
     }
 
-    /// What to do with what the shared channel gave.
-    fn on_channel(&mut self, received: Result<Frame, RecvError>) -> Step {
+    /// Queues what the shared channel gave; events the browser already has are dropped.
+    fn on_channel(&mut self, received: Result<Frame, RecvError>) {
         match received {
-            Ok(Frame::Event { sequence, bytes }) if advance(&mut self.last, sequence) => {
-                Step::Send(bytes)
-            }
-            Ok(Frame::Event { .. }) => Step::Skip,
-            Ok(Frame::Notice(bytes)) => Step::Send(bytes),
-            Ok(Frame::End(last)) => Step::End(last),
+            Ok(Frame::Events(batch)) => self.outbox.extend(batch.after(&mut self.last)),
+            Ok(Frame::Notice(bytes)) => self.outbox.push_back(bytes),
+            Ok(Frame::End(last)) => self.end(last),
             Err(RecvError::Lagged(_)) => {
                 let (runtime_id, worker_id) = &self.attachment.key;
-                Step::End(Some(frame::fell_behind(runtime_id, worker_id)))
+                let reset = frame::fell_behind(runtime_id, worker_id);
+                self.end(Some(reset));
             }
-            Err(RecvError::Closed) => Step::End(None),
+            Err(RecvError::Closed) => self.end(None),
         }
     }
 
-    /// What to do with what the private replay gave.
-    fn on_upstream(&mut self, item: Option<Result<StreamItem, RegistryError>>) -> Step {
+    /// Queues what the private replay gave, the events that came together as one batch; an
+    /// event the browser already has is skipped before it is rendered.
+    fn on_upstream(&mut self, items: Option<Vec<Result<StreamItem, RegistryError>>>) {
+        let Some(items) = items else {
+            self.end(None);
+            return;
+        };
         let (runtime_id, worker_id) = &self.attachment.key;
-        match item {
-            // An event the browser already has is skipped before it is rendered.
-            Some(Ok(StreamItem::Event(event))) if advance(&mut self.last, event.sequence) => {
-                Step::Send(frame::event(runtime_id, worker_id, &event))
-            }
-            Some(Ok(StreamItem::Event(_))) => Step::Skip,
-            Some(Ok(StreamItem::Lost(error))) => {
-                Step::Send(frame::status(runtime_id, worker_id, Some(&error)))
-            }
-            Some(Ok(StreamItem::Recovered)) => {
-                Step::Send(frame::status(runtime_id, worker_id, None))
-            }
-            Some(Err(error)) => {
-                let error = error.for_runtime(runtime_id).for_worker(worker_id);
-                Step::End(Some(frame::failure(error)))
-            }
-            None => Step::End(None),
+        let mut batcher = Batcher::new(runtime_id.clone(), worker_id.clone());
+        for item in items {
+            let notice = match item {
+                Ok(StreamItem::Event(event)) => {
+                    if advance(&mut self.last, event.sequence) {
+                        self.outbox
+                            .extend(batcher.push(&event).map(Batch::into_bytes));
+                    }
+                    continue;
+                }
+                Ok(StreamItem::Lost(error)) => frame::status(runtime_id, worker_id, Some(&error)),
+                Ok(StreamItem::Recovered) => frame::status(runtime_id, worker_id, None),
+                Err(error) => {
+                    self.outbox.extend(batcher.take().map(Batch::into_bytes));
+                    let error = error.for_runtime(runtime_id).for_worker(worker_id);
+                    self.end(Some(frame::failure(error)));
+                    return;
+                }
+            };
+            self.outbox.extend(batcher.take().map(Batch::into_bytes));
+            self.outbox.push_back(notice);
         }
+        self.outbox.extend(batcher.take().map(Batch::into_bytes));
+    }
+
+    /// Ends the stream after what is queued and `last`, when there is one.
+    fn end(&mut self, last: Option<Bytes>) {
+        self.outbox.extend(last);
+        self.source = Source::Ended;
     }
 }
 

@@ -3,30 +3,26 @@
 //! `event: runtime_status` when the upstream connection is lost or back; `event: reset` (the
 //! stream cannot continue without a gap) or `event: error` as a stream's last frame.
 
-use axum::body::Bytes;
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use yoi_registry_core::{ErrorCode, Event, RegistryError, RuntimeId, RuntimeStatus, WorkerId};
 
+use super::batch::Batch;
 use crate::error::{ApiError, body_of, public_message};
 
 /// What a shared stream sends its clients.
 #[derive(Debug, Clone)]
 pub(crate) enum Frame {
-    /// An event of the worker.
-    Event {
-        /// Its sequence (the frame's `id:`), by which duplicates are dropped.
-        sequence: u64,
-        /// The rendered frame.
-        bytes: Bytes,
-    },
+    /// Events of the worker, in order.
+    Events(Arc<Batch>),
     /// A `runtime_status` frame.
     Notice(Bytes),
     /// The stream ends, after this frame when there is one.
     End(Option<Bytes>),
 }
-
-/// The comment that keeps an idle stream open.
-pub(crate) const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// `data:` of an event.
 #[derive(Serialize)]
@@ -48,14 +44,24 @@ struct StatusData<'a> {
     message: String,
 }
 
-/// The frame of `event`.
-pub(crate) fn event(runtime_id: &RuntimeId, worker_id: &WorkerId, event: &Event) -> Bytes {
+/// Appends the frame of `event` to `buffer`. JSON has no raw newline, so one `data:` line
+/// holds it.
+pub(crate) fn write_event(
+    buffer: &mut BytesMut,
+    runtime_id: &RuntimeId,
+    worker_id: &WorkerId,
+    event: &Event,
+) {
     let data = EventData {
         runtime_id,
         worker_id,
         event,
     };
-    render(Some(event.sequence), event.kind.name(), &data)
+    let kind = event.kind.name();
+    let mut writer = buffer.writer();
+    write!(writer, "id: {}\nevent: {kind}\ndata: ", event.sequence).expect("memory takes writes");
+    serde_json::to_writer(&mut writer, &data).expect("frames serialize to JSON");
+    writer.into_inner().extend_from_slice(b"\n\n");
 }
 
 /// A `runtime_status` frame: `unavailable` with the error's code when the connection to the
@@ -78,7 +84,7 @@ pub(crate) fn status(
             None => format!("runtime {runtime_id} answers again"),
         },
     };
-    render(None, "runtime_status", &data)
+    render("runtime_status", &data)
 }
 
 /// The last frame of a stream that failed: `reset` when the resume point is gone, `error`
@@ -88,7 +94,7 @@ pub(crate) fn failure(error: RegistryError) -> Bytes {
         ErrorCode::CursorExpired => "reset",
         _ => "error",
     };
-    render(None, kind, &body_of(ApiError::Registry(error)))
+    render(kind, &body_of(ApiError::Registry(error)))
 }
 
 /// The `reset` of a client that fell behind its stream.
@@ -102,10 +108,8 @@ pub(crate) fn fell_behind(runtime_id: &RuntimeId, worker_id: &WorkerId) -> Bytes
     failure(error)
 }
 
-/// `id:` (when given), `event:` and one `data:` line. JSON has no raw newline, so one line holds
-/// it.
-fn render(id: Option<u64>, kind: &str, data: &impl Serialize) -> Bytes {
-    let id = id.map_or_else(String::new, |id| format!("id: {id}\n"));
+/// A frame without an `id:`: `event:` and one `data:` line.
+fn render(kind: &str, data: &impl Serialize) -> Bytes {
     let data = serde_json::to_string(data).expect("frames serialize to JSON");
-    Bytes::from(format!("{id}event: {kind}\ndata: {data}\n\n"))
+    Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))
 }

@@ -6,7 +6,7 @@
 //! pace until it catches up, then joins. The channel closes a grace period after its last
 //! browser left.
 
-mod body;
+mod batch;
 mod channel;
 mod client;
 mod frame;
@@ -20,7 +20,6 @@ use yoi_registry_core::{
     ErrorCode, RegistryError, RuntimeHandle, RuntimeId, WorkerId, WorkerState,
 };
 
-pub(crate) use body::sse_response;
 use channel::Channel;
 pub(crate) use client::ClientStream;
 

@@ -3,11 +3,11 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use worker_runtime::http::sse_response;
 use worker_runtime::protocol::{ErrorBody, EventsQuery, LAST_EVENT_ID, resume_point};
 use yoi_registry_core::RegistryError;
 
 use crate::error::ApiError;
-use crate::events::sse_response;
 use crate::extract::{ApiQuery, PathIds};
 use crate::state::AppState;
 

@@ -87,7 +87,7 @@ fn runtime_entry<'a>(listing: &'a Value, id: &str) -> &'a Value {
 }
 
 /// The `data` of a frame as JSON.
-fn data(frame: &eventsource_stream::Event) -> Value {
+fn data(frame: &yoi_test_support::Frame) -> Value {
     serde_json::from_str(&frame.data).unwrap()
 }
 

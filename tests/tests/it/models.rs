@@ -79,7 +79,7 @@ impl ModelBackend {
     }
 
     /// The frames of `stream` through the first of `kind`, each kept for the leak scan.
-    async fn until(&self, stream: &mut Frames, kind: &str) -> Vec<eventsource_stream::Event> {
+    async fn until(&self, stream: &mut Frames, kind: &str) -> Vec<yoi_test_support::Frame> {
         let frames = until(stream, kind).await;
         let mut seen = self.frames.lock().unwrap();
         seen.extend(frames.iter().map(|frame| format!("{frame:?}")));
@@ -98,7 +98,7 @@ impl ModelBackend {
     async fn exchange(&self, stream: &mut Frames, content: &str) -> (Vec<String>, Value) {
         self.send(content).await;
         let frames = self.until(stream, "run_completed").await;
-        let data = |frame: &eventsource_stream::Event| -> Value {
+        let data = |frame: &yoi_test_support::Frame| -> Value {
             serde_json::from_str(&frame.data).unwrap()
         };
         let deltas = frames

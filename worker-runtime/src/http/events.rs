@@ -5,47 +5,59 @@
 //! ones. A cursor outside the retained window answers `410 cursor_expired` before the stream
 //! starts; falling behind mid-stream ends the stream with `event: reset`.
 
-use std::convert::Infallible;
+use std::io::Write;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures::{Stream, StreamExt};
+use axum::response::Response;
+use futures::StreamExt;
 
 use super::HttpState;
 use super::error::HttpError;
 use super::extract::{RuntimeQuery, WorkerPath};
+use super::sse::{ready_batches, sse_response};
 use crate::protocol::{ErrorBody, EventsQuery, LAST_EVENT_ID, RESET_EVENT, resume_point};
 use crate::{Event, RuntimeError};
+
+/// How many events that are ready together are rendered into one body chunk.
+const READY_EVENTS: usize = 256;
+
+/// Room made for each frame of a chunk before rendering: enough for a typical delta.
+const FRAME_BYTES: usize = 192;
 
 pub(super) async fn stream_events(
     State(state): State<HttpState>,
     WorkerPath(id): WorkerPath,
     RuntimeQuery(query): RuntimeQuery<EventsQuery>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, HttpError> {
+) -> Result<Response, HttpError> {
     let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
     let cursor = resume_point(last_event_id, query)?;
     let events = state.runtime.subscribe(&id, cursor)?;
-    let stream = events
-        .map(|item| Ok(to_sse(item)))
-        .take_until(state.shutdown.cancelled_owned());
-    Ok(Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(state.keep_alive)
-            .text("keep-alive"),
-    ))
+    let frames = ready_batches(events, READY_EVENTS).map(|items| render(&items));
+    Ok(sse_response(frames, state.keep_alive, state.shutdown))
 }
 
-/// One SSE frame: an event, or the `reset` that ends a stream which fell behind.
-fn to_sse(item: Result<Event, RuntimeError>) -> SseEvent {
-    match item {
-        Ok(event) => SseEvent::default()
-            .id(event.sequence.to_string())
-            .event(event.kind.name())
-            .data(serde_json::to_string(&event).expect("events serialize to JSON")),
-        Err(error) => SseEvent::default().event(RESET_EVENT).data(
-            serde_json::to_string(&ErrorBody::from(&error)).expect("errors serialize to JSON"),
-        ),
+/// The frames of events that were ready together, in one buffer: each event, or the `reset` that
+/// ends a stream which fell behind.
+fn render(items: &[Result<Event, RuntimeError>]) -> Bytes {
+    let mut buffer = Vec::with_capacity(FRAME_BYTES * items.len());
+    for item in items {
+        match item {
+            Ok(event) => {
+                let (sequence, kind) = (event.sequence, event.kind.name());
+                write!(buffer, "id: {sequence}\nevent: {kind}\ndata: ")
+                    .expect("a Vec takes writes");
+                serde_json::to_writer(&mut buffer, event).expect("events serialize to JSON");
+            }
+            Err(error) => {
+                write!(buffer, "event: {RESET_EVENT}\ndata: ").expect("a Vec takes writes");
+                serde_json::to_writer(&mut buffer, &ErrorBody::from(error))
+                    .expect("errors serialize to JSON");
+            }
+        }
+        buffer.extend_from_slice(b"\n\n");
     }
+    Bytes::from(buffer)
 }

@@ -10,6 +10,7 @@ mod extract;
 mod json_body;
 mod log;
 mod routes;
+mod sse;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use crate::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 
 pub use auth::{BearerToken, TokenError};
 pub use json_body::parse_json_object;
+pub use sse::{KEEP_ALIVE, ready_batches, sse_response};
 
 /// How the server behaves around the Runtime API.
 #[derive(Debug, Clone)]

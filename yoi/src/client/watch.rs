@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use eventsource_stream::{Event, Eventsource};
 use futures::StreamExt;
 use reqwest::header::ACCEPT;
 use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
+use sse_stream::{Sse, SseByteStream};
 use worker_runtime::protocol::ErrorBody;
 use yoi_registry_core::{Event as WorkerEvent, EventKind, RuntimeStatus};
 
@@ -90,7 +90,7 @@ struct Watch {
 impl Watch {
     /// Prints the frames of one connection until it ends.
     async fn read(&mut self, response: Response) -> Result<StreamEnd, ClientError> {
-        let mut frames = response.bytes_stream().eventsource();
+        let mut frames = SseByteStream::new(response.bytes_stream());
         while let Some(frame) = frames.next().await {
             let Ok(frame) = frame else {
                 self.printer.end_line();
@@ -104,9 +104,13 @@ impl Watch {
         Ok(StreamEnd::Resume)
     }
 
-    /// Prints one frame; `Some` when it ends the connection's stream.
-    fn frame(&mut self, frame: &Event) -> Result<Option<StreamEnd>, ClientError> {
-        match frame.event.as_str() {
+    /// Prints one frame; `Some` when it ends the connection's stream. A block without data
+    /// (only an `id:` or `retry:`) is not an event.
+    fn frame(&mut self, frame: &Sse) -> Result<Option<StreamEnd>, ClientError> {
+        let Some(data) = frame.data.as_deref() else {
+            return Ok(None);
+        };
+        match frame.event.as_deref().unwrap_or("message") {
             "reset" => {
                 self.printer.end_line();
                 warn("the stream was reset; resuming from the last event shown");
@@ -115,12 +119,12 @@ impl Watch {
             "error" => {
                 self.printer.end_line();
                 // A body that is not the API's error still ends the watch with an error.
-                let body = serde_json::from_str(&frame.data)
-                    .unwrap_or_else(|_| ErrorBody::new(MISSING, MISSING));
+                let body =
+                    serde_json::from_str(data).unwrap_or_else(|_| ErrorBody::new(MISSING, MISSING));
                 Err(body.into())
             }
             "runtime_status" => {
-                let notice = serde_json::from_str::<StatusNotice>(&frame.data).ok();
+                let notice = serde_json::from_str::<StatusNotice>(data).ok();
                 self.printer.end_line();
                 warn(&match notice {
                     Some(notice) => format!("runtime {}: {}", name(&notice.status), notice.message),
@@ -129,13 +133,13 @@ impl Watch {
                 Ok(None)
             }
             kind => {
-                let sequence = frame.id.parse::<u64>().ok();
+                let sequence = frame.id.as_deref().and_then(|id| id.parse::<u64>().ok());
                 // A resumed stream may repeat events already printed.
                 if sequence.is_some_and(|sequence| self.last.is_some_and(|last| sequence <= last)) {
                     return Ok(None);
                 }
                 self.last = sequence.or(self.last);
-                self.printer.event(kind, &frame.data);
+                self.printer.event(kind, data);
                 Ok((kind == "worker_stopped").then_some(StreamEnd::Stopped))
             }
         }

@@ -54,10 +54,10 @@ pub(super) fn authorize(request: RequestBuilder, key: Option<&Secret>) -> Reques
     }
 }
 
-/// What one event says.
-pub(super) fn pieces(event: &eventsource_stream::Event) -> Result<Vec<Piece>, String> {
-    let data: Value = serde_json::from_str(&event.data).map_err(|_| MALFORMED.to_owned())?;
-    let piece = match data["type"].as_str().unwrap_or(event.event.as_str()) {
+/// What one event (its `event:` name, when it has one, and its `data:`) says.
+pub(super) fn pieces(event: Option<&str>, data: &str) -> Result<Vec<Piece>, String> {
+    let data: Value = serde_json::from_str(data).map_err(|_| MALFORMED.to_owned())?;
+    let piece = match data["type"].as_str().or(event).unwrap_or("message") {
         "message_start" => {
             let usage = &data["message"]["usage"];
             Piece::Usage {

@@ -17,10 +17,10 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures::StreamExt;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
+use sse_stream::SseByteStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{Engine, RunInput, RunOutcome};
@@ -163,21 +163,25 @@ impl ModelEngine {
                 Err(_) => Some((Err(Gap::Silent), bytes)),
             }
         });
-        let mut events = Box::pin(bytes.eventsource());
+        let mut events = Box::pin(SseByteStream::new(bytes));
         let mut answer = Answer::default();
         let ended_cleanly = loop {
             let event = match events.next().await {
                 None => break true,
                 Some(Ok(event)) => event,
-                Some(Err(EventStreamError::Transport(Gap::Silent))) => {
-                    return Err(Failure::Final(silent(silence)));
-                }
-                Some(Err(EventStreamError::Transport(Gap::Broken))) => break false,
+                Some(Err(sse_stream::Error::Body(gap))) => match gap.downcast_ref::<Gap>() {
+                    Some(Gap::Silent) => return Err(Failure::Final(silent(silence))),
+                    _ => break false,
+                },
                 Some(Err(_)) => return Err(Failure::Final(MALFORMED.into())),
             };
+            // A block without data (only an `id:` or `retry:`) is not an event.
+            let Some(data) = event.data.as_deref() else {
+                continue;
+            };
             let pieces = match self.wire {
-                Wire::OpenAi => openai::pieces(&event),
-                Wire::Anthropic => anthropic::pieces(&event),
+                Wire::OpenAi => openai::pieces(data),
+                Wire::Anthropic => anthropic::pieces(event.event.as_deref(), data),
             };
             for piece in pieces.map_err(Failure::Final)? {
                 if let Some(end) = self.take(piece, &mut answer, output) {
@@ -389,11 +393,13 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// How a provider's stream broke off.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum Gap {
     /// No byte came for the profile's `request_timeout_ms`.
+    #[error("the provider went silent")]
     Silent,
     /// The connection failed.
+    #[error("the connection to the provider failed")]
     Broken,
 }
 

@@ -49,9 +49,9 @@ pub(super) fn authorize(request: RequestBuilder, key: Option<&Secret>) -> Reques
     }
 }
 
-/// What one `data:` event says.
-pub(super) fn pieces(event: &eventsource_stream::Event) -> Result<Vec<Piece>, String> {
-    let data = event.data.trim();
+/// What one event's `data:` says.
+pub(super) fn pieces(data: &str) -> Result<Vec<Piece>, String> {
+    let data = data.trim();
     if data == "[DONE]" {
         return Ok(vec![Piece::Done]);
     }

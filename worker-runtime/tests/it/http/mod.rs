@@ -127,13 +127,11 @@ pub(crate) struct Frame {
 
 /// Reads SSE frames from `response` until one of `last_events` (inclusive) or the stream's end.
 pub(crate) async fn read_frames(response: Response, last_events: &[&str]) -> Vec<Frame> {
-    use eventsource_stream::Eventsource;
     assert_eq!(response.status(), StatusCode::OK);
-    let mut stream = response.bytes_stream().eventsource();
+    let mut stream = yoi_test_support::frames_of(response);
     let mut frames = Vec::new();
     let read = tokio::time::timeout(DEADLINE, async {
         while let Some(event) = stream.next().await {
-            let event = event.unwrap();
             let frame = Frame {
                 id: event.id,
                 event: event.event,
