@@ -13,7 +13,8 @@ use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig, RuntimeConf
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, Input, InputAck,
     PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
-    RuntimeStatus, StreamItem, TranscriptPage, WorkerEvents, WorkerId, WorkerView, WorkerViewPage,
+    RuntimeStatus, StreamEvent, StreamItem, TranscriptPage, WorkerEvents, WorkerId, WorkerView,
+    WorkerViewPage,
 };
 
 /// The table's own keys: those of a `RuntimeConfig`, plus where to keep it.
@@ -231,7 +232,7 @@ impl RuntimeHandle for EmbeddedHandle {
         let events = self.scoped(self.runtime().await?.subscribe(worker, after))?;
         Ok(events
             .map(move |item| {
-                item.map(StreamItem::Event)
+                item.map(|event| StreamItem::Event(StreamEvent::decoded(event)))
                     .map_err(|error| RegistryError::from(error).for_runtime(&runtime_id))
             })
             .boxed())

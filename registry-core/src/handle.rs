@@ -14,6 +14,7 @@ use worker_runtime::{
 };
 
 use crate::error::RegistryError;
+use crate::stream_event::StreamEvent;
 
 /// Which kind of adapter serves a runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -221,7 +222,7 @@ impl From<WorkerPage> for WorkerViewPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamItem {
     /// The Worker's next event.
-    Event(Event),
+    Event(StreamEvent),
     /// The connection to the runtime was lost. The stream keeps trying to resume after the last
     /// event it delivered; the error says why it cannot yet.
     Lost(RegistryError),
@@ -230,10 +231,10 @@ pub enum StreamItem {
 }
 
 impl StreamItem {
-    /// The event, if this item is one.
+    /// The event, decoded, if this item is one (and, from a runtime process, decodes as one).
     pub fn into_event(self) -> Option<Event> {
         match self {
-            Self::Event(event) => Some(event),
+            Self::Event(event) => event.into_event(),
             Self::Lost(_) | Self::Recovered => None,
         }
     }

@@ -16,6 +16,7 @@ mod error;
 mod factory;
 mod handle;
 mod registry;
+mod stream_event;
 
 pub use error::{ErrorCode, RegistryError};
 pub use factory::{
@@ -27,6 +28,7 @@ pub use handle::{
     StreamItem, WorkerEvents, WorkerState, WorkerView, WorkerViewPage,
 };
 pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_of};
+pub use stream_event::{InvalidEvent, StreamEvent};
 
 /// The shapes and ids the registry shares with `worker-runtime`.
 pub use worker_runtime::{

@@ -104,6 +104,24 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind's name, in the order of the kinds.
+    pub const NAMES: [&'static str; 9] = [
+        "worker_created",
+        "input_accepted",
+        "run_started",
+        "output_delta",
+        "message",
+        "run_completed",
+        "run_failed",
+        "run_cancelled",
+        "worker_stopped",
+    ];
+
+    /// The name of a kind, as [`EventKind::NAMES`] spells it; `None` when no kind has it.
+    pub fn named(name: &str) -> Option<&'static str> {
+        Self::NAMES.into_iter().find(|known| *known == name)
+    }
+
     /// The kind's name, as in JSON and in an SSE `event:` field.
     pub fn name(&self) -> &'static str {
         match self {
@@ -117,5 +135,45 @@ impl EventKind {
             Self::RunCancelled => "run_cancelled",
             Self::WorkerStopped => "worker_stopped",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EventKind, Role};
+
+    #[test]
+    fn the_names_are_the_names_of_the_kinds_in_order() {
+        let kinds = [
+            EventKind::WorkerCreated {
+                profile: "p".into(),
+                display_name: None,
+            },
+            EventKind::InputAccepted {
+                role: Role::User,
+                content: "c".into(),
+            },
+            EventKind::RunStarted,
+            EventKind::OutputDelta { text: "t".into() },
+            EventKind::Message {
+                role: Role::Assistant,
+                content: "c".into(),
+            },
+            EventKind::RunCompleted { usage: None },
+            EventKind::RunFailed {
+                reason: "r".into(),
+                exit_code: None,
+                stderr_tail: String::new(),
+            },
+            EventKind::RunCancelled,
+            EventKind::WorkerStopped,
+        ];
+        assert_eq!(kinds.each_ref().map(EventKind::name), EventKind::NAMES);
+        for kind in &kinds {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json["kind"], kind.name());
+            assert_eq!(EventKind::named(kind.name()), Some(kind.name()));
+        }
+        assert_eq!(EventKind::named("output_deltas"), None);
     }
 }

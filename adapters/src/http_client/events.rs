@@ -19,9 +19,11 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use sse_stream::{Sse, SseByteStream};
+use worker_runtime::IdleTimer;
 use worker_runtime::protocol::{LAST_EVENT_ID, RESET_EVENT, WorkerRoute};
-use worker_runtime::{Event, EventKind, IdleTimer};
-use yoi_registry_core::{ErrorCode, RegistryError, StreamItem, WorkerEvents, WorkerId};
+use yoi_registry_core::{
+    ErrorCode, RegistryError, StreamEvent, StreamItem, WorkerEvents, WorkerId,
+};
 
 use super::Remote;
 
@@ -188,8 +190,7 @@ impl Subscription {
                     .remote_error(reqwest::StatusCode::GONE, data.as_bytes());
                 return Some((Err(error.for_worker(&self.worker)), self));
             }
-            let event = serde_json::from_str::<Event>(&data).ok();
-            let Some(event) = event.filter(|event| event.sequence > 0) else {
+            let Ok(event) = StreamEvent::from_json(data) else {
                 self.finished = true;
                 let error = self
                     .remote
@@ -197,12 +198,12 @@ impl Subscription {
                     .protocol("sent an event that is not valid".into());
                 return Some((Err(error), self));
             };
-            if self.cursor.is_some_and(|cursor| event.sequence <= cursor) {
+            if self.cursor.is_some_and(|cursor| event.sequence() <= cursor) {
                 continue;
             }
-            self.cursor = Some(event.sequence);
+            self.cursor = Some(event.sequence());
             self.backoff = FIRST_BACKOFF;
-            self.finished = event.kind == EventKind::WorkerStopped;
+            self.finished = event.is_last();
             return Some((Ok(StreamItem::Event(event)), self));
         }
     }

@@ -2,7 +2,7 @@
 //! one broadcast and one socket write per browser, instead of one of each per event.
 
 use bytes::{Bytes, BytesMut};
-use yoi_registry_core::{Event, RuntimeId, WorkerId};
+use yoi_registry_core::{RuntimeId, StreamEvent, WorkerId};
 
 use super::frame;
 
@@ -59,8 +59,8 @@ impl Batch {
 
 /// Renders a worker's events into batches.
 pub(crate) struct Batcher {
-    runtime_id: RuntimeId,
-    worker_id: WorkerId,
+    /// The start of every event's `data:`.
+    ids: Vec<u8>,
     /// The frames of the batch being made; its spare room is the next batches'.
     buffer: BytesMut,
     starts: Vec<(u64, usize)>,
@@ -68,22 +68,21 @@ pub(crate) struct Batcher {
 
 impl Batcher {
     /// A batcher for the events of `worker_id` on `runtime_id`.
-    pub(crate) fn new(runtime_id: RuntimeId, worker_id: WorkerId) -> Self {
+    pub(crate) fn new(runtime_id: &RuntimeId, worker_id: &WorkerId) -> Self {
         Self {
-            runtime_id,
-            worker_id,
+            ids: frame::ids_prefix(runtime_id, worker_id),
             buffer: BytesMut::new(),
             starts: Vec::new(),
         }
     }
 
     /// Renders `event` after the frames held; answers the batch when it is full.
-    pub(crate) fn push(&mut self, event: &Event) -> Option<Batch> {
+    pub(crate) fn push(&mut self, event: &StreamEvent) -> Option<Batch> {
         if self.buffer.capacity() - self.buffer.len() < BLOCK_BYTES / 8 {
             self.buffer.reserve(BLOCK_BYTES);
         }
-        self.starts.push((event.sequence, self.buffer.len()));
-        frame::write_event(&mut self.buffer, &self.runtime_id, &self.worker_id, event);
+        self.starts.push((event.sequence(), self.buffer.len()));
+        frame::write_event(&mut self.buffer, &self.ids, event);
         (self.buffer.len() >= MAX_BYTES)
             .then(|| self.take())
             .flatten()
@@ -103,20 +102,20 @@ impl Batcher {
 
 #[cfg(test)]
 mod tests {
-    use worker_runtime::{EventKind, Timestamp};
+    use worker_runtime::{Event, EventKind, Timestamp};
 
     use super::*;
 
-    fn delta(sequence: u64, text: &str) -> Event {
-        Event {
+    fn delta(sequence: u64, text: &str) -> StreamEvent {
+        StreamEvent::decoded(Event {
             sequence,
             at: Timestamp::now(),
             kind: EventKind::OutputDelta { text: text.into() },
-        }
+        })
     }
 
     fn batch_of(sequences: &[u64]) -> Batch {
-        let mut batcher = Batcher::new("r".parse().unwrap(), "w".parse().unwrap());
+        let mut batcher = Batcher::new(&"r".parse().unwrap(), &"w".parse().unwrap());
         for sequence in sequences {
             assert!(batcher.push(&delta(*sequence, "x")).is_none());
         }
@@ -160,8 +159,38 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_s_data_is_the_ids_then_the_event_s_own_members_in_either_form() {
+        let json =
+            r#"{"sequence":9,"at":"2026-01-01T00:00:00Z","kind":"output_delta","text":"é\"x"}"#;
+        let events = [
+            StreamEvent::from_json(json.into()).unwrap(),
+            delta(10, "é\"x"),
+        ];
+        let mut batcher = Batcher::new(&"r-1".parse().unwrap(), &"w".parse().unwrap());
+        for event in &events {
+            assert!(batcher.push(event).is_none());
+        }
+        let batch = batcher.take().unwrap();
+        for ((sequence, bytes), event) in batch.frames().zip(&events) {
+            let text = std::str::from_utf8(&bytes).unwrap();
+            let data = text
+                .lines()
+                .find_map(|line| line.strip_prefix("data: "))
+                .unwrap();
+            assert!(
+                data.starts_with(r#"{"runtime_id":"r-1","worker_id":"w","sequence":"#),
+                "{data}"
+            );
+            let value: serde_json::Value = serde_json::from_str(data).unwrap();
+            assert_eq!(value["sequence"], sequence);
+            assert_eq!(value["text"], "é\"x");
+            assert!(text.starts_with(&format!("id: {sequence}\nevent: {}\n", event.kind())));
+        }
+    }
+
+    #[test]
     fn a_batch_is_answered_once_it_reaches_its_size() {
-        let mut batcher = Batcher::new("r".parse().unwrap(), "w".parse().unwrap());
+        let mut batcher = Batcher::new(&"r".parse().unwrap(), &"w".parse().unwrap());
         let text = "y".repeat(1024);
         let full = (1..=100).find_map(|sequence| batcher.push(&delta(sequence, &text)));
         let full = full.expect("a hundred 1 KiB frames fill a batch");

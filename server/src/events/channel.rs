@@ -146,7 +146,7 @@ impl Channel {
         // end and new ones open a fresh channel instead of waiting on this one.
         let _finish = FinishOnDrop(Arc::clone(&self));
         let mut upstream = pin!(ready_batches(upstream, READY_ITEMS));
-        let mut batcher = Batcher::new(self.runtime_id.clone(), self.worker_id.clone());
+        let mut batcher = Batcher::new(&self.runtime_id, &self.worker_id);
         let mut latest = self.lock().latest;
         while let Some(items) = upstream.next().await {
             for item in items {
@@ -172,10 +172,10 @@ impl Channel {
                     }
                 };
                 // A duplicate (by sequence) is dropped.
-                if latest.is_some_and(|latest| event.sequence <= latest) {
+                if latest.is_some_and(|latest| event.sequence() <= latest) {
                     continue;
                 }
-                latest = Some(event.sequence);
+                latest = Some(event.sequence());
                 self.publish_events(batcher.push(&event));
             }
             self.publish_events(batcher.take());

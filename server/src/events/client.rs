@@ -115,11 +115,11 @@ impl ClientStream {
             return;
         };
         let (runtime_id, worker_id) = &self.attachment.key;
-        let mut batcher = Batcher::new(runtime_id.clone(), worker_id.clone());
+        let mut batcher = Batcher::new(runtime_id, worker_id);
         for item in items {
             let notice = match item {
                 Ok(StreamItem::Event(event)) => {
-                    if advance(&mut self.last, event.sequence) {
+                    if advance(&mut self.last, event.sequence()) {
                         self.outbox
                             .extend(batcher.push(&event).map(Batch::into_bytes));
                     }

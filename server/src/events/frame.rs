@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
-use yoi_registry_core::{ErrorCode, Event, RegistryError, RuntimeId, RuntimeStatus, WorkerId};
+use yoi_registry_core::{
+    ErrorCode, RegistryError, RuntimeId, RuntimeStatus, StreamEvent, WorkerId,
+};
 
 use super::batch::Batch;
 use crate::error::{ApiError, body_of, public_message};
@@ -24,13 +26,11 @@ pub(crate) enum Frame {
     End(Option<Bytes>),
 }
 
-/// `data:` of an event.
+/// The ids that open the `data:` of a worker's events.
 #[derive(Serialize)]
-struct EventData<'a> {
+struct Ids<'a> {
     runtime_id: &'a RuntimeId,
     worker_id: &'a WorkerId,
-    #[serde(flatten)]
-    event: &'a Event,
 }
 
 /// `data:` of a `runtime_status` frame.
@@ -44,24 +44,33 @@ struct StatusData<'a> {
     message: String,
 }
 
-/// Appends the frame of `event` to `buffer`. JSON has no raw newline, so one `data:` line
-/// holds it.
-pub(crate) fn write_event(
-    buffer: &mut BytesMut,
-    runtime_id: &RuntimeId,
-    worker_id: &WorkerId,
-    event: &Event,
-) {
-    let data = EventData {
+/// `{"runtime_id":"...","worker_id":"..."`: the start of the `data:` of the worker's events,
+/// which [`write_event`] completes with the event's own members.
+pub(crate) fn ids_prefix(runtime_id: &RuntimeId, worker_id: &WorkerId) -> Vec<u8> {
+    let mut prefix = serde_json::to_vec(&Ids {
         runtime_id,
         worker_id,
-        event,
-    };
-    let kind = event.kind.name();
+    })
+    .expect("ids serialize to JSON");
+    prefix.pop();
+    prefix
+}
+
+/// Appends the frame of `event` to `buffer`: its `data:` is `ids` (from [`ids_prefix`]) and then
+/// the members of the event's JSON object, on one line (the event's JSON has no line break).
+pub(crate) fn write_event(buffer: &mut BytesMut, ids: &[u8], event: &StreamEvent) {
+    let (sequence, kind) = (event.sequence(), event.kind());
     let mut writer = buffer.writer();
-    write!(writer, "id: {}\nevent: {kind}\ndata: ", event.sequence).expect("memory takes writes");
-    serde_json::to_writer(&mut writer, &data).expect("frames serialize to JSON");
-    writer.into_inner().extend_from_slice(b"\n\n");
+    write!(writer, "id: {sequence}\nevent: {kind}\ndata: ").expect("memory takes writes");
+    writer.write_all(ids).expect("memory takes writes");
+    let object = writer.get_ref().len();
+    event
+        .write_json(&mut writer)
+        .expect("events serialize to JSON");
+    let buffer = writer.into_inner();
+    // The event's `{` becomes the `,` after the ids: one object, the ids first.
+    buffer[object] = b',';
+    buffer.extend_from_slice(b"\n\n");
 }
 
 /// A `runtime_status` frame: `unavailable` with the error's code when the connection to the

@@ -46,10 +46,6 @@ pub(crate) enum Role {
     Backend {
         /// The workspace.toml.
         config: PathBuf,
-        /// How many recent frames each shared event stream keeps, which is also how far a
-        /// browser may fall behind before it is closed (the Backend's default otherwise).
-        #[arg(long, value_name = "FRAMES")]
-        stream_buffer: Option<usize>,
     },
     /// A bare axum handler that answers a fixed JSON body at the Backend's worker detail path.
     #[command(hide = true)]

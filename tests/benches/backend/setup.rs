@@ -29,11 +29,6 @@ pub(crate) fn model_runtime(bench: &Bench, name: &str, openai: &str) -> Child {
 
 /// Starts a Backend over the `[[runtime]]` tables `runtimes`, in a folder `name` of its own.
 pub(crate) fn backend(bench: &Bench, name: &str, runtimes: &str) -> Child {
-    backend_with(bench, name, runtimes, &[])
-}
-
-/// [`backend`], with `options` of the Backend role (e.g. `--stream-buffer 4096`).
-pub(crate) fn backend_with(bench: &Bench, name: &str, runtimes: &str, options: &[&str]) -> Child {
     let dir = bench.dir.path().join(name);
     std::fs::create_dir_all(&dir).expect("the Backend's folder can be made");
     let config = dir.join("workspace.toml");
@@ -41,12 +36,8 @@ pub(crate) fn backend_with(bench: &Bench, name: &str, runtimes: &str, options: &
         format!("[workspace]\nid = \"bench\"\nroot = \".\"\ndata_dir = \".yoi\"\n\n{runtimes}");
     std::fs::write(&config, text).expect("workspace.toml can be written");
     let config = config.to_str().expect("a UTF-8 path").to_owned();
-    let role: Vec<&str> = ["backend", config.as_str()]
-        .into_iter()
-        .chain(options.iter().copied())
-        .collect();
     start_role(
-        &role,
+        &["backend", config.as_str()],
         &[(TOKEN_VAR, RUNTIME_TOKEN)],
         &dir.join("backend.log"),
     )

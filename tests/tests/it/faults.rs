@@ -399,7 +399,7 @@ impl Misbehaving {
     }
 }
 
-/// `body` up to the middle of its second SSE frame, then a clean end.
+/// `body` up to a few bytes into its second SSE frame, then a clean end.
 fn cut_in_second_frame(body: Body) -> Body {
     let chunks = body.into_data_stream();
     let cut = futures::stream::unfold(
@@ -419,31 +419,34 @@ fn cut_in_second_frame(body: Body) -> Body {
     Body::from_stream(cut)
 }
 
-/// Finds where to cut an event stream: after the first frame's blank line, half of what follows.
+/// How far into the second SSE frame the cut falls: inside its `id:` and `event:` lines.
+const INTO_SECOND_FRAME: usize = 8;
+
+/// Finds where to cut an event stream: a few bytes into its second frame, however the frames
+/// are spread over chunks.
 #[derive(Default)]
 struct Cutter {
     previous: u8,
-    first_frame_complete: bool,
+    /// Bytes of the second frame still to pass, once the first is complete.
+    left: Option<usize>,
     done: bool,
 }
 
 impl Cutter {
     /// How much of `chunk` to pass on.
     fn pass(&mut self, chunk: &Bytes) -> usize {
-        if self.first_frame_complete {
-            self.done = true;
-            return chunk.len() / 2;
-        }
         for (index, &byte) in chunk.iter().enumerate() {
-            if byte == b'\n' && self.previous == b'\n' {
-                self.first_frame_complete = true;
-                let rest = chunk.len() - index - 1;
-                if rest > 0 {
+            match &mut self.left {
+                Some(0) => {
                     self.done = true;
+                    return index;
                 }
-                return index + 1 + rest / 2;
+                Some(left) => *left -= 1,
+                None if byte == b'\n' && self.previous == b'\n' => {
+                    self.left = Some(INTO_SECOND_FRAME);
+                }
+                None => self.previous = byte,
             }
-            self.previous = byte;
         }
         chunk.len()
     }

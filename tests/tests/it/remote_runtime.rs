@@ -166,7 +166,7 @@ async fn a_stream_tells_when_its_runtime_is_lost_and_when_it_is_back() {
     let address = served.address;
     let (remote, w1) = remote_with_w1(address).await;
     let mut items = remote.subscribe(&w1, Some(0)).await.unwrap();
-    assert!(matches!(next_item(&mut items).await, StreamItem::Event(e) if e.sequence == 1));
+    assert!(matches!(next_item(&mut items).await, StreamItem::Event(e) if e.sequence() == 1));
 
     served.stop().await;
     match next_item(&mut items).await {
@@ -180,7 +180,7 @@ async fn a_stream_tells_when_its_runtime_is_lost_and_when_it_is_back() {
     let _restarted = serve(runtime.clone(), address).await;
     assert_eq!(next_item(&mut items).await, StreamItem::Recovered);
     match next_item(&mut items).await {
-        StreamItem::Event(event) => assert_eq!(event.sequence, ack.sequence),
+        StreamItem::Event(event) => assert_eq!(event.sequence(), ack.sequence),
         other => panic!("expected the next event, got {other:?}"),
     }
 }

@@ -20,9 +20,19 @@ use crate::IdleTimer;
 /// The comment that keeps an idle stream open.
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
+/// Scheduler turns in a row that bring no new item and so complete a batch.
+const IDLE_TURNS: usize = 2;
+
+/// The most scheduler turns a batch waits for, however many bring items.
+const MAX_TURNS: usize = 16;
+
 /// The items of `stream` in batches of those that are ready together: each batch is the next
-/// item, waited for, and every further item that is ready without waiting, at most `max` in
-/// all. Rendering a batch into one buffer makes it one write and one body chunk.
+/// item, waited for, and every further item that comes without waiting, at most `max` in all.
+/// A batch gives the tasks that feed the stream a few scheduler turns (yields, no timer) to add
+/// what they have at hand, such as the rest of one read of several frames: it is complete after
+/// [`IDLE_TURNS`] turns in a row bring nothing, or after [`MAX_TURNS`]. Rendering a batch into one
+/// buffer makes it one write and one body chunk, so a stream that runs at full speed costs a
+/// fraction of the wake-ups and system calls of one frame at a time.
 pub fn ready_batches<S>(stream: S, max: usize) -> impl Stream<Item = Vec<S::Item>> + Send
 where
     S: Stream + Send + Unpin,
@@ -30,13 +40,26 @@ where
 {
     futures::stream::unfold(stream.fuse(), move |mut stream| async move {
         let mut batch = vec![stream.next().await?];
-        while batch.len() < max {
-            match stream.next().now_or_never() {
-                Some(Some(item)) => batch.push(item),
-                Some(None) | None => break,
+        let (mut turns, mut idle_turns) = (0, 0);
+        loop {
+            let before = batch.len();
+            while batch.len() < max {
+                match stream.next().now_or_never() {
+                    Some(Some(item)) => batch.push(item),
+                    Some(None) | None => break,
+                }
             }
+            idle_turns = if batch.len() > before {
+                0
+            } else {
+                idle_turns + 1
+            };
+            if batch.len() == max || idle_turns > IDLE_TURNS || turns == MAX_TURNS {
+                return Some((batch, stream));
+            }
+            tokio::task::yield_now().await;
+            turns += 1;
         }
-        Some((batch, stream))
     })
 }
 
@@ -84,5 +107,42 @@ impl Stream for KeepAlive {
                 Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::ready_batches;
+
+    #[tokio::test]
+    async fn ready_items_come_in_batches_of_at_most_max_and_the_last_is_not_held() {
+        let batches: Vec<Vec<u32>> = ready_batches(futures::stream::iter(1..=7), 3)
+            .collect()
+            .await;
+        assert_eq!(batches, [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+    }
+
+    #[tokio::test]
+    async fn an_item_that_comes_later_starts_a_new_batch() {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let mut batches = ready_batches(tokio_stream_of(receiver), 8).boxed();
+        sender.send(1).unwrap();
+        sender.send(2).unwrap();
+        assert_eq!(batches.next().await, Some(vec![1, 2]));
+        sender.send(3).unwrap();
+        assert_eq!(batches.next().await, Some(vec![3]));
+        drop(sender);
+        assert_eq!(batches.next().await, None);
+    }
+
+    fn tokio_stream_of(
+        receiver: tokio::sync::mpsc::UnboundedReceiver<u32>,
+    ) -> impl futures::Stream<Item = u32> + Send + Unpin {
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            Some((receiver.recv().await?, receiver))
+        })
+        .boxed()
     }
 }

@@ -9,9 +9,8 @@ use yoi_workspace_server::{AppState, ServerOptions, app, build_registry};
 use super::bind;
 use crate::child::announce;
 
-/// Serves the Backend over the workspace.toml at `config`, its event streams keeping
-/// `stream_buffer` frames when given.
-pub(super) async fn serve(config: &Path, stream_buffer: Option<usize>) {
+/// Serves the Backend over the workspace.toml at `config`.
+pub(super) async fn serve(config: &Path) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -22,10 +21,7 @@ pub(super) async fn serve(config: &Path, stream_buffer: Option<usize>) {
         .init();
     let config = WorkspaceConfig::load(config).expect("the bench's workspace.toml is valid");
     let registry = build_registry(&config).expect("the bench's runtimes build");
-    let mut options = ServerOptions::new(config.data_dir.join("audit.jsonl"));
-    if let Some(frames) = stream_buffer {
-        options.stream_buffer = frames;
-    }
+    let options = ServerOptions::new(config.data_dir.join("audit.jsonl"));
     let state = AppState::new(registry, options).expect("the audit log opens");
     let listener = bind().await;
     announce(&format!(

@@ -27,10 +27,7 @@ pub(crate) fn run(role: Role) {
                 work_us,
                 openai,
             } => runtime::serve(count, work_us, openai.as_deref()).await,
-            Role::Backend {
-                config,
-                stream_buffer,
-            } => backend::serve(&config, stream_buffer).await,
+            Role::Backend { config } => backend::serve(&config).await,
             Role::Bare { body } => bare::serve(&body).await,
         }
     });

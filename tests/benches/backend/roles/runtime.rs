@@ -125,18 +125,12 @@ pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>) {
         .expect("the control port serves");
 }
 
-/// Events a model runtime retains per Worker: several whole answers of scenario 10. With the
-/// default (2048), a subscriber more than 2048 deltas behind a provider that writes as fast as
-/// it can loses its stream (`cursor_expired`).
-const MODEL_RETAINED_EVENTS: usize = 65_536;
-
 /// A runtime's configuration: the defaults, or a `default` profile with the `openai` engine at
 /// `openai` that sends only the new input with each run (so that runs stay alike as the
-/// transcript grows) and retains [`MODEL_RETAINED_EVENTS`].
+/// transcript grows).
 fn config(id: RuntimeId, openai: Option<&str>) -> RuntimeConfig {
     let mut config = RuntimeConfig::new(id);
     if let Some(base_url) = openai {
-        config.limits.retained_events = MODEL_RETAINED_EVENTS;
         let mut model = ModelSettings::new("bench-model");
         model.base_url = Some(base_url.to_owned());
         model.context_entries = 1;

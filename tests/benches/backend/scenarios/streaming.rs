@@ -30,10 +30,6 @@ const SCENARIO: u8 = 10;
 const EVENTS_BEFORE_DELTAS: u64 = 2;
 const EVENTS_AFTER_DELTAS: u64 = 2;
 
-/// Frames the Backend's shared stream keeps (`--stream-buffer`): with its default (1024), the
-/// browser's stream falls that far behind a full-speed answer and is closed as fallen behind.
-const BACKEND_STREAM_BUFFER: &str = "16384";
-
 /// Deltas per answer.
 fn deltas(bench: &Bench) -> u64 {
     if bench.quick { 1_000 } else { 10_000 }
@@ -77,8 +73,7 @@ pub(super) async fn run(bench: &mut Bench) {
     let runtime =
         setup::model_runtime(bench, "s10-runtime", &format!("{}/v1", provider.base_url()));
     let table = remote_table("remote", runtime.address(), 5000);
-    let buffer = ["--stream-buffer", BACKEND_STREAM_BUFFER];
-    let backend = setup::backend_with(bench, "s10-backend", &table, &buffer);
+    let backend = setup::backend(bench, "s10-backend", &table);
     let calls = Calls::new();
     let mut direct_side = open_side(&calls, &runtime, None, "direct").await;
     let mut via_side = open_side(&calls, &runtime, Some(&backend), "via").await;
