@@ -24,7 +24,7 @@ pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 const IDLE_TURNS: usize = 2;
 
 /// The most scheduler turns a batch waits for, however many bring items.
-const MAX_TURNS: usize = 16;
+const MAX_TURNS: usize = 4;
 
 /// The items of `stream` in batches of those that are ready together: each batch is the next
 /// item, waited for, and every further item that comes without waiting, at most `max` in all.
