@@ -83,13 +83,9 @@ pub(crate) fn build(settings: &EngineSettings) -> Arc<dyn Engine> {
         EngineSettings::Echo(echo) => Arc::new(echo::EchoEngine(echo.clone())),
         EngineSettings::Command(command) => Arc::new(command::CommandEngine(command.clone())),
         #[cfg(feature = "llm")]
-        EngineSettings::Openai(model) => {
-            Arc::new(llm::ModelEngine::new(llm::Wire::OpenAi, model.clone()))
-        }
+        EngineSettings::Openai(model) => model_engine(llm::Wire::OpenAi, model),
         #[cfg(feature = "llm")]
-        EngineSettings::Anthropic(model) => {
-            Arc::new(llm::ModelEngine::new(llm::Wire::Anthropic, model.clone()))
-        }
+        EngineSettings::Anthropic(model) => model_engine(llm::Wire::Anthropic, model),
         // Refused by the configuration's validation: a Runtime is never built with one.
         #[cfg(not(feature = "llm"))]
         EngineSettings::Openai(_) | EngineSettings::Anthropic(_) => {
@@ -98,21 +94,30 @@ pub(crate) fn build(settings: &EngineSettings) -> Arc<dyn Engine> {
     }
 }
 
+/// A model engine; if its HTTP client cannot be built, an engine whose every run fails saying so.
+#[cfg(feature = "llm")]
+fn model_engine(wire: llm::Wire, model: &crate::ModelSettings) -> Arc<dyn Engine> {
+    match llm::ModelEngine::new(wire, model.clone()) {
+        Ok(engine) => Arc::new(engine),
+        Err(reason) => Arc::new(Failing(reason.to_owned())),
+    }
+}
+
 /// The engine of a Worker whose profile is no longer configured: every run fails, saying why.
 #[cfg(feature = "fs-store")]
 pub(crate) fn unconfigured(profile: &str) -> Arc<dyn Engine> {
-    Arc::new(Unconfigured(format!(
+    Arc::new(Failing(format!(
         "profile {profile} is not configured on this runtime"
     )))
 }
 
 /// Fails every run for its reason.
-#[cfg(feature = "fs-store")]
-struct Unconfigured(String);
+#[cfg(any(feature = "fs-store", feature = "llm"))]
+struct Failing(String);
 
-#[cfg(feature = "fs-store")]
+#[cfg(any(feature = "fs-store", feature = "llm"))]
 #[async_trait]
-impl Engine for Unconfigured {
+impl Engine for Failing {
     async fn run(&self, _: &RunInput, _: &OutputSink, _: &CancellationToken) -> RunOutcome {
         RunOutcome::failed(self.0.clone())
     }

@@ -77,8 +77,9 @@ pub(crate) struct ModelEngine {
 }
 
 impl ModelEngine {
-    /// The engine of a profile. The client is built without a system library (rustls).
-    pub(crate) fn new(wire: Wire, settings: ModelSettings) -> Self {
+    /// The engine of a profile. The client is built without a system library (rustls); if it
+    /// cannot be built, the reason (never a fallback client, which would follow redirects).
+    pub(crate) fn new(wire: Wire, settings: ModelSettings) -> Result<Self, &'static str> {
         let base = settings.base_url.as_deref().unwrap_or(match wire {
             Wire::OpenAi => "https://api.openai.com/v1",
             Wire::Anthropic => "https://api.anthropic.com",
@@ -95,14 +96,14 @@ impl ModelEngine {
             .connect_timeout(Duration::from_millis(settings.request_timeout_ms))
             .tcp_nodelay(true)
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|_| "the HTTP client for the model provider could not be set up")?;
+        Ok(Self {
             wire,
             settings,
             base,
             endpoint,
             client,
-        }
+        })
     }
 
     /// Requests until one stream ends, retrying what may be retried.
