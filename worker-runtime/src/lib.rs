@@ -49,6 +49,7 @@ mod diagnostics;
 mod engine;
 mod error;
 mod event;
+mod feed;
 #[cfg(feature = "fs-store")]
 mod fs_store;
 #[cfg(feature = "fs-store")]
@@ -76,6 +77,7 @@ pub use config::{
 };
 pub use error::RuntimeError;
 pub use event::{Event, EventKind, Role, Usage};
+pub use feed::{Feed, FeedItem, WorkerSnapshot};
 #[cfg(feature = "fs-store")]
 pub use fs_store::OpenError;
 pub use id::{IdError, MAX_ID_LEN, RuntimeId, WorkerId, WorkerRef, WorkerRefError, validate_id};

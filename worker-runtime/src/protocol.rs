@@ -24,6 +24,16 @@ pub const RUNTIME: &str = "/v1/runtime";
 /// `GET`: a page of Workers (`?limit=&after=`); `POST`: create one.
 pub const WORKERS: &str = "/v1/workers";
 
+/// `GET`: the feed (SSE): a [`WORKER_STATUS_EVENT`] for every Worker, then [`SYNCED_EVENT`],
+/// then one for each new state; after falling behind, the whole picture again.
+pub const FEED: &str = "/v1/feed";
+
+/// The feed's event of a Worker's state; its data is a `WorkerSnapshot`.
+pub const WORKER_STATUS_EVENT: &str = "worker_status";
+
+/// The feed's event that ends a whole picture; its data is `{}`.
+pub const SYNCED_EVENT: &str = "synced";
+
 /// The default request body limit of both servers: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 

@@ -84,6 +84,7 @@ impl RunEnd {
             cell.record_stop(&mut state);
         } else {
             state.status = WorkerStatus::Idle;
+            cell.announce(&state);
         }
         drop(state);
         self.run.ended.cancel();

@@ -15,6 +15,7 @@ use crate::diagnostics::Diagnostics;
 use crate::engine::{self, Engine, RunInput};
 use crate::error::RuntimeError;
 use crate::event::{EventKind, Role};
+use crate::feed::{Feed, FeedSender};
 use crate::id::{RuntimeId, WorkerId, validate_id};
 use crate::journal::Store;
 use crate::page::{PageRequest, page_limit};
@@ -53,6 +54,8 @@ struct Inner {
     reserved: Mutex<BTreeSet<WorkerId>>,
     /// Numbers the ids picked for Workers created without one.
     next_worker_number: AtomicU64,
+    /// Where the Workers announce their new states to the feed's subscribers.
+    feed: Arc<FeedSender>,
 }
 
 struct Profile {
@@ -104,6 +107,7 @@ impl Runtime {
                 workers: RwLock::default(),
                 reserved: Mutex::default(),
                 next_worker_number: AtomicU64::new(1),
+                feed: Arc::new(FeedSender::new()),
             }),
         })
     }
@@ -132,7 +136,8 @@ impl Runtime {
         };
         let journal = self.journal(&identity.id);
         let id = identity.id.clone();
-        let cell = WorkerCell::restore(identity, engine, self.retention(), history, journal);
+        let feed = Arc::clone(&self.inner.feed);
+        let cell = WorkerCell::restore(identity, engine, self.retention(), history, journal, feed);
         self.inner
             .workers
             .write()
@@ -298,7 +303,9 @@ impl Runtime {
             created_at: Timestamp::now(),
         };
         let engine = Arc::clone(&profile.engine);
-        let cell = WorkerCell::create(identity, engine, self.retention(), self.journal(&id));
+        let feed = Arc::clone(&self.inner.feed);
+        let journal = self.journal(&id);
+        let cell = WorkerCell::create(identity, engine, self.retention(), journal, feed);
         let detail = cell.detail();
         workers.insert(id, Arc::clone(&cell));
         Ok((cell, detail))
@@ -356,6 +363,7 @@ impl Runtime {
             cell.record(&mut state, EventKind::RunStarted);
             state.status = WorkerStatus::Running;
             state.run = Some(run.clone());
+            cell.announce(&state);
             let conversation = state.transcript_tail(cell.engine.context_entries());
             let input = RunInput {
                 input: input.content,
@@ -483,6 +491,16 @@ impl Runtime {
             }
         };
         Ok(EventStream::new(&cell, cursor))
+    }
+
+    /// The state of every Worker, then each new state as it happens (see [`Feed`]).
+    pub fn feed(&self) -> Feed {
+        let inner = Arc::downgrade(&self.inner);
+        Feed::new(&self.inner.feed, move || {
+            let inner = inner.upgrade()?;
+            let workers = inner.workers.read().unwrap_or_else(PoisonError::into_inner);
+            Some(workers.values().map(|cell| cell.snapshot()).collect())
+        })
     }
 
     fn profile(&self, name: &str) -> Result<&Profile, RuntimeError> {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::event::{Event, EventKind, Role, Usage};
+use crate::feed::{FeedSender, WorkerSnapshot};
 use crate::id::WorkerId;
 use crate::journal::{Journal, Published};
 use crate::time::Timestamp;
@@ -33,6 +34,8 @@ pub(crate) struct WorkerCell {
     published: Published,
     /// Where history goes besides memory, if anywhere.
     journal: Option<Box<dyn Journal>>,
+    /// Where the Runtime's feed hears of the Worker's new states.
+    feed: Arc<FeedSender>,
 }
 
 /// A Worker's lasting identity, as stored and restored.
@@ -103,6 +106,7 @@ impl WorkerCell {
         engine: Arc<dyn Engine>,
         retention: Retention,
         journal: Option<Box<dyn Journal>>,
+        feed: Arc<FeedSender>,
     ) -> Arc<Self> {
         let created = EventKind::WorkerCreated {
             profile: identity.profile.clone(),
@@ -116,10 +120,11 @@ impl WorkerCell {
             run_was_active: false,
             usage: None,
         };
-        let cell = Self::restore(identity, engine, retention, history, journal);
+        let cell = Self::restore(identity, engine, retention, history, journal, feed);
         let mut state = cell.lock();
         cell.save(&state);
         cell.record(&mut state, created);
+        cell.announce(&state);
         drop(state);
         cell
     }
@@ -132,6 +137,7 @@ impl WorkerCell {
         retention: Retention,
         mut history: RestoredHistory,
         journal: Option<Box<dyn Journal>>,
+        feed: Arc<FeedSender>,
     ) -> Arc<Self> {
         trim_front(&mut history.events, retention.events);
         trim_front(&mut history.transcript, retention.transcript);
@@ -162,6 +168,7 @@ impl WorkerCell {
             }),
             published: Arc::new(watch::Sender::new(history.last_sequence)),
             journal,
+            feed,
         });
         if history.run_was_active {
             let failed = EventKind::RunFailed {
@@ -215,6 +222,29 @@ impl WorkerCell {
         self.record(state, EventKind::WorkerStopped);
         state.status = WorkerStatus::Stopped;
         self.save(state);
+        self.announce(state);
+    }
+
+    /// Tells the Runtime's feed the Worker's state, after a change of its status.
+    pub(crate) fn announce(&self, state: &CellState) {
+        self.feed.announce(|| self.snapshot_of(state));
+    }
+
+    /// The Worker's state, as the feed tells it.
+    pub(crate) fn snapshot(&self) -> WorkerSnapshot {
+        self.snapshot_of(&self.lock())
+    }
+
+    fn snapshot_of(&self, state: &CellState) -> WorkerSnapshot {
+        WorkerSnapshot {
+            worker_id: self.id.clone(),
+            status: state.status,
+            profile: self.profile.clone(),
+            display_name: self.display_name.clone(),
+            last_sequence: state.last_sequence,
+            at: state.updated_at,
+            usage: state.usage,
+        }
     }
 
     /// Adds a run's tokens to the Worker's totals, which are kept with its record.

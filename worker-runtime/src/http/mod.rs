@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod events;
 mod extract;
+mod feed;
 mod json_body;
 mod log;
 mod routes;

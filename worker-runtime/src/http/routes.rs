@@ -9,7 +9,8 @@ use super::HttpState;
 use super::error::HttpError;
 use super::events::stream_events;
 use super::extract::{ApiJson, RuntimeQuery, WorkerPath};
-use crate::protocol::{HEALTH, RUNTIME, RuntimeInfo, TranscriptQuery, WORKERS, WorkerRoute};
+use super::feed::stream_feed;
+use crate::protocol::{FEED, HEALTH, RUNTIME, RuntimeInfo, TranscriptQuery, WORKERS, WorkerRoute};
 use crate::{CreateWorker, Input, InputAck, PageRequest, TranscriptPage, WorkerDetail, WorkerPage};
 
 /// Routes that require the bearer token (when one is configured).
@@ -23,6 +24,7 @@ pub(super) fn protected() -> Router<HttpState> {
         .route(&WorkerRoute::Cancel.template(), post(cancel_worker))
         .route(&WorkerRoute::Transcript.template(), get(get_transcript))
         .route(&WorkerRoute::Events.template(), get(stream_events))
+        .route(FEED, get(stream_feed))
 }
 
 /// Routes open to anyone who can reach the port.

@@ -9,6 +9,8 @@ mod config;
 mod echo;
 /// Subscriptions: replay/live seam, retention, stream ends.
 mod events;
+/// The feed: every Worker's state, then each new one; a subscriber that falls behind.
+mod feed;
 /// Persistence: restart, crash recovery, corrupt lines.
 #[cfg(feature = "fs-store")]
 mod fs_store;

@@ -19,7 +19,13 @@ async fn health_is_open_and_everything_else_needs_the_token() {
     let server = guarded().await;
     assert_eq!(server.get("/health").await.status(), StatusCode::OK);
 
-    for path in ["/runtime", "/workers", "/workers/w1", "/workers/w1/events"] {
+    for path in [
+        "/runtime",
+        "/workers",
+        "/workers/w1",
+        "/workers/w1/events",
+        "/feed",
+    ] {
         let missing = server.get(path).await;
         let message = expect_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
         assert!(!message.contains(TOKEN));

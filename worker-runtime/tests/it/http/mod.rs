@@ -4,6 +4,8 @@
 mod auth;
 /// Server-Sent Events: replay, live, resume, keep-alive, expiry, ends.
 mod events;
+/// The feed over SSE.
+mod feed;
 /// Every REST route and the errors each can return.
 mod routes;
 
