@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde::Deserialize;
-use worker_runtime::{EngineSettings, Limits, Runtime, RuntimeConfig, RuntimeConfigError};
+use worker_runtime::{
+    EngineSettings, FeedItem, Limits, Runtime, RuntimeConfig, RuntimeConfigError,
+};
 use yoi_registry_core::{
-    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, Input, InputAck,
-    PageRequest, RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview,
-    RuntimeStatus, StreamEvent, StreamItem, TranscriptPage, WorkerEvents, WorkerId, WorkerView,
-    WorkerViewPage,
+    AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, ErrorCode, FeedEvent, Input,
+    InputAck, PageRequest, RegistryError, RuntimeDescriptor, RuntimeFeed, RuntimeHandle,
+    RuntimeKind, RuntimeOverview, RuntimeStatus, StreamEvent, StreamItem, TranscriptPage,
+    WorkerEvents, WorkerId, WorkerView, WorkerViewPage,
 };
 
 /// The table's own keys: those of a `RuntimeConfig`, plus where to keep it.
@@ -234,6 +236,18 @@ impl RuntimeHandle for EmbeddedHandle {
             .map(move |item| {
                 item.map(|event| StreamItem::Event(StreamEvent::decoded(event)))
                     .map_err(|error| RegistryError::from(error).for_runtime(&runtime_id))
+            })
+            .boxed())
+    }
+
+    async fn feed(&self) -> Result<RuntimeFeed, RegistryError> {
+        let feed = self.runtime().await?.feed();
+        Ok(feed
+            .map(|item| {
+                Ok(match item {
+                    FeedItem::Worker(snapshot) => FeedEvent::Worker(snapshot),
+                    FeedItem::Synced => FeedEvent::Synced,
+                })
             })
             .boxed())
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use worker_runtime::{
     Capabilities, CreateWorker, Diagnostic, Event, Input, InputAck, PageRequest, RuntimeId,
     Timestamp, TranscriptPage, Usage, WorkerCounts, WorkerDetail, WorkerId, WorkerPage,
-    WorkerStatus,
+    WorkerSnapshot, WorkerStatus,
 };
 
 use crate::error::RegistryError;
@@ -244,6 +244,23 @@ impl StreamItem {
 /// recovered connection where the adapter has one. An `Err` item ends it.
 pub type WorkerEvents = BoxStream<'static, Result<StreamItem, RegistryError>>;
 
+/// One item of a runtime's feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// A Worker's state; of two states of a Worker, the one with the higher `last_sequence` is
+    /// the newer.
+    Worker(WorkerSnapshot),
+    /// Every Worker's state has been sent: at the start, and again whenever the feed had to send
+    /// the whole picture again (it fell behind, or its connection came back).
+    Synced,
+    /// The connection to the runtime was lost. The feed keeps trying; the whole picture and
+    /// `Synced` follow when it is back.
+    Lost(RegistryError),
+}
+
+/// A runtime's feed: every Worker's state, `Synced`, then each new state. An `Err` item ends it.
+pub type RuntimeFeed = BoxStream<'static, Result<FeedEvent, RegistryError>>;
+
 /// One runtime in the registry, whatever its kind. Every call is bounded in time by the adapter
 /// (a remote runtime's timeout); errors carry codes of the DESIGN table.
 #[async_trait]
@@ -287,6 +304,12 @@ pub trait RuntimeHandle: Send + Sync {
         worker: &WorkerId,
         after: Option<u64>,
     ) -> Result<WorkerEvents, RegistryError>;
+
+    /// The runtime's feed; `unsupported_operation` for an adapter that has none (the Backend
+    /// then reads the runtime's Workers instead).
+    async fn feed(&self) -> Result<RuntimeFeed, RegistryError> {
+        Err(RegistryError::unsupported(&self.descriptor().id, "a feed"))
+    }
 
     /// Called once when the Backend shuts down: a runtime it hosts ends its active runs and
     /// records them. Remote and read-only runtimes have nothing to do.

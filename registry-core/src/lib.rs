@@ -24,8 +24,8 @@ pub use factory::{
     find_adapter, serde_error_key,
 };
 pub use handle::{
-    Policy, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview, RuntimeStatus,
-    StreamItem, WorkerEvents, WorkerState, WorkerView, WorkerViewPage,
+    FeedEvent, Policy, RuntimeDescriptor, RuntimeFeed, RuntimeHandle, RuntimeKind, RuntimeOverview,
+    RuntimeStatus, StreamItem, WorkerEvents, WorkerState, WorkerView, WorkerViewPage,
 };
 pub use registry::{DuplicateRuntime, RuntimeRegistry, overview_of};
 pub use stream_event::{InvalidEvent, StreamEvent};
@@ -34,7 +34,7 @@ pub use stream_event::{InvalidEvent, StreamEvent};
 pub use worker_runtime::{
     Capabilities, CreateWorker, Diagnostic, Event, EventKind, Input, InputAck, InputKind,
     PageRequest, Role, RuntimeId, Secret, Severity, Timestamp, TranscriptEntry, TranscriptPage,
-    Usage, WorkerCounts, WorkerId, validate_id,
+    Usage, WorkerCounts, WorkerId, WorkerSnapshot, WorkerStatus, validate_id,
 };
 
 pub use inventory;

@@ -8,6 +8,8 @@
 
 mod call;
 mod events;
+mod feed;
+mod sse;
 mod status;
 
 use std::sync::Arc;
@@ -20,8 +22,8 @@ use worker_runtime::Timestamp;
 use worker_runtime::protocol::{self, RuntimeInfo, TranscriptQuery, WorkerRoute};
 use yoi_registry_core::{
     AdapterConfigError, AdapterFactory, AdapterInput, CreateWorker, Input, InputAck, PageRequest,
-    RegistryError, RuntimeDescriptor, RuntimeHandle, RuntimeKind, RuntimeOverview, RuntimeStatus,
-    TranscriptPage, WorkerEvents, WorkerId, WorkerView, WorkerViewPage,
+    RegistryError, RuntimeDescriptor, RuntimeFeed, RuntimeHandle, RuntimeKind, RuntimeOverview,
+    RuntimeStatus, TranscriptPage, WorkerEvents, WorkerId, WorkerView, WorkerViewPage,
 };
 
 use call::Caller;
@@ -212,6 +214,11 @@ impl RuntimeHandle for HttpHandle {
     ) -> Result<WorkerEvents, RegistryError> {
         status::ensure_probe(&self.remote);
         events::subscribe(Arc::clone(&self.remote), worker.clone(), after).await
+    }
+
+    async fn feed(&self) -> Result<RuntimeFeed, RegistryError> {
+        status::ensure_probe(&self.remote);
+        feed::feed(Arc::clone(&self.remote)).await
     }
 }
 

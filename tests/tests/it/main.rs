@@ -12,6 +12,8 @@ mod bad_input;
 /// Faults through the Backend: a dead, a silent, a garbling and a token-refusing runtime, and a
 /// worker stopped under its watchers.
 mod faults;
+/// Runtime feeds through the registry across adapter kinds; none from the compatibility adapter.
+mod feeds;
 /// Model Workers through the Backend, embedded (OpenAI's format) and remote (Anthropic's),
 /// against a scripted provider: two exchanges, streamed deltas, usage, cancel mid-stream, and
 /// neither the API key nor the provider's URL in any answer or log line.

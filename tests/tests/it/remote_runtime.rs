@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use yoi_registry_core::{
-    ErrorCode, EventKind, Input, PageRequest, RuntimeHandle, RuntimeKind, RuntimeStatus,
+    ErrorCode, EventKind, FeedEvent, Input, PageRequest, RuntimeHandle, RuntimeKind, RuntimeStatus,
     StreamItem, WorkerId, WorkerState,
 };
 
@@ -183,6 +183,46 @@ async fn a_stream_tells_when_its_runtime_is_lost_and_when_it_is_back() {
         StreamItem::Event(event) => assert_eq!(event.sequence(), ack.sequence),
         other => panic!("expected the next event, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_feed_tells_its_runtime_lost_then_the_whole_picture_with_what_changed_meanwhile() {
+    let runtime = in_memory_runtime("remote");
+    let served = serve(runtime.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let address = served.address;
+    let (remote, w1) = remote_with_w1(address).await;
+    let mut feed = remote.feed().await.unwrap();
+    assert!(
+        matches!(next_feed(&mut feed).await, FeedEvent::Worker(state) if state.worker_id == w1)
+    );
+    assert_eq!(next_feed(&mut feed).await, FeedEvent::Synced);
+
+    served.stop().await;
+    match next_feed(&mut feed).await {
+        FeedEvent::Lost(error) => assert_error(&error, ErrorCode::RuntimeUnavailable, address),
+        other => panic!("expected the loss, got {other:?}"),
+    }
+    let meanwhile = runtime.create_worker(named(&wid("w2"))).await.unwrap();
+    runtime.stop_worker(&w1).await.unwrap();
+    let _restarted = serve(runtime.clone(), address).await;
+    let mut picture = std::collections::BTreeMap::new();
+    loop {
+        match next_feed(&mut feed).await {
+            FeedEvent::Worker(state) => {
+                picture.insert(state.worker_id.clone(), state);
+            }
+            FeedEvent::Synced => break,
+            other => panic!("expected the picture, got {other:?}"),
+        }
+    }
+    assert_eq!(picture.len(), 2);
+    assert_eq!(picture[&w1].status, worker_runtime::WorkerStatus::Stopped);
+    assert_eq!(picture[&meanwhile.worker_id].last_sequence, 1);
+}
+
+async fn next_feed(feed: &mut yoi_registry_core::RuntimeFeed) -> FeedEvent {
+    let item = tokio::time::timeout(DEADLINE, feed.next()).await;
+    item.unwrap().unwrap().unwrap()
 }
 
 async fn next_item(items: &mut yoi_registry_core::WorkerEvents) -> StreamItem {

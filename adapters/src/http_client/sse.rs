@@ -1,0 +1,138 @@
+//! The runtime's event streams as the adapter reads them: opening one (bounded by the runtime's
+//! timeout up to its head), its chunks watched for silence, its frames parsed by `sse-stream`,
+//! and the pause before reconnecting.
+
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use sse_stream::{Sse, SseByteStream};
+use worker_runtime::IdleTimer;
+use worker_runtime::protocol::LAST_EVENT_ID;
+use yoi_registry_core::{RegistryError, WorkerId};
+
+use super::Remote;
+
+/// The first pause before reconnecting, doubled after each failed attempt.
+pub(super) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest pause between reconnect attempts.
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How long an open stream may stay silent (not even a keep-alive comment) before it counts as
+/// a lost connection and is resumed. A runtime's keep-alive interval must be shorter (its
+/// default is 15 s).
+const STREAM_IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// SSE frames; a transport error carries nothing (reqwest's would name the URL).
+pub(super) type Frames = BoxStream<'static, Result<Sse, ()>>;
+
+/// Opens the event stream at `path`, resuming after `cursor` when given. A refusal by the
+/// runtime names `worker` when given.
+pub(super) async fn open(
+    remote: &Remote,
+    path: &str,
+    cursor: Option<u64>,
+    worker: Option<&WorkerId>,
+) -> Result<Frames, RegistryError> {
+    let caller = &remote.caller;
+    let mut request = caller
+        .request(Method::GET, path)
+        .header(ACCEPT, "text/event-stream");
+    if let Some(cursor) = cursor {
+        request = request.header(LAST_EVENT_ID, cursor.to_string());
+    }
+    let timeout = remote.descriptor.timeout;
+    let response = tokio::time::timeout(timeout, request.send())
+        .await
+        .map_err(|_| caller.timeout_error())?
+        .map_err(|error| caller.transport_error(&error))?;
+    let status = response.status();
+    if !status.is_success() {
+        caller.refuse_auth(status)?;
+        let body = tokio::time::timeout(timeout, response.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let error = caller.remote_error(status, &body);
+        return Err(match worker {
+            Some(worker) => error.for_worker(worker),
+            None => error,
+        });
+    }
+    let is_sse = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    if !is_sse {
+        return Err(caller.protocol("answered an event request without an event stream".into()));
+    }
+    let bytes = Watched {
+        chunks: response.bytes_stream().boxed(),
+        idle: IdleTimer::new(STREAM_IDLE_LIMIT),
+    };
+    Ok(SseByteStream::new(bytes).map_err(drop).boxed())
+}
+
+/// A response's chunks, ending with an error when the connection breaks or stays silent for
+/// [`STREAM_IDLE_LIMIT`] (a runtime sends keep-alives, so silence means it is dead). The error
+/// carries nothing: reqwest's would name the URL.
+struct Watched {
+    chunks: BoxStream<'static, reqwest::Result<Bytes>>,
+    idle: IdleTimer,
+}
+
+impl Stream for Watched {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let lost = || std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        let this = &mut *self;
+        match this.chunks.poll_next_unpin(cx) {
+            Poll::Ready(Some(chunk)) => {
+                this.idle.touch();
+                Poll::Ready(Some(chunk.map_err(|_| lost())))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => this.idle.poll_idle(cx).map(|()| Some(Err(lost()))),
+        }
+    }
+}
+
+/// Half of `backoff` plus a random part of the other half, so that the streams of a runtime that
+/// comes back do not all reconnect at the same instant.
+pub(super) fn jittered(backoff: Duration) -> Duration {
+    let random = RandomState::new().build_hasher().finish();
+    let half = backoff / 2;
+    half + half.mul_f64((random % 1024) as f64 / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use super::jittered;
+
+    #[test]
+    fn a_jittered_pause_is_between_half_and_all_of_the_backoff_and_varies() {
+        let backoff = Duration::from_millis(800);
+        let pauses: Vec<Duration> = (0..200).map(|_| jittered(backoff)).collect();
+        assert!(
+            pauses
+                .iter()
+                .all(|pause| (backoff / 2..backoff).contains(pause)),
+            "{pauses:?}"
+        );
+        let distinct: HashSet<Duration> = pauses.into_iter().collect();
+        assert!(distinct.len() > 50, "{} distinct pauses", distinct.len());
+    }
+}
