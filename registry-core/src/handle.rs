@@ -305,8 +305,7 @@ pub trait RuntimeHandle: Send + Sync {
         after: Option<u64>,
     ) -> Result<WorkerEvents, RegistryError>;
 
-    /// The runtime's feed; `unsupported_operation` for an adapter that has none (the Backend
-    /// then reads the runtime's Workers instead).
+    /// The runtime's feed; `unsupported_operation` for an adapter that has none.
     async fn feed(&self) -> Result<RuntimeFeed, RegistryError> {
         Err(RegistryError::unsupported(&self.descriptor().id, "a feed"))
     }

@@ -38,9 +38,16 @@ struct Head<'a> {
     sequence: u64,
     #[serde(borrow)]
     kind: std::borrow::Cow<'a, str>,
-    /// Set by the Backend: an event may not carry its own.
-    runtime_id: Option<IgnoredAny>,
-    worker_id: Option<IgnoredAny>,
+    /// Set by the Backend: an event may not carry its own, not even `null`.
+    #[serde(default, deserialize_with = "present")]
+    runtime_id: bool,
+    #[serde(default, deserialize_with = "present")]
+    worker_id: bool,
+}
+
+/// `true` for a member that is there, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(value).map(|_| true)
 }
 
 impl StreamEvent {
@@ -58,8 +65,12 @@ impl StreamEvent {
         if json.contains(['\n', '\r']) {
             return Err(InvalidEvent("it spans lines"));
         }
+        // serde reads a struct from an array too; only an object is an event.
+        if !json.trim_start().starts_with('{') {
+            return Err(InvalidEvent(NOT_AN_EVENT));
+        }
         let head: Head<'_> = serde_json::from_str(&json).map_err(|_| InvalidEvent(NOT_AN_EVENT))?;
-        if head.runtime_id.is_some() || head.worker_id.is_some() {
+        if head.runtime_id || head.worker_id {
             return Err(InvalidEvent("it names a runtime or worker"));
         }
         if head.sequence == 0 {
@@ -141,6 +152,7 @@ mod tests {
     fn what_the_backend_relies_on_is_checked() {
         let refused = [
             ("[1]", NOT_AN_EVENT),
+            (r#"[5,"output_delta",null,null]"#, NOT_AN_EVENT),
             (r#"{"kind":"run_started"}"#, NOT_AN_EVENT),
             (
                 r#"{"sequence":1,"sequence":2,"kind":"run_started"}"#,
@@ -164,6 +176,14 @@ mod tests {
             ),
             (
                 r#"{"sequence":1,"kind":"run_started","runtime_id":"x"}"#,
+                "it names a runtime or worker",
+            ),
+            (
+                r#"{"sequence":1,"kind":"run_started","runtime_id":null}"#,
+                "it names a runtime or worker",
+            ),
+            (
+                r#"{"worker_id":null,"sequence":1,"kind":"run_started"}"#,
                 "it names a runtime or worker",
             ),
             (

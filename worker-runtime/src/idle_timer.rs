@@ -23,7 +23,7 @@ impl IdleTimer {
         Self {
             limit,
             last,
-            timer: Box::pin(tokio::time::sleep_until(last + limit)),
+            timer: Box::pin(tokio::time::sleep_until(after(last, limit))),
         }
     }
 
@@ -37,15 +37,21 @@ impl IdleTimer {
     pub fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             ready!(self.timer.as_mut().poll(cx));
-            let deadline = self.last + self.limit;
+            let deadline = after(self.last, self.limit);
             if Instant::now() >= deadline {
                 self.touch();
-                self.timer.as_mut().reset(self.last + self.limit);
+                self.timer.as_mut().reset(after(self.last, self.limit));
                 return Poll::Ready(());
             }
             self.timer.as_mut().reset(deadline);
         }
     }
+}
+
+/// `limit` after `instant`, or about thirty years when that is past what an `Instant` holds.
+fn after(instant: Instant, limit: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    instant.checked_add(limit).unwrap_or_else(|| instant + FAR)
 }
 
 #[cfg(test)]
@@ -68,5 +74,13 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(14));
         poll_fn(|cx| timer.poll_idle(cx)).await;
         assert_eq!(start.elapsed(), Duration::from_secs(24));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_past_what_an_instant_holds_never_fires() {
+        let mut timer = IdleTimer::new(Duration::MAX);
+        let fired =
+            tokio::time::timeout(Duration::from_secs(3600), poll_fn(|cx| timer.poll_idle(cx)));
+        assert!(fired.await.is_err());
     }
 }

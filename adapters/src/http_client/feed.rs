@@ -74,7 +74,10 @@ impl Listener {
                     self.backoff = FIRST_BACKOFF;
                     return Some((Ok(FeedEvent::Worker(snapshot)), self));
                 }
-                SYNCED_EVENT => return Some((Ok(FeedEvent::Synced), self)),
+                SYNCED_EVENT => {
+                    self.backoff = FIRST_BACKOFF;
+                    return Some((Ok(FeedEvent::Synced), self));
+                }
                 _ => {}
             }
         }

@@ -1,8 +1,8 @@
 //! One shared upstream subscription to a worker's events. A pump task reads the upstream stream,
-//! renders each event once (the events that are ready together into one batch), keeps the most recent frames for clients that join or resume, and
-//! broadcasts every batch to the clients. A client that falls more than the buffer's number of
-//! broadcasts behind is told so by the broadcast (`Lagged`) and closed; the others never wait for
-//! it.
+//! renders each event once (the events that are ready together into one batch), keeps the most
+//! recent frames for clients that join or resume, and broadcasts every batch to the clients. A
+//! client that falls more than the buffer's number of broadcasts behind is told so by the
+//! broadcast (`Lagged`) and closed; the others never wait for it.
 
 use std::collections::VecDeque;
 use std::pin::pin;

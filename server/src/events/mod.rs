@@ -35,7 +35,8 @@ struct HubShared {
     entries: Mutex<HashMap<Key, Arc<Entry>>>,
     /// How long a channel outlives its last client.
     grace: Duration,
-    /// How many recent frames a channel keeps, which is also how far a client may fall behind.
+    /// How many recent frames a channel keeps, and how many broadcasts (batches of frames that
+    /// came together) a client may fall behind.
     buffer: usize,
 }
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::IdleTimer;
 
 /// The comment that keeps an idle stream open.
-pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// Scheduler turns in a row that bring no new item and so complete a batch.
 const IDLE_TURNS: usize = 2;
@@ -30,7 +30,7 @@ const MAX_TURNS: usize = 4;
 /// item, waited for, and every further item that comes without waiting, at most `max` in all.
 /// A batch gives the tasks that feed the stream a few scheduler turns (yields, no timer) to add
 /// what they have at hand, such as the rest of one read of several frames: it is complete after
-/// [`IDLE_TURNS`] turns in a row bring nothing, or after [`MAX_TURNS`]. Rendering a batch into one
+/// [`IDLE_TURNS`] turns in a row bring nothing, after [`MAX_TURNS`], or when the stream ends. Rendering a batch into one
 /// buffer makes it one write and one body chunk, so a stream that runs at full speed costs a
 /// fraction of the wake-ups and system calls of one frame at a time.
 pub fn ready_batches<S>(stream: S, max: usize) -> impl Stream<Item = Vec<S::Item>> + Send
@@ -43,18 +43,26 @@ where
         let (mut turns, mut idle_turns) = (0, 0);
         loop {
             let before = batch.len();
+            let mut ended = false;
             while batch.len() < max {
                 match stream.next().now_or_never() {
                     Some(Some(item)) => batch.push(item),
-                    Some(None) | None => break,
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    None => break,
                 }
             }
-            idle_turns = if batch.len() > before {
-                0
-            } else {
-                idle_turns + 1
-            };
-            if batch.len() == max || idle_turns > IDLE_TURNS || turns == MAX_TURNS {
+            // Only the turns given away count: the first look comes before any.
+            if turns > 0 {
+                idle_turns = if batch.len() > before {
+                    0
+                } else {
+                    idle_turns + 1
+                };
+            }
+            if ended || batch.len() == max || idle_turns == IDLE_TURNS || turns == MAX_TURNS {
                 return Some((batch, stream));
             }
             tokio::task::yield_now().await;
