@@ -8,17 +8,14 @@
 //! ([`StreamItem::Recovered`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::Method;
 use worker_runtime::protocol::{RESET_EVENT, WorkerRoute};
-use yoi_registry_core::{
-    ErrorCode, RegistryError, StreamEvent, StreamItem, WorkerEvents, WorkerId,
-};
+use yoi_registry_core::{RegistryError, StreamEvent, StreamItem, WorkerEvents, WorkerId};
 
 use super::Remote;
-use super::sse::{self, FIRST_BACKOFF, Frames, MAX_BACKOFF, jittered};
+use super::sse::{self, Frames, Reconnect, Reopened};
 
 /// Subscribes to `worker`'s events after `after`. Errors of the first connection (an unknown
 /// worker, an expired cursor, an unreachable runtime) are returned before any stream exists.
@@ -34,8 +31,7 @@ pub(crate) async fn subscribe(
         remote,
         worker,
         cursor: after,
-        backoff: FIRST_BACKOFF,
-        lost: false,
+        reconnect: Reconnect::new(),
         finished: false,
     };
     Ok(futures::stream::unfold(subscription, Subscription::next).boxed())
@@ -64,9 +60,7 @@ struct Subscription {
     cursor: Option<u64>,
     /// The open stream; `None` after it was lost.
     frames: Option<Frames>,
-    backoff: Duration,
-    /// Whether the subscriber was told the connection is lost (and not yet that it is back).
-    lost: bool,
+    reconnect: Reconnect,
     finished: bool,
 }
 
@@ -128,7 +122,7 @@ impl Subscription {
                 continue;
             }
             self.cursor = Some(event.sequence());
-            self.backoff = FIRST_BACKOFF;
+            self.reconnect.delivered();
             self.finished = event.is_last();
             return Some((Ok(StreamItem::Event(event)), self));
         }
@@ -137,26 +131,19 @@ impl Subscription {
     /// Waits out the backoff and reconnects. Answers the notice to pass on when the connection
     /// is first found lost or is back; fails only when retrying cannot help.
     async fn reconnect(&mut self) -> Result<Option<StreamItem>, RegistryError> {
-        tokio::time::sleep(jittered(self.backoff)).await;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        match connect(&self.remote, &self.worker, self.cursor).await {
-            Ok(frames) => {
-                self.remote.status.record(Ok(()));
+        let path = WorkerRoute::Events.path(&self.worker);
+        let reopened = self
+            .reconnect
+            .reopen(&self.remote, &path, self.cursor, Some(&self.worker));
+        Ok(match reopened.await? {
+            Reopened::Back { frames, was_lost } => {
                 self.frames = Some(frames);
-                Ok(std::mem::take(&mut self.lost).then_some(StreamItem::Recovered))
+                was_lost.then_some(StreamItem::Recovered)
             }
-            Err(error)
-                if matches!(
-                    error.code,
-                    ErrorCode::RuntimeUnavailable | ErrorCode::RuntimeTimeout
-                ) =>
-            {
-                self.remote.status.record(Err(&error));
-                let first = !std::mem::replace(&mut self.lost, true);
-                Ok(first.then_some(StreamItem::Lost(error.for_worker(&self.worker))))
+            Reopened::Lost(first) => {
+                first.map(|error| StreamItem::Lost(error.for_worker(&self.worker)))
             }
-            Err(error) => Err(error),
-        }
+        })
     }
 }
 

@@ -4,15 +4,14 @@
 //! reconnecting cannot help (a rejected credential, a malformed state).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use worker_runtime::WorkerSnapshot;
 use worker_runtime::protocol::{FEED, SYNCED_EVENT, WORKER_STATUS_EVENT};
-use yoi_registry_core::{ErrorCode, FeedEvent, RegistryError, RuntimeFeed};
+use yoi_registry_core::{FeedEvent, RegistryError, RuntimeFeed};
 
 use super::Remote;
-use super::sse::{self, FIRST_BACKOFF, Frames, MAX_BACKOFF, jittered};
+use super::sse::{self, Frames, Reconnect, Reopened};
 
 /// Opens the runtime's feed. Errors of the first connection are returned before any stream
 /// exists.
@@ -22,8 +21,7 @@ pub(crate) async fn feed(remote: Arc<Remote>) -> Result<RuntimeFeed, RegistryErr
     let listener = Listener {
         frames: Some(frames?),
         remote,
-        backoff: FIRST_BACKOFF,
-        lost: false,
+        reconnect: Reconnect::new(),
         finished: false,
     };
     Ok(futures::stream::unfold(listener, Listener::next).boxed())
@@ -34,9 +32,7 @@ struct Listener {
     remote: Arc<Remote>,
     /// The open stream; `None` after it was lost.
     frames: Option<Frames>,
-    backoff: Duration,
-    /// Whether the subscriber was told the connection is lost (and not yet given the picture).
-    lost: bool,
+    reconnect: Reconnect,
     finished: bool,
 }
 
@@ -71,11 +67,11 @@ impl Listener {
                             .protocol("sent a worker state that is not valid".into());
                         return Some((Err(self.finish(error)), self));
                     };
-                    self.backoff = FIRST_BACKOFF;
+                    self.reconnect.delivered();
                     return Some((Ok(FeedEvent::Worker(snapshot)), self));
                 }
                 SYNCED_EVENT => {
-                    self.backoff = FIRST_BACKOFF;
+                    self.reconnect.delivered();
                     return Some((Ok(FeedEvent::Synced), self));
                 }
                 _ => {}
@@ -89,29 +85,20 @@ impl Listener {
         error
     }
 
-    /// Waits out the backoff and reconnects. Answers the error to pass on when the connection
-    /// is first found lost; fails only when retrying cannot help.
+    /// Reconnects; answers the error to pass on when the connection is first found lost.
     async fn reconnect(&mut self) -> Result<Option<RegistryError>, RegistryError> {
-        tokio::time::sleep(jittered(self.backoff)).await;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        match sse::open(&self.remote, FEED, None, None).await {
-            Ok(frames) => {
-                self.remote.status.record(Ok(()));
-                self.frames = Some(frames);
-                self.lost = false;
-                Ok(None)
-            }
-            Err(error)
-                if matches!(
-                    error.code,
-                    ErrorCode::RuntimeUnavailable | ErrorCode::RuntimeTimeout
-                ) =>
+        Ok(
+            match self
+                .reconnect
+                .reopen(&self.remote, FEED, None, None)
+                .await?
             {
-                self.remote.status.record(Err(&error));
-                let first = !std::mem::replace(&mut self.lost, true);
-                Ok(first.then_some(error))
-            }
-            Err(error) => Err(error),
-        }
+                Reopened::Back { frames, .. } => {
+                    self.frames = Some(frames);
+                    None
+                }
+                Reopened::Lost(first) => first,
+            },
+        )
     }
 }

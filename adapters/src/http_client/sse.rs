@@ -15,15 +15,15 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use sse_stream::{Sse, SseByteStream};
 use worker_runtime::IdleTimer;
 use worker_runtime::protocol::LAST_EVENT_ID;
-use yoi_registry_core::{RegistryError, WorkerId};
+use yoi_registry_core::{ErrorCode, RegistryError, WorkerId};
 
 use super::Remote;
 
 /// The first pause before reconnecting, doubled after each failed attempt.
-pub(super) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The longest pause between reconnect attempts.
-pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How long an open stream may stay silent (not even a keep-alive comment) before it counts as
 /// a lost connection and is resumed. A runtime's keep-alive interval must be shorter (its
@@ -107,9 +107,70 @@ impl Stream for Watched {
     }
 }
 
+/// Reopening a stream that was lost: the pause before each attempt (doubled after each, up to
+/// [`MAX_BACKOFF`], with jitter), and whether the subscriber was told the connection is lost.
+pub(super) struct Reconnect {
+    backoff: Duration,
+    lost: bool,
+}
+
+/// What one reconnect attempt came to.
+pub(super) enum Reopened {
+    /// The stream is open again; `was_lost` when the subscriber had been told it was lost.
+    Back { frames: Frames, was_lost: bool },
+    /// The runtime cannot be reached yet: the error when this is the first failed attempt since
+    /// the stream was last open (the subscriber is told once).
+    Lost(Option<RegistryError>),
+}
+
+impl Reconnect {
+    pub(super) fn new() -> Self {
+        Self {
+            backoff: FIRST_BACKOFF,
+            lost: false,
+        }
+    }
+
+    /// The stream delivered: a later loss starts again from the first pause.
+    pub(super) fn delivered(&mut self) {
+        self.backoff = FIRST_BACKOFF;
+    }
+
+    /// Waits out the pause and opens the stream again as [`open`] does, recording the outcome
+    /// in the runtime's status. Fails only when retrying cannot help.
+    pub(super) async fn reopen(
+        &mut self,
+        remote: &Remote,
+        path: &str,
+        cursor: Option<u64>,
+        worker: Option<&WorkerId>,
+    ) -> Result<Reopened, RegistryError> {
+        tokio::time::sleep(jittered(self.backoff)).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        match open(remote, path, cursor, worker).await {
+            Ok(frames) => {
+                remote.status.record(Ok(()));
+                let was_lost = std::mem::take(&mut self.lost);
+                Ok(Reopened::Back { frames, was_lost })
+            }
+            Err(error)
+                if matches!(
+                    error.code,
+                    ErrorCode::RuntimeUnavailable | ErrorCode::RuntimeTimeout
+                ) =>
+            {
+                remote.status.record(Err(&error));
+                let first = !std::mem::replace(&mut self.lost, true);
+                Ok(Reopened::Lost(first.then_some(error)))
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// Half of `backoff` plus a random part of the other half, so that the streams of a runtime that
 /// comes back do not all reconnect at the same instant.
-pub(super) fn jittered(backoff: Duration) -> Duration {
+fn jittered(backoff: Duration) -> Duration {
     let random = RandomState::new().build_hasher().finish();
     let half = backoff / 2;
     half + half.mul_f64((random % 1024) as f64 / 1024.0)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
+use worker_runtime::http::write_frame;
 use yoi_registry_core::{
     ErrorCode, RegistryError, RuntimeId, RuntimeStatus, StreamEvent, WorkerId,
 };
@@ -119,6 +120,7 @@ pub(crate) fn fell_behind(runtime_id: &RuntimeId, worker_id: &WorkerId) -> Bytes
 
 /// A frame without an `id:`: `event:` and one `data:` line.
 fn render(kind: &str, data: &impl Serialize) -> Bytes {
-    let data = serde_json::to_string(data).expect("frames serialize to JSON");
-    Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))
+    let mut frame = Vec::new();
+    write_frame(&mut frame, None, kind, data);
+    Bytes::from(frame)
 }

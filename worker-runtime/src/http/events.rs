@@ -5,8 +5,6 @@
 //! ones. A cursor outside the retained window answers `410 cursor_expired` before the stream
 //! starts; falling behind mid-stream ends the stream with `event: reset`.
 
-use std::io::Write;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -16,7 +14,7 @@ use futures::StreamExt;
 use super::HttpState;
 use super::error::HttpError;
 use super::extract::{RuntimeQuery, WorkerPath};
-use super::sse::{ready_batches, sse_response};
+use super::sse::{ready_batches, sse_response, write_frame};
 use crate::protocol::{ErrorBody, EventsQuery, LAST_EVENT_ID, RESET_EVENT, resume_point};
 use crate::{Event, RuntimeError};
 
@@ -45,19 +43,9 @@ fn render(items: &[Result<Event, RuntimeError>]) -> Bytes {
     let mut buffer = Vec::with_capacity(FRAME_BYTES * items.len());
     for item in items {
         match item {
-            Ok(event) => {
-                let (sequence, kind) = (event.sequence, event.kind.name());
-                write!(buffer, "id: {sequence}\nevent: {kind}\ndata: ")
-                    .expect("a Vec takes writes");
-                serde_json::to_writer(&mut buffer, event).expect("events serialize to JSON");
-            }
-            Err(error) => {
-                write!(buffer, "event: {RESET_EVENT}\ndata: ").expect("a Vec takes writes");
-                serde_json::to_writer(&mut buffer, &ErrorBody::from(error))
-                    .expect("errors serialize to JSON");
-            }
+            Ok(event) => write_frame(&mut buffer, Some(event.sequence), event.kind.name(), event),
+            Err(error) => write_frame(&mut buffer, None, RESET_EVENT, &ErrorBody::from(error)),
         }
-        buffer.extend_from_slice(b"\n\n");
     }
     Bytes::from(buffer)
 }

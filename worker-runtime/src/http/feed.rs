@@ -8,7 +8,7 @@ use axum::response::Response;
 use futures::StreamExt;
 
 use super::HttpState;
-use super::sse::{ready_batches, sse_response};
+use super::sse::{ready_batches, sse_response, write_frame};
 use crate::FeedItem;
 use crate::protocol::{SYNCED_EVENT, WORKER_STATUS_EVENT};
 
@@ -26,18 +26,12 @@ fn render(items: &[FeedItem]) -> Bytes {
     for item in items {
         match item {
             FeedItem::Worker(snapshot) => {
-                buffer.extend_from_slice(b"event: ");
-                buffer.extend_from_slice(WORKER_STATUS_EVENT.as_bytes());
-                buffer.extend_from_slice(b"\ndata: ");
-                serde_json::to_writer(&mut buffer, snapshot).expect("states serialize to JSON");
+                write_frame(&mut buffer, None, WORKER_STATUS_EVENT, snapshot);
             }
             FeedItem::Synced => {
-                buffer.extend_from_slice(b"event: ");
-                buffer.extend_from_slice(SYNCED_EVENT.as_bytes());
-                buffer.extend_from_slice(b"\ndata: {}");
+                write_frame(&mut buffer, None, SYNCED_EVENT, &serde_json::json!({}))
             }
         }
-        buffer.extend_from_slice(b"\n\n");
     }
     Bytes::from(buffer)
 }

@@ -24,7 +24,7 @@ use crate::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 
 pub use auth::{BearerToken, TokenError};
 pub use json_body::parse_json_object;
-pub use sse::{ready_batches, sse_response};
+pub use sse::{ready_batches, sse_response, write_frame};
 
 /// How the server behaves around the Runtime API.
 #[derive(Debug, Clone)]

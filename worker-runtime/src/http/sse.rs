@@ -4,6 +4,7 @@
 //! (rendered into one buffer) cost one write and one chunk for the reader.
 
 use std::convert::Infallible;
+use std::io::Write;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -13,12 +14,24 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use futures::stream::BoxStream;
 use futures::{FutureExt, Stream, StreamExt};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::IdleTimer;
 
 /// The comment that keeps an idle stream open.
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// Appends one frame to `buffer`: `id:` (when given), `event:` and `data:` with `data` as JSON,
+/// which has no raw line break, so one `data:` line holds it.
+pub fn write_frame(buffer: &mut Vec<u8>, id: Option<u64>, event: &str, data: &impl Serialize) {
+    if let Some(id) = id {
+        writeln!(buffer, "id: {id}").expect("a Vec takes writes");
+    }
+    write!(buffer, "event: {event}\ndata: ").expect("a Vec takes writes");
+    serde_json::to_writer(&mut *buffer, data).expect("frames serialize to JSON");
+    buffer.extend_from_slice(b"\n\n");
+}
 
 /// Scheduler turns in a row that bring no new item and so complete a batch.
 const IDLE_TURNS: usize = 2;
