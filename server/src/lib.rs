@@ -3,7 +3,8 @@
 //! - [`build_registry`]: the `RuntimeRegistry` from `workspace.toml`.
 //! - [`AppState`] and [`app`]: the routes of DESIGN "Browser-facing API", with visibility and
 //!   read-only policy, the optional browser token, request ids, the audit log of mutations, the
-//!   error table, and the SSE proxy that shares one upstream subscription per worker.
+//!   error table, the SSE proxy that shares one upstream subscription per worker, and the
+//!   workspace feed (`GET /api/events`) that follows each runtime once for every browser.
 //! - [`ApiDoc`]: the OpenAPI document, served at `GET /api/openapi.json`.
 //!
 //! Browsers name runtimes and workers by id only; no response carries a runtime's URL, token,
@@ -14,6 +15,7 @@ mod auth;
 mod error;
 mod events;
 mod extract;
+mod feed;
 mod openapi;
 mod registry_builder;
 mod request_log;

@@ -7,7 +7,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use crate::routes::{compat, events, mutations, runtimes, workers};
+use crate::routes::{compat, events, feed, mutations, runtimes, workers};
 use crate::views::{
     AllWorkers, CapabilitiesBody, CreateWorkerRequest, DiagnosticBody, EntryBody, HostBody,
     HostList, InputAccepted, InputRequest, RuntimeBody, RuntimeDiagnosticBody, RuntimeList,
@@ -27,6 +27,7 @@ use worker_runtime::protocol::{ErrorBody, ErrorDetail};
     paths(
         runtimes::list_runtimes,
         runtimes::get_runtime,
+        feed::workspace_feed,
         workers::list_workers,
         mutations::create_worker,
         workers::get_worker,

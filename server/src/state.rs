@@ -1,4 +1,5 @@
-//! What every handler can reach: the registry, the event hub, the audit log and the options.
+//! What every handler can reach: the registry, the event hub, the workspace feed, the audit log
+//! and the options.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use yoi_registry_core::{ErrorCode, RegistryError, RuntimeHandle, RuntimeId, Runt
 use crate::audit::{AuditError, AuditLog};
 use crate::error::ApiError;
 use crate::events::EventHub;
+use crate::feed::FeedHub;
 
 /// How many recent events a shared upstream subscription keeps for browsers that resume, which
 /// is also how far a browser may fall behind before its stream is reset.
@@ -64,6 +66,7 @@ pub struct AppState {
 pub(crate) struct Shared {
     pub(crate) registry: RuntimeRegistry,
     pub(crate) hub: EventHub,
+    pub(crate) feed: FeedHub,
     pub(crate) audit: AuditLog,
     pub(crate) options: ServerOptions,
 }
@@ -75,6 +78,7 @@ impl AppState {
         let audit = AuditLog::open(options.audit_path.clone())?;
         Ok(Self {
             inner: Arc::new(Shared {
+                feed: FeedHub::new(&registry, options.stream_grace),
                 registry,
                 hub: EventHub::new(options.stream_grace, options.stream_buffer),
                 audit,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{DEADLINE, Frames, open_events};
+use crate::{DEADLINE, Frames, frames_of, open_events};
 
 /// A client of one Backend: JSON calls and event streams, each answer recorded.
 pub struct Api {
@@ -69,6 +69,21 @@ impl Api {
         let (headers, frames) = open_events(&self.client, &self.base, runtime, worker, last).await;
         self.answers.lock().unwrap().push(format!("{headers:?}"));
         frames
+    }
+
+    /// Opens the workspace feed, `GET /api/events` followed by `query` (empty, or from `?`); the
+    /// status must be 200, and the headers are recorded.
+    pub async fn feed(&self, query: &str) -> Frames {
+        let response = self
+            .client
+            .get(self.url(&format!("/api/events{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the feed at {query:?}");
+        let record = format!("GET /api/events{query} -> 200\n{:?}", response.headers());
+        self.answers.lock().unwrap().push(record);
+        frames_of(response)
     }
 
     /// Polls `runtime/worker` until it is idle; answers its detail.

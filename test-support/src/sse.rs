@@ -4,7 +4,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use sse_stream::SseByteStream;
 
-use crate::within;
+use crate::DEADLINE;
 
 /// One frame as a browser's `EventSource` sees it: a missing `id:` or `data:` is empty, a
 /// missing `event:` is `message`.
@@ -60,8 +60,10 @@ pub async fn open_events(
 pub async fn until(frames: &mut Frames, kind: &str) -> Vec<Frame> {
     let mut seen = Vec::new();
     loop {
-        let frame = within(&format!("a {kind} frame after {seen:?}"), frames.next())
+        // The description is built only when it is needed: frames may be many.
+        let frame = tokio::time::timeout(DEADLINE, frames.next())
             .await
+            .unwrap_or_else(|_| panic!("not within {DEADLINE:?}: a {kind} frame after {seen:?}"))
             .unwrap_or_else(|| panic!("the stream ended before {kind}: {seen:?}"));
         let done = frame.event == kind;
         seen.push(frame);

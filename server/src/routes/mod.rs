@@ -2,6 +2,7 @@
 
 pub(crate) mod compat;
 pub(crate) mod events;
+pub(crate) mod feed;
 pub(crate) mod mutations;
 pub(crate) mod runtimes;
 pub(crate) mod workers;
@@ -26,6 +27,7 @@ pub fn app(state: AppState) -> Router {
     let reads = Router::new()
         .route("/api/runtimes", get(runtimes::list_runtimes))
         .route("/api/runtimes/{runtime_id}", get(runtimes::get_runtime))
+        .route("/api/events", get(feed::workspace_feed))
         .route(workers, get(workers::list_workers))
         .route(worker, get(workers::get_worker))
         .route(

@@ -289,6 +289,27 @@ fn corpus(runtime: &str, newest: u64) -> Vec<Case> {
         cases.push(Case::get(ghost, 404, "unknown_worker"));
     }
     cases.push(Case::get(nowhere, 404, "unknown_runtime"));
+    // The workspace feed, narrowed to runtimes: each must exist, be visible and be a valid id.
+    cases.push(Case::get(
+        "/api/events?runtime=nowhere",
+        404,
+        "unknown_runtime",
+    ));
+    let known = Kind::Embedded.runtime();
+    cases.push(Case::get(
+        format!("/api/events?runtime={known}&runtime=nowhere"),
+        404,
+        "unknown_runtime",
+    ));
+    for query in [
+        "runtime=",
+        "runtime=..",
+        "runtime=%C3%A9",
+        "limit=3",
+        "runtime",
+    ] {
+        cases.push(Case::bad_get(format!("/api/events?{query}")));
+    }
     cases.push(Case::get(&w1, 405, "method_not_allowed").method("DELETE"));
     cases.push(Case::get(&workers, 405, "method_not_allowed").method("PUT"));
 

@@ -30,3 +30,6 @@ mod remote_runtime;
 mod routing;
 /// Fixtures: a served runtime process, a pod store, a workspace.toml.
 mod support;
+/// The workspace feed through HTTP: the picture, every change, a remote runtime lost and back,
+/// one upstream feed per runtime for many browsers, narrowing, hidden runtimes, no leak.
+mod workspace_feed;

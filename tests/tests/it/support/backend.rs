@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use worker_runtime::Runtime;
+use yoi_registry_core::RuntimeHandle;
 use yoi_test_support::{Api, ServedBackend, serve_backend};
 use yoi_workspace_server::ServerOptions;
 
@@ -26,6 +27,13 @@ impl Deref for Backend {
 
     fn deref(&self) -> &Api {
         &self.backend.api
+    }
+}
+
+impl Backend {
+    /// The registry's handle of the runtime `id`, for changes made behind the API.
+    pub(crate) fn handle(&self, id: &str) -> Arc<dyn RuntimeHandle> {
+        Arc::clone(self.backend.state.registry().get(&super::rid(id)).unwrap())
     }
 }
 

@@ -66,6 +66,8 @@ pub(crate) struct ServedRuntime {
     pub(crate) address: SocketAddr,
     /// How many event streams were requested from it.
     pub(crate) event_streams: Arc<AtomicUsize>,
+    /// How many feeds were requested from it.
+    pub(crate) feeds: Arc<AtomicUsize>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -105,10 +107,10 @@ pub(crate) async fn serve_with(
         shutdown: shutdown.clone(),
         ..HttpOptions::default()
     };
-    let event_streams = Arc::new(AtomicUsize::new(0));
+    let (event_streams, feeds) = (Arc::default(), Arc::default());
     let app = wrap(router(runtime, options)).layer(axum::middleware::from_fn_with_state(
-        Arc::clone(&event_streams),
-        count_event_streams,
+        (Arc::clone(&event_streams), Arc::clone(&feeds)),
+        count_streams,
     ));
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -120,19 +122,26 @@ pub(crate) async fn serve_with(
     ServedRuntime {
         address,
         event_streams,
+        feeds,
         shutdown,
         task: Some(task),
     }
 }
 
-/// Counts the requests for event streams.
-async fn count_event_streams(
-    axum::extract::State(count): axum::extract::State<Arc<AtomicUsize>>,
+/// Counts the requests for event streams and for the feed.
+async fn count_streams(
+    axum::extract::State((event_streams, feeds)): axum::extract::State<(
+        Arc<AtomicUsize>,
+        Arc<AtomicUsize>,
+    )>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if request.uri().path().ends_with("/events") {
-        count.fetch_add(1, Ordering::SeqCst);
+    let path = request.uri().path();
+    if path.ends_with("/events") {
+        event_streams.fetch_add(1, Ordering::SeqCst);
+    } else if path == worker_runtime::protocol::FEED {
+        feeds.fetch_add(1, Ordering::SeqCst);
     }
     next.run(request).await
 }

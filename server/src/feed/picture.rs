@@ -1,0 +1,396 @@
+//! What the Backend knows of one runtime for the workspace feed: its status and the state of
+//! each of its Workers, each state rendered once as the SSE frame that every browser is sent.
+//! Pure bookkeeping: the upstream task feeds it what the runtime said, and every change it makes
+//! is appended, as frames, to a buffer that the hub broadcasts.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::body::Bytes;
+use bytes::BytesMut;
+use serde::Serialize;
+use worker_runtime::http::write_frame;
+use yoi_registry_core::{
+    ErrorCode, RegistryError, RuntimeDescriptor, RuntimeId, RuntimeKind, RuntimeStatus, Timestamp,
+    Usage, WorkerId, WorkerSnapshot, WorkerState, WorkerView,
+};
+
+use crate::error::public_message;
+
+/// The `event:` of a runtime's status.
+pub(crate) const RUNTIME_STATUS_EVENT: &str = "runtime_status";
+
+/// The `event:` of a Worker's state.
+pub(crate) const WORKER_STATUS_EVENT: &str = "worker_status";
+
+/// The `event:` of a Worker the runtime no longer has (it restarted without its data).
+pub(crate) const WORKER_REMOVED_EVENT: &str = "worker_removed";
+
+/// The frame that ends the picture: every state has been sent; changes follow.
+pub(crate) const SYNCED_FRAME: &[u8] = b"event: synced\ndata: {}\n\n";
+
+/// A Worker's state as the workspace feed tells it, from a runtime's feed or, for a runtime
+/// without one, from its listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FeedWorker {
+    pub(crate) worker_id: WorkerId,
+    pub(crate) status: WorkerState,
+    pub(crate) profile: Option<String>,
+    pub(crate) display_name: Option<String>,
+    /// Of two states of a Worker, the one with the higher is the newer; `None` for a store
+    /// without events.
+    pub(crate) last_sequence: Option<u64>,
+    pub(crate) at: Option<Timestamp>,
+    pub(crate) usage: Option<Usage>,
+}
+
+impl From<WorkerSnapshot> for FeedWorker {
+    fn from(snapshot: WorkerSnapshot) -> Self {
+        Self {
+            worker_id: snapshot.worker_id,
+            status: snapshot.status.into(),
+            profile: Some(snapshot.profile),
+            display_name: snapshot.display_name,
+            last_sequence: Some(snapshot.last_sequence),
+            at: Some(snapshot.at),
+            usage: snapshot.usage,
+        }
+    }
+}
+
+impl From<WorkerView> for FeedWorker {
+    fn from(view: WorkerView) -> Self {
+        Self {
+            worker_id: view.worker_id,
+            status: view.status,
+            profile: view.profile,
+            display_name: view.display_name,
+            last_sequence: view.last_sequence,
+            at: view.updated_at,
+            usage: view.usage,
+        }
+    }
+}
+
+/// `data:` of a `worker_status` frame.
+#[derive(Serialize)]
+struct WorkerData<'a> {
+    runtime_id: &'a RuntimeId,
+    worker_id: &'a WorkerId,
+    status: WorkerState,
+    profile: &'a Option<String>,
+    display_name: &'a Option<String>,
+    last_sequence: Option<u64>,
+    at: &'a Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: &'a Option<Usage>,
+    display_ref: String,
+}
+
+/// `data:` of a `runtime_status` frame.
+#[derive(Serialize)]
+struct RuntimeData<'a> {
+    runtime_id: &'a RuntimeId,
+    kind: RuntimeKind,
+    status: RuntimeStatus,
+    last_seen_at: Option<Timestamp>,
+    read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<ErrorCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+/// `data:` of a `worker_removed` frame.
+#[derive(Serialize)]
+struct RemovedData<'a> {
+    runtime_id: &'a RuntimeId,
+    worker_id: &'a WorkerId,
+}
+
+/// A Worker's state with its rendered frame.
+struct Held {
+    state: FeedWorker,
+    frame: Bytes,
+}
+
+/// Why a runtime is unavailable, as browsers are told.
+struct Outage {
+    code: Option<ErrorCode>,
+    message: String,
+}
+
+impl Outage {
+    /// Before the runtime's first answer.
+    fn waiting(runtime_id: &RuntimeId) -> Self {
+        Self {
+            code: None,
+            message: format!("waiting for runtime {runtime_id}'s first answer"),
+        }
+    }
+}
+
+/// One runtime's part of the workspace feed.
+pub(crate) struct RuntimePicture {
+    runtime_id: RuntimeId,
+    kind: RuntimeKind,
+    read_only: bool,
+    /// `None` while it answers.
+    outage: Option<Outage>,
+    last_seen_at: Option<Timestamp>,
+    /// It gave its whole picture, or is known to be unavailable: a browser may be answered.
+    known: bool,
+    workers: BTreeMap<WorkerId, Held>,
+    /// The Workers heard of since the last complete picture: at the next, the others are gone.
+    seen: HashSet<WorkerId>,
+}
+
+impl RuntimePicture {
+    /// The picture of `descriptor`'s runtime before it said anything.
+    pub(crate) fn new(descriptor: &RuntimeDescriptor) -> Self {
+        Self {
+            runtime_id: descriptor.id.clone(),
+            kind: descriptor.kind,
+            read_only: descriptor.policy.read_only,
+            outage: Some(Outage::waiting(&descriptor.id)),
+            last_seen_at: None,
+            known: false,
+            workers: BTreeMap::new(),
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Whether a browser may be answered from it.
+    pub(crate) fn is_known(&self) -> bool {
+        self.known
+    }
+
+    /// Forgets the Workers and the status, as when nobody watches and the runtime is no longer
+    /// followed; when it last answered is still known.
+    pub(crate) fn clear(&mut self) {
+        self.outage = Some(Outage::waiting(&self.runtime_id));
+        self.known = false;
+        self.workers.clear();
+        self.seen.clear();
+    }
+
+    /// Records `state` when it is new: a Worker not held, a higher `last_sequence`, or (for a
+    /// store without sequences, or the same sequence) a different state. Appends its frame to
+    /// `changes` when it is.
+    pub(crate) fn apply(&mut self, state: FeedWorker, changes: &mut BytesMut) {
+        self.last_seen_at = Some(Timestamp::now());
+        self.seen.insert(state.worker_id.clone());
+        if let Some(held) = self.workers.get(&state.worker_id) {
+            let older = match (state.last_sequence, held.state.last_sequence) {
+                (Some(new), Some(old)) => new < old,
+                _ => false,
+            };
+            if older || held.state == state {
+                return;
+            }
+        }
+        let frame = self.render_worker(&state);
+        changes.extend_from_slice(&frame);
+        self.workers
+            .insert(state.worker_id.clone(), Held { state, frame });
+    }
+
+    /// The runtime gave its whole picture: Workers not heard of since the previous one are gone,
+    /// and the runtime answers.
+    pub(crate) fn synced(&mut self, changes: &mut BytesMut) {
+        self.last_seen_at = Some(Timestamp::now());
+        let seen = std::mem::take(&mut self.seen);
+        let gone: Vec<WorkerId> = self
+            .workers
+            .keys()
+            .filter(|worker| !seen.contains(*worker))
+            .cloned()
+            .collect();
+        for worker_id in gone {
+            self.workers.remove(&worker_id);
+            let data = RemovedData {
+                runtime_id: &self.runtime_id,
+                worker_id: &worker_id,
+            };
+            changes.extend_from_slice(&render(WORKER_REMOVED_EVENT, &data));
+        }
+        self.known = true;
+        if self.outage.take().is_some() {
+            changes.extend_from_slice(&self.render_status());
+        }
+    }
+
+    /// The runtime cannot be reached: says so, unless it already said the same.
+    pub(crate) fn lost(&mut self, error: &RegistryError, changes: &mut BytesMut) {
+        let message = public_message(error).unwrap_or_else(|| error.message.clone());
+        self.known = true;
+        let same = self
+            .outage
+            .as_ref()
+            .is_some_and(|outage| outage.code == Some(error.code) && outage.message == message);
+        if same {
+            return;
+        }
+        self.outage = Some(Outage {
+            code: Some(error.code),
+            message,
+        });
+        changes.extend_from_slice(&self.render_status());
+    }
+
+    /// The whole picture: the runtime's status, then every Worker's state.
+    pub(crate) fn write_all(&self, out: &mut BytesMut) {
+        out.extend_from_slice(&self.render_status());
+        for held in self.workers.values() {
+            out.extend_from_slice(&held.frame);
+        }
+    }
+
+    fn render_status(&self) -> Bytes {
+        let data = RuntimeData {
+            runtime_id: &self.runtime_id,
+            kind: self.kind,
+            status: match self.outage {
+                Some(_) => RuntimeStatus::Unavailable,
+                None => RuntimeStatus::Available,
+            },
+            last_seen_at: self.last_seen_at,
+            read_only: self.read_only,
+            code: self.outage.as_ref().and_then(|outage| outage.code),
+            message: self.outage.as_ref().map(|outage| outage.message.as_str()),
+        };
+        render(RUNTIME_STATUS_EVENT, &data)
+    }
+
+    fn render_worker(&self, state: &FeedWorker) -> Bytes {
+        let name = state
+            .display_name
+            .as_deref()
+            .unwrap_or(state.worker_id.as_str());
+        let data = WorkerData {
+            runtime_id: &self.runtime_id,
+            worker_id: &state.worker_id,
+            status: state.status,
+            profile: &state.profile,
+            display_name: &state.display_name,
+            last_sequence: state.last_sequence,
+            at: &state.at,
+            usage: &state.usage,
+            display_ref: format!("{name}@{}", self.runtime_id),
+        };
+        render(WORKER_STATUS_EVENT, &data)
+    }
+}
+
+/// A frame without an `id:` (the feed is a picture, not a log: a reconnecting client is sent
+/// the whole picture again).
+fn render(event: &str, data: &impl Serialize) -> Bytes {
+    let mut frame = Vec::new();
+    write_frame(&mut frame, None, event, data);
+    Bytes::from(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use yoi_registry_core::{
+        ErrorCode, Policy, RegistryError, RuntimeDescriptor, RuntimeId, RuntimeKind, WorkerId,
+        WorkerState,
+    };
+
+    use super::{FeedWorker, RuntimePicture};
+
+    fn picture() -> RuntimePicture {
+        RuntimePicture::new(&RuntimeDescriptor {
+            id: RuntimeId::new("gpu").unwrap(),
+            display_name: "GPU".into(),
+            kind: RuntimeKind::RemoteHttp,
+            policy: Policy::default(),
+            timeout: Duration::from_secs(1),
+        })
+    }
+
+    fn state(worker: &str, status: WorkerState, sequence: u64) -> FeedWorker {
+        FeedWorker {
+            worker_id: WorkerId::new(worker).unwrap(),
+            status,
+            profile: Some("default".into()),
+            display_name: None,
+            last_sequence: Some(sequence),
+            at: None,
+            usage: None,
+        }
+    }
+
+    /// What one change to `picture` renders.
+    fn changes(
+        picture: &mut RuntimePicture,
+        change: impl FnOnce(&mut RuntimePicture, &mut BytesMut),
+    ) -> String {
+        let mut frames = BytesMut::new();
+        change(picture, &mut frames);
+        String::from_utf8(frames.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_older_or_repeated_state_changes_nothing() {
+        let mut picture = picture();
+        let newer = changes(&mut picture, |p, c| {
+            p.apply(state("w1", WorkerState::Running, 5), c)
+        });
+        assert!(newer.contains(r#""status":"running""#), "{newer}");
+        assert!(newer.contains(r#""display_ref":"w1@gpu""#), "{newer}");
+        let older = changes(&mut picture, |p, c| {
+            p.apply(state("w1", WorkerState::Idle, 3), c)
+        });
+        assert_eq!(older, "");
+        let repeated = changes(&mut picture, |p, c| {
+            p.apply(state("w1", WorkerState::Running, 5), c)
+        });
+        assert_eq!(repeated, "");
+        let mut all = BytesMut::new();
+        picture.write_all(&mut all);
+        let all = String::from_utf8(all.to_vec()).unwrap();
+        assert!(
+            all.contains(r#""status":"running""#) && !all.contains(r#""status":"idle""#),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn a_complete_picture_makes_the_runtime_known_and_drops_workers_it_no_longer_has() {
+        let mut picture = picture();
+        assert!(!picture.is_known());
+        changes(&mut picture, |p, c| {
+            p.apply(state("w1", WorkerState::Idle, 1), c);
+            p.apply(state("w2", WorkerState::Idle, 1), c);
+        });
+        let first = changes(&mut picture, RuntimePicture::synced);
+        assert!(picture.is_known());
+        assert!(first.contains(r#""status":"available""#), "{first}");
+        changes(&mut picture, |p, c| {
+            p.apply(state("w2", WorkerState::Idle, 1), c)
+        });
+        let second = changes(&mut picture, RuntimePicture::synced);
+        assert_eq!(
+            second,
+            "event: worker_removed\ndata: {\"runtime_id\":\"gpu\",\"worker_id\":\"w1\"}\n\n"
+        );
+    }
+
+    #[test]
+    fn a_loss_is_told_once_and_the_return_once() {
+        let mut picture = picture();
+        changes(&mut picture, RuntimePicture::synced);
+        let error = RegistryError::new(ErrorCode::RuntimeUnavailable, "down")
+            .for_runtime(&RuntimeId::new("gpu").unwrap());
+        let lost = changes(&mut picture, |p, c| p.lost(&error, c));
+        assert!(lost.contains(r#""status":"unavailable""#), "{lost}");
+        assert!(lost.contains(r#""code":"runtime_unavailable""#), "{lost}");
+        assert_eq!(changes(&mut picture, |p, c| p.lost(&error, c)), "");
+        let back = changes(&mut picture, RuntimePicture::synced);
+        assert!(back.contains(r#""status":"available""#), "{back}");
+        assert_eq!(changes(&mut picture, RuntimePicture::synced), "");
+    }
+}
