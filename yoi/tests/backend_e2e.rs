@@ -413,8 +413,25 @@ fn sigterm_stops_the_backend_cleanly_and_watch_resumes_on_its_successor() {
     backend
         .process
         .wait_for_log("path=\"/api/runtimes/backend-internal/workers/w1/events\" status=200");
+    let mut follow = cli.spawn(&["workers", "--follow"]);
+    // The table first, as `yoi workers` prints it.
+    let row = follow.wait_for_line(Stream::Stdout, "w1@backend-internal");
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        [
+            "backend-internal",
+            "w1",
+            "idle",
+            "default",
+            "w1@backend-internal"
+        ]
+    );
     cli.ok(&["send", "backend-internal", "w1", "before the restart"]);
     watch.wait_for_line(Stream::Stdout, "before the restart");
+    follow.wait_for_line(
+        Stream::Stdout,
+        "backend-internal  w1  running  default  w1@backend-internal",
+    );
 
     // SIGTERM ends the open event stream and the process, with success.
     let status = backend.process.terminate();
@@ -433,6 +450,11 @@ fn sigterm_stops_the_backend_cleanly_and_watch_resumes_on_its_successor() {
     cli.ok(&["send", "backend-internal", "w1", "after the restart"]);
     watch.wait_for_line(Stream::Stdout, "after the restart");
     cli.ok(&["stop", "backend-internal", "w1"]);
+    // The feed follows the successor too, and shows the stop as one line.
+    follow.wait_for_line(Stream::Stdout, "backend-internal  w1  stopped");
+    let followed = follow.stdout_text();
+    assert!(followed.starts_with("RUNTIME"), "{followed}");
+    follow.terminate();
     let status = watch.wait_exit();
     assert!(status.success(), "{status}: {}", watch.describe());
     let shown = watch.stdout_text();

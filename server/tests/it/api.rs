@@ -219,6 +219,7 @@ async fn the_browser_token_guards_every_api_route_but_not_health() {
         "/api/workers",
         "/api/hosts",
         "/api/openapi.json",
+        "/api/events",
     ] {
         assert_error(&backend.get(path).await, 401, "unauthorized");
         let wrong = backend

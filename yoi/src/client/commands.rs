@@ -1,4 +1,4 @@
-//! `yoi runtimes`, `workers`, `create`, `send`, `transcript`, `watch`, `stop`, `cancel`.
+//! `yoi runtimes`, `workers` (and `workers --follow`), `create`, `send`, `transcript`, `watch`, `stop`, `cancel`.
 
 use reqwest::Method;
 use serde::Serialize;
@@ -21,6 +21,9 @@ pub(crate) enum ClientCommand {
     Workers {
         /// Only this runtime's workers.
         runtime: Option<RuntimeId>,
+        /// Then print one line per change, live, across reconnects, until interrupted.
+        #[arg(long)]
+        follow: bool,
     },
     /// Create a worker.
     Create {
@@ -91,7 +94,11 @@ async fn execute(command: ClientCommand, backend: &Backend, json: bool) -> Resul
             let body: RuntimeList = backend.get("/api/runtimes").await?;
             output(json, &body, runtimes_table)
         }
-        ClientCommand::Workers { runtime } => workers(backend, runtime, json).await?,
+        ClientCommand::Workers {
+            runtime,
+            follow: true,
+        } => return super::follow::follow(backend, runtime.as_ref(), json).await,
+        ClientCommand::Workers { runtime, .. } => workers(backend, runtime, json).await?,
         ClientCommand::Create {
             runtime,
             profile,
@@ -247,6 +254,9 @@ fn runtimes_table(body: &RuntimeList) -> String {
     table::render(&["RUNTIME", "KIND", "STATUS", "WORKERS", "NOTES"], &rows)
 }
 
+/// The columns of a table of workers.
+pub(super) const WORKER_COLUMNS: [&str; 5] = ["RUNTIME", "WORKER", "STATUS", "PROFILE", "NAME"];
+
 fn workers_table(workers: &[WorkerBody]) -> String {
     let rows: Vec<Vec<String>> = workers
         .iter()
@@ -260,7 +270,7 @@ fn workers_table(workers: &[WorkerBody]) -> String {
             ]
         })
         .collect();
-    table::render(&["RUNTIME", "WORKER", "STATUS", "PROFILE", "NAME"], &rows)
+    table::render(&WORKER_COLUMNS, &rows)
 }
 
 /// `body` as pretty JSON, or as people read it.

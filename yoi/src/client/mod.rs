@@ -3,6 +3,7 @@
 //! message and the command exits non-zero.
 
 mod commands;
+mod follow;
 mod http;
 mod table;
 mod watch;

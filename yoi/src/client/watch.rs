@@ -17,10 +17,10 @@ use super::commands::{name, warn};
 use super::http::{Backend, ClientError, api_error};
 
 /// The first pause before reconnecting, doubled after each failed attempt.
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+pub(super) const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 /// The longest pause between reconnect attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What a note shows for a field the Backend did not send.
 const MISSING: &str = "-";
@@ -201,7 +201,7 @@ impl Printer {
 }
 
 /// Writes to stdout at once (output arrives in pieces without newlines).
-fn write_out(text: &str) {
+pub(super) fn write_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. `yoi watch | head`) is not worth failing the watch over.
     let _ = stdout
