@@ -253,9 +253,14 @@ pub enum FeedEvent {
     /// Every Worker's state has been sent: at the start, and again whenever the feed had to send
     /// the whole picture again (it fell behind, or its connection came back).
     Synced,
-    /// The connection to the runtime was lost. The feed keeps trying; the whole picture and
-    /// `Synced` follow when it is back.
+    /// The connection to the runtime was lost. The feed keeps trying; `Resync`, the whole
+    /// picture and `Synced` follow when it is back.
     Lost(RegistryError),
+    /// A new connection to the runtime (which may have restarted): the states until the next
+    /// `Synced` are the whole picture; a Worker not among them is gone, and a Worker's state
+    /// among them replaces the one held, whatever its `last_sequence` (a runtime restarted
+    /// without its data numbers events from 1 again).
+    Resync,
 }
 
 /// A runtime's feed: every Worker's state, `Synced`, then each new state. An `Err` item ends it.

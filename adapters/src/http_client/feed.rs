@@ -1,6 +1,7 @@
 //! The runtime's feed over SSE (`GET /v1/feed`). After a lost connection it reconnects with the
 //! event streams' backoff, and says so once ([`FeedEvent::Lost`]) when an attempt fails; once it
-//! is back the runtime sends the whole picture again and `synced`. It ends with an error when
+//! is back it says so ([`FeedEvent::Resync`]) and the runtime sends the whole picture again and
+//! `synced`. It ends with an error when
 //! reconnecting cannot help (a rejected credential, a malformed state).
 
 use std::sync::Arc;
@@ -44,7 +45,7 @@ impl Listener {
             }
             let Some(frames) = self.frames.as_mut() else {
                 match self.reconnect().await {
-                    Ok(Some(lost)) => return Some((Ok(FeedEvent::Lost(lost)), self)),
+                    Ok(Some(told)) => return Some((Ok(told), self)),
                     Ok(None) => continue,
                     Err(error) => return Some((Err(self.finish(error)), self)),
                 }
@@ -85,8 +86,9 @@ impl Listener {
         error
     }
 
-    /// Reconnects; answers the error to pass on when the connection is first found lost.
-    async fn reconnect(&mut self) -> Result<Option<RegistryError>, RegistryError> {
+    /// Reconnects; answers what to tell: `Resync` when the connection is back (the whole
+    /// picture follows), `Lost` when it is first found lost, nothing on a later failed attempt.
+    async fn reconnect(&mut self) -> Result<Option<FeedEvent>, RegistryError> {
         Ok(
             match self
                 .reconnect
@@ -95,9 +97,9 @@ impl Listener {
             {
                 Reopened::Back { frames, .. } => {
                     self.frames = Some(frames);
-                    None
+                    Some(FeedEvent::Resync)
                 }
-                Reopened::Lost(first) => first,
+                Reopened::Lost(first) => first.map(FeedEvent::Lost),
             },
         )
     }

@@ -9,7 +9,7 @@
 mod batch;
 mod channel;
 mod client;
-mod frame;
+pub(crate) mod frame;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

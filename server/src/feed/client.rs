@@ -1,9 +1,9 @@
-//! One browser's workspace feed: the picture of the runtimes it watches, then the changes of those
-//! runtimes, the changes that are waiting joined into one body chunk. A browser that fell behind
-//! the broadcast is sent the whole picture again (the states replace what it holds), never left
-//! with a gap.
+//! One browser's workspace feed: once every runtime it watches is known, their picture, then the
+//! changes of those runtimes, the changes that are waiting joined into one body chunk. A browser
+//! that fell behind the broadcast is sent `reset` and closed, never left with a gap: reconnecting
+//! gives it the whole picture again.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 
 use axum::body::Bytes;
 use bytes::BytesMut;
@@ -11,33 +11,73 @@ use futures::Stream;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::{Change, HubShared};
+use yoi_registry_core::{ErrorCode, RegistryError};
+
+use super::{Change, Watch};
+use crate::events::frame;
 
 /// The most waiting changes joined into one chunk.
 const JOINED_CHANGES: usize = 64;
 
+/// The size a chunk of the picture grows to before it is sent, so that a large picture costs
+/// a few writes and no copy of itself per browser.
+const PICTURE_CHUNK: usize = 16 * 1024;
+
 /// A browser's feed; dropping it releases its watch of each runtime.
 pub(crate) struct FeedClient {
-    hub: Arc<HubShared>,
-    /// The places of the runtimes it watches, in order.
-    places: Vec<usize>,
-    /// The picture, until it is sent.
-    picture: Option<Bytes>,
-    receiver: broadcast::Receiver<Change>,
+    watch: Watch,
+    /// The frames of the picture not sent yet.
+    picture: VecDeque<Bytes>,
+    state: State,
+}
+
+/// Where a feed is.
+enum State {
+    /// Waiting for the runtimes' first pictures.
+    Joining,
+    /// The picture is taken; the changes after it come from here.
+    Live(broadcast::Receiver<Change>),
+    /// Nothing more.
+    Ended,
+}
+
+/// Frames joined into one body chunk; a chunk of one frame is passed on without a copy.
+#[derive(Default)]
+struct Chunk {
+    single: Option<Bytes>,
+    joined: BytesMut,
+}
+
+impl Chunk {
+    fn push(&mut self, frames: Bytes) {
+        if self.single.is_none() && self.joined.is_empty() {
+            self.single = Some(frames);
+            return;
+        }
+        if let Some(single) = self.single.take() {
+            self.joined.extend_from_slice(&single);
+        }
+        self.joined.extend_from_slice(&frames);
+    }
+
+    fn len(&self) -> usize {
+        self.single.as_ref().map_or(self.joined.len(), Bytes::len)
+    }
+
+    fn finish(self) -> Option<Bytes> {
+        match self.single {
+            Some(single) => Some(single),
+            None => (!self.joined.is_empty()).then(|| self.joined.freeze()),
+        }
+    }
 }
 
 impl FeedClient {
-    pub(super) fn new(
-        hub: Arc<HubShared>,
-        places: Vec<usize>,
-        picture: Bytes,
-        receiver: broadcast::Receiver<Change>,
-    ) -> Self {
+    pub(super) fn new(watch: Watch) -> Self {
         Self {
-            hub,
-            places,
-            picture: Some(picture),
-            receiver,
+            watch,
+            picture: VecDeque::new(),
+            state: State::Joining,
         }
     }
 
@@ -50,47 +90,70 @@ impl FeedClient {
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if let Some(picture) = self.picture.take() {
-            return Some(picture);
-        }
         loop {
-            let first = match self.receiver.recv().await {
+            if let Some(picture) = self.picture_chunk() {
+                return Some(picture);
+            }
+            let receiver = match &mut self.state {
+                State::Ended => return None,
+                State::Joining => {
+                    let (hub, places) = (&self.watch.hub, &self.watch.places);
+                    hub.wait_known(places).await;
+                    let (picture, receiver) = hub.join(places);
+                    self.picture = picture;
+                    self.state = State::Live(receiver);
+                    continue;
+                }
+                State::Live(receiver) => receiver,
+            };
+            let first = match receiver.recv().await {
                 Ok(change) => change,
-                Err(RecvError::Lagged(_)) => return Some(self.rejoin()),
+                Err(RecvError::Lagged(_)) => return self.fell_behind(),
                 Err(RecvError::Closed) => return None,
             };
-            let mut chunk = BytesMut::new();
-            self.add(&mut chunk, first);
+            let places = &self.watch.places;
+            let mut chunk = Chunk::default();
+            add(places, &mut chunk, first);
             for _ in 1..JOINED_CHANGES {
-                match self.receiver.try_recv() {
-                    Ok(change) => self.add(&mut chunk, change),
-                    Err(TryRecvError::Lagged(_)) => return Some(self.rejoin()),
+                match receiver.try_recv() {
+                    Ok(change) => add(places, &mut chunk, change),
+                    Err(TryRecvError::Lagged(_)) => return self.fell_behind(),
                     Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                 }
             }
-            if !chunk.is_empty() {
-                return Some(chunk.freeze());
+            if let Some(chunk) = chunk.finish() {
+                return Some(chunk);
             }
         }
     }
 
-    /// Appends `change` when it is of a runtime this browser watches.
-    fn add(&self, chunk: &mut BytesMut, change: Change) {
-        if self.places.binary_search(&change.runtime).is_ok() {
-            chunk.extend_from_slice(&change.frames);
-        }
+    /// The `reset` that ends the feed of a browser that fell behind (what it had gathered is
+    /// superseded by the picture it gets when it reconnects).
+    fn fell_behind(&mut self) -> Option<Bytes> {
+        self.state = State::Ended;
+        let error = RegistryError::new(
+            ErrorCode::CursorExpired,
+            "this client fell behind the workspace feed; reconnect to get the whole picture again",
+        );
+        Some(frame::failure(error))
     }
 
-    /// The whole picture again, with a fresh receiver; what was waiting is superseded by it.
-    fn rejoin(&mut self) -> Bytes {
-        let (picture, receiver) = self.hub.join(&self.places);
-        self.receiver = receiver;
-        picture
+    /// The next chunk of the picture, while some is left to send.
+    fn picture_chunk(&mut self) -> Option<Bytes> {
+        let mut chunk = Chunk::default();
+        while chunk.len() < PICTURE_CHUNK {
+            let Some(frame) = self.picture.pop_front() else {
+                break;
+            };
+            chunk.push(frame);
+        }
+        chunk.finish()
     }
 }
 
-impl Drop for FeedClient {
-    fn drop(&mut self) {
-        self.hub.release(&self.places);
+/// Appends `change` when it is of a runtime at `places` (sorted).
+fn add(places: &[usize], chunk: &mut Chunk, change: Change) {
+    if places.binary_search(&change.runtime).is_ok() {
+        chunk.push(change.frames);
     }
 }

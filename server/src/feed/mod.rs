@@ -4,12 +4,13 @@
 //! keeps the merged picture in memory, renders each change once and broadcasts it. A browser
 //! that connects is answered from the picture, without a call to any runtime, once every runtime
 //! it watches gave its first picture or is known to be unavailable; one that falls behind the
-//! broadcast is sent the whole picture again.
+//! broadcast is sent `reset` and closed (reconnecting gives it the whole picture again).
 
 mod client;
 mod picture;
 mod upstream;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use axum::body::Bytes;
 use bytes::BytesMut;
 use tokio::sync::{broadcast, watch};
 use tokio::task::AbortHandle;
-use yoi_registry_core::{RuntimeHandle, RuntimeId, RuntimeRegistry};
+use yoi_registry_core::{RegistryError, RuntimeHandle, RuntimeId, RuntimeRegistry};
 
 pub(crate) use client::FeedClient;
 use picture::{RuntimePicture, SYNCED_FRAME};
@@ -64,6 +65,22 @@ struct Slot {
     /// Counts the times its last watcher left, so that a reap scheduled before a browser came
     /// and went again does not stop the upstream early.
     departures: u64,
+    /// Bumped whenever its upstream task is stopped, so that what a stopped task still says
+    /// (an abort takes effect at its next await) is ignored.
+    generation: u64,
+}
+
+/// A browser's watch of some runtimes: counted while it lives, released when dropped.
+pub(crate) struct Watch {
+    hub: Arc<HubShared>,
+    /// The places of the runtimes watched, sorted.
+    places: Vec<usize>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.hub.release(&self.places);
+    }
 }
 
 impl FeedHub {
@@ -78,6 +95,7 @@ impl FeedHub {
                 watchers: 0,
                 upstream: None,
                 departures: 0,
+                generation: 0,
             })
             .collect();
         Self {
@@ -104,13 +122,10 @@ impl FeedHub {
         self.shared.handles.len()
     }
 
-    /// A browser's feed of the runtimes at `places`: their whole picture first, once known.
-    pub(crate) async fn subscribe(&self, places: Vec<usize>) -> FeedClient {
-        let shared = &self.shared;
-        shared.attach(&places);
-        shared.wait_known(&places).await;
-        let (picture, receiver) = shared.join(&places);
-        FeedClient::new(Arc::clone(shared), places, picture, receiver)
+    /// A browser's feed of the runtimes at `places` (sorted, each once): their whole picture
+    /// first, once known, then their changes. Following them starts now.
+    pub(crate) fn subscribe(&self, places: Vec<usize>) -> FeedClient {
+        FeedClient::new(HubShared::attach(&self.shared, places))
     }
 }
 
@@ -120,16 +135,22 @@ impl HubShared {
     }
 
     /// Counts a watcher of each place and starts the upstream tasks not running.
-    fn attach(self: &Arc<Self>, places: &[usize]) {
+    fn attach(self: &Arc<Self>, places: Vec<usize>) -> Watch {
         let mut slots = self.lock();
-        for &place in places {
+        for &place in &places {
             let slot = &mut slots[place];
             slot.watchers += 1;
             if slot.upstream.is_none() {
                 let handle = Arc::clone(&self.handles[place]);
-                let task = tokio::spawn(upstream::follow(Arc::clone(self), place, handle));
+                let following = upstream::Following::new(Arc::clone(self), place, slot.generation);
+                let task = tokio::spawn(upstream::follow(following, handle));
                 slot.upstream = Some(task.abort_handle());
             }
+        }
+        drop(slots);
+        Watch {
+            hub: Arc::clone(self),
+            places,
         }
     }
 
@@ -166,7 +187,22 @@ impl HubShared {
         if let Some(upstream) = slot.upstream.take() {
             upstream.abort();
         }
+        slot.generation += 1;
         slot.picture.clear();
+    }
+
+    /// The upstream task of `generation` at `place` ended without being stopped (it panicked):
+    /// the runtime is unavailable, and the next watcher starts a new task.
+    fn upstream_failed(&self, place: usize, generation: u64, error: &RegistryError) {
+        self.update(place, generation, |picture, changes| {
+            picture.lost(error, changes);
+        });
+        let mut slots = self.lock();
+        let slot = &mut slots[place];
+        if slot.generation == generation {
+            slot.upstream = None;
+            slot.generation += 1;
+        }
     }
 
     /// Waits until every runtime at `places` is known, at most a little longer than the slowest
@@ -197,23 +233,33 @@ impl HubShared {
         places.iter().all(|&place| slots[place].picture.is_known())
     }
 
-    /// The whole picture of `places` and `synced`, with a receiver of every later change,
-    /// taken together so that no change is missed or sent twice.
-    fn join(&self, places: &[usize]) -> (Bytes, broadcast::Receiver<Change>) {
+    /// The whole picture of `places` (its frames, shared, not copied) and `synced`, with a
+    /// receiver of every later change, taken together so that no change is missed or sent
+    /// twice.
+    fn join(&self, places: &[usize]) -> (VecDeque<Bytes>, broadcast::Receiver<Change>) {
         let slots = self.lock();
-        let mut picture = BytesMut::new();
+        let mut picture = VecDeque::new();
         for &place in places {
-            slots[place].picture.write_all(&mut picture);
+            slots[place].picture.frames(&mut picture);
         }
-        picture.extend_from_slice(SYNCED_FRAME);
-        (picture.freeze(), self.sender.subscribe())
+        picture.push_back(Bytes::from_static(SYNCED_FRAME));
+        (picture, self.sender.subscribe())
     }
 
     /// Changes the picture of `place` by `change`, and broadcasts what changed; called by the
-    /// upstream task with what the runtime said.
-    fn update(&self, place: usize, change: impl FnOnce(&mut RuntimePicture, &mut BytesMut)) {
+    /// upstream task of `generation` with what the runtime said (ignored from a stopped task).
+    fn update(
+        &self,
+        place: usize,
+        generation: u64,
+        change: impl FnOnce(&mut RuntimePicture, &mut BytesMut),
+    ) {
         let mut slots = self.lock();
-        let picture = &mut slots[place].picture;
+        let slot = &mut slots[place];
+        if slot.generation != generation {
+            return;
+        }
+        let picture = &mut slot.picture;
         let was_known = picture.is_known();
         let mut frames = BytesMut::new();
         change(picture, &mut frames);

@@ -3,7 +3,7 @@
 //! Pure bookkeeping: the upstream task feeds it what the runtime said, and every change it makes
 //! is appended, as frames, to a buffer that the hub broadcasts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use axum::body::Bytes;
 use bytes::BytesMut;
@@ -120,11 +120,12 @@ struct Outage {
 }
 
 impl Outage {
-    /// Before the runtime's first answer.
+    /// Before the runtime's first answer (a browser is told so only once the wait for it is
+    /// over).
     fn waiting(runtime_id: &RuntimeId) -> Self {
         Self {
-            code: None,
-            message: format!("waiting for runtime {runtime_id}'s first answer"),
+            code: Some(ErrorCode::RuntimeTimeout),
+            message: format!("runtime {runtime_id} has not answered yet"),
         }
     }
 }
@@ -140,8 +141,11 @@ pub(crate) struct RuntimePicture {
     /// It gave its whole picture, or is known to be unavailable: a browser may be answered.
     known: bool,
     workers: BTreeMap<WorkerId, Held>,
-    /// The Workers heard of since the last complete picture: at the next, the others are gone.
+    /// The Workers heard of since a whole picture began: when it is complete, the others are
+    /// gone.
     seen: HashSet<WorkerId>,
+    /// A whole picture is coming: its states replace those held, whatever their sequence.
+    resyncing: bool,
 }
 
 impl RuntimePicture {
@@ -156,6 +160,7 @@ impl RuntimePicture {
             known: false,
             workers: BTreeMap::new(),
             seen: HashSet::new(),
+            resyncing: false,
         }
     }
 
@@ -171,17 +176,26 @@ impl RuntimePicture {
         self.known = false;
         self.workers.clear();
         self.seen.clear();
+        self.resyncing = false;
     }
 
-    /// Records `state` when it is new: a Worker not held, a higher `last_sequence`, or (for a
-    /// store without sequences, or the same sequence) a different state. Appends its frame to
-    /// `changes` when it is.
+    /// A whole picture begins (a new connection to the runtime, a new listing).
+    pub(crate) fn resync(&mut self) {
+        self.seen.clear();
+        self.resyncing = true;
+    }
+
+    /// Records `state` when it is new: a Worker not held, a higher `last_sequence`, or (in a
+    /// whole picture, for a store without sequences, or at the same sequence) a different
+    /// state. Appends its frame to `changes` when it is.
     pub(crate) fn apply(&mut self, state: FeedWorker, changes: &mut BytesMut) {
         self.last_seen_at = Some(Timestamp::now());
-        self.seen.insert(state.worker_id.clone());
+        if self.resyncing {
+            self.seen.insert(state.worker_id.clone());
+        }
         if let Some(held) = self.workers.get(&state.worker_id) {
             let older = match (state.last_sequence, held.state.last_sequence) {
-                (Some(new), Some(old)) => new < old,
+                (Some(new), Some(old)) => new < old && !self.resyncing,
                 _ => false,
             };
             if older || held.state == state {
@@ -194,17 +208,20 @@ impl RuntimePicture {
             .insert(state.worker_id.clone(), Held { state, frame });
     }
 
-    /// The runtime gave its whole picture: Workers not heard of since the previous one are gone,
-    /// and the runtime answers.
+    /// The runtime's picture is complete: after a whole picture, Workers not in it are gone;
+    /// the runtime answers.
     pub(crate) fn synced(&mut self, changes: &mut BytesMut) {
         self.last_seen_at = Some(Timestamp::now());
         let seen = std::mem::take(&mut self.seen);
-        let gone: Vec<WorkerId> = self
-            .workers
-            .keys()
-            .filter(|worker| !seen.contains(*worker))
-            .cloned()
-            .collect();
+        let gone: Vec<WorkerId> = match std::mem::take(&mut self.resyncing) {
+            true => self
+                .workers
+                .keys()
+                .filter(|worker| !seen.contains(*worker))
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
         for worker_id in gone {
             self.workers.remove(&worker_id);
             let data = RemovedData {
@@ -219,8 +236,9 @@ impl RuntimePicture {
         }
     }
 
-    /// The runtime cannot be reached: says so, unless it already said the same.
-    pub(crate) fn lost(&mut self, error: &RegistryError, changes: &mut BytesMut) {
+    /// The runtime cannot be reached: says so, unless it already said the same; answers
+    /// whether it did.
+    pub(crate) fn lost(&mut self, error: &RegistryError, changes: &mut BytesMut) -> bool {
         let message = public_message(error).unwrap_or_else(|| error.message.clone());
         self.known = true;
         let same = self
@@ -228,21 +246,20 @@ impl RuntimePicture {
             .as_ref()
             .is_some_and(|outage| outage.code == Some(error.code) && outage.message == message);
         if same {
-            return;
+            return false;
         }
         self.outage = Some(Outage {
             code: Some(error.code),
             message,
         });
         changes.extend_from_slice(&self.render_status());
+        true
     }
 
-    /// The whole picture: the runtime's status, then every Worker's state.
-    pub(crate) fn write_all(&self, out: &mut BytesMut) {
-        out.extend_from_slice(&self.render_status());
-        for held in self.workers.values() {
-            out.extend_from_slice(&held.frame);
-        }
+    /// The whole picture: the runtime's status, then every Worker's state, as frames.
+    pub(crate) fn frames(&self, out: &mut VecDeque<Bytes>) {
+        out.push_back(self.render_status());
+        out.extend(self.workers.values().map(|held| held.frame.clone()));
     }
 
     fn render_status(&self) -> Bytes {
@@ -349,9 +366,10 @@ mod tests {
             p.apply(state("w1", WorkerState::Running, 5), c)
         });
         assert_eq!(repeated, "");
-        let mut all = BytesMut::new();
-        picture.write_all(&mut all);
-        let all = String::from_utf8(all.to_vec()).unwrap();
+        let mut all = std::collections::VecDeque::new();
+        picture.frames(&mut all);
+        let all: Vec<u8> = all.into_iter().flatten().collect();
+        let all = String::from_utf8(all).unwrap();
         assert!(
             all.contains(r#""status":"running""#) && !all.contains(r#""status":"idle""#),
             "{all}"
@@ -363,20 +381,48 @@ mod tests {
         let mut picture = picture();
         assert!(!picture.is_known());
         changes(&mut picture, |p, c| {
+            p.resync();
             p.apply(state("w1", WorkerState::Idle, 1), c);
             p.apply(state("w2", WorkerState::Idle, 1), c);
         });
         let first = changes(&mut picture, RuntimePicture::synced);
         assert!(picture.is_known());
         assert!(first.contains(r#""status":"available""#), "{first}");
+        // A live change, then a whole picture without that Worker: it is gone.
         changes(&mut picture, |p, c| {
-            p.apply(state("w2", WorkerState::Idle, 1), c)
+            p.apply(state("w1", WorkerState::Running, 2), c)
+        });
+        changes(&mut picture, |p, c| {
+            p.resync();
+            p.apply(state("w2", WorkerState::Idle, 1), c);
         });
         let second = changes(&mut picture, RuntimePicture::synced);
         assert_eq!(
             second,
             "event: worker_removed\ndata: {\"runtime_id\":\"gpu\",\"worker_id\":\"w1\"}\n\n"
         );
+        // A picture sent again without a new connection (a subscriber that fell behind) is
+        // not whole in that sense: nothing is removed.
+        assert_eq!(changes(&mut picture, RuntimePicture::synced), "");
+    }
+
+    #[test]
+    fn a_whole_picture_replaces_a_state_whatever_its_sequence() {
+        let mut picture = picture();
+        changes(&mut picture, |p, c| {
+            p.apply(state("w1", WorkerState::Stopped, 9), c)
+        });
+        // Restarted without its data: `w1` is new, its events numbered from 1.
+        let renewed = changes(&mut picture, |p, c| {
+            p.resync();
+            p.apply(state("w1", WorkerState::Idle, 1), c);
+        });
+        assert!(renewed.contains(r#""last_sequence":1"#), "{renewed}");
+        changes(&mut picture, RuntimePicture::synced);
+        let live = changes(&mut picture, |p, c| {
+            p.apply(state("w1", WorkerState::Running, 2), c)
+        });
+        assert!(live.contains(r#""status":"running""#), "{live}");
     }
 
     #[test]
@@ -385,10 +431,13 @@ mod tests {
         changes(&mut picture, RuntimePicture::synced);
         let error = RegistryError::new(ErrorCode::RuntimeUnavailable, "down")
             .for_runtime(&RuntimeId::new("gpu").unwrap());
-        let lost = changes(&mut picture, |p, c| p.lost(&error, c));
+        let lost = changes(&mut picture, |p, c| assert!(p.lost(&error, c)));
         assert!(lost.contains(r#""status":"unavailable""#), "{lost}");
         assert!(lost.contains(r#""code":"runtime_unavailable""#), "{lost}");
-        assert_eq!(changes(&mut picture, |p, c| p.lost(&error, c)), "");
+        assert_eq!(
+            changes(&mut picture, |p, c| assert!(!p.lost(&error, c))),
+            ""
+        );
         let back = changes(&mut picture, RuntimePicture::synced);
         assert!(back.contains(r#""status":"available""#), "{back}");
         assert_eq!(changes(&mut picture, RuntimePicture::synced), "");

@@ -21,8 +21,11 @@ const RUNTIME_PARAMETER: &str = "runtime";
 /// new state, a runtime going `unavailable` or coming back, and `event: worker_removed`
 /// (`{"runtime_id","worker_id"}`) for a Worker its runtime no longer has. A state replaces the
 /// one held; of two states of a Worker, the higher `last_sequence` is the newer. Frames carry no
-/// `id:`: a reconnecting client is sent the whole picture again. `?runtime=ID` (repeatable)
-/// narrows the feed to those runtimes. Comments keep an idle stream open.
+/// `id:`: a reconnecting client is sent the whole picture again. A client that falls 1024 changes
+/// behind is sent `event: reset` and closed. A runtime that has not answered within its timeout
+/// is told `unavailable` (`runtime_timeout`) in the picture, and its states follow when it does.
+/// `?runtime=ID` (repeatable) narrows the feed to those runtimes. Comments keep an idle stream
+/// open.
 #[utoipa::path(
     get,
     path = "/api/events",
@@ -50,7 +53,7 @@ pub(crate) async fn workspace_feed(
     } else {
         places
     };
-    let client = hub.subscribe(places).await;
+    let client = hub.subscribe(places);
     let options = &state.inner.options;
     Ok(sse_response(
         client.frames(),

@@ -1,5 +1,6 @@
 //! A lean event-stream subscriber: one keep-alive connection, frames split on blank lines, each
-//! event's `id` and arrival time noted. Frames without an id (keep-alive comments) are skipped.
+//! event's key (its `id`, or what the scenario makes of the frame) and arrival time noted. Frames
+//! without a key (keep-alive comments) are skipped.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,11 +21,11 @@ pub(crate) struct Subscriber {
 struct Seen {
     /// Events received.
     events: AtomicU64,
-    /// The id of the newest event.
+    /// The key of the newest event.
     last_id: AtomicU64,
     /// Whether arrivals are noted.
     recording: AtomicBool,
-    /// `(id, arrival)` of each event while recording.
+    /// `(key, arrival)` of each event while recording.
     arrivals: Mutex<Vec<(u64, Instant)>>,
 }
 
@@ -35,8 +36,15 @@ impl Drop for Subscriber {
 }
 
 impl Subscriber {
-    /// Opens `target` as an event stream and waits for its `200` head.
+    /// Opens `target` as an event stream and waits for its `200` head; its events are the
+    /// frames with an `id:`, which is their key.
     pub(crate) async fn open(target: &Target) -> Self {
+        Self::open_keyed(target, frame_id).await
+    }
+
+    /// Opens `target` as an event stream and waits for its `200` head; its events are the
+    /// frames that `key` gives a key.
+    pub(crate) async fn open_keyed(target: &Target, key: fn(&[u8]) -> Option<u64>) -> Self {
         let mut sender = load::connect(target.address).await;
         let request = load::request(target).header(hyper::header::ACCEPT, "text/event-stream");
         let response = sender
@@ -61,7 +69,7 @@ impl Subscriber {
                 };
                 let arrival = Instant::now();
                 pending.extend_from_slice(&data);
-                reader.take_frames(&mut pending, arrival);
+                reader.take_frames(&mut pending, arrival, key);
             }
         });
         Self { seen, task }
@@ -72,7 +80,7 @@ impl Subscriber {
         self.seen.events.load(Ordering::Acquire)
     }
 
-    /// The id of the newest event received (0 before any).
+    /// The key of the newest event received (0 before any).
     pub(crate) fn last_id(&self) -> u64 {
         self.seen.last_id.load(Ordering::Acquire)
     }
@@ -89,12 +97,12 @@ impl Subscriber {
 }
 
 impl Seen {
-    /// Takes every complete frame off the front of `pending`, counting those with an id.
-    fn take_frames(&self, pending: &mut Vec<u8>, arrival: Instant) {
+    /// Takes every complete frame off the front of `pending`, counting those with a key.
+    fn take_frames(&self, pending: &mut Vec<u8>, arrival: Instant, key: fn(&[u8]) -> Option<u64>) {
         let mut start = 0;
         while let Some(end) = find_blank_line(&pending[start..]) {
             let frame = &pending[start..start + end];
-            if let Some(id) = frame_id(frame) {
+            if let Some(id) = key(frame) {
                 if self.recording.load(Ordering::Acquire) {
                     self.arrivals
                         .lock()

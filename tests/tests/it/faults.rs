@@ -260,6 +260,45 @@ async fn silent_listener() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 }
 
 #[cfg(all(feature = "embedded", feature = "http-client"))]
+#[tokio::test]
+async fn the_workspace_feed_waits_for_a_silent_runtime_no_longer_than_its_timeout() {
+    // Wide margins, as below: the bound is the timeout and a second.
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    let (address, _silent) = silent_listener().await;
+    let timeout_ms = TIMEOUT.as_millis().try_into().unwrap();
+    let toml = format!(
+        "{EMBEDDED}{}",
+        remote_table("hung", address, "runtime.token", timeout_ms)
+    );
+    let workspace = Workspace::serve(&toml).await;
+    create_a1(&workspace).await;
+    let started = Instant::now();
+    let mut feed = workspace.backend.api.feed("").await;
+    let picture = until(&mut feed, "synced").await;
+    let took = started.elapsed();
+    assert!(took <= 2 * TIMEOUT + Duration::from_secs(2), "{took:?}");
+    let status = |runtime: &str| {
+        picture
+            .iter()
+            .filter(|frame| frame.event == "runtime_status")
+            .map(data)
+            .find(|status| status["runtime_id"] == runtime)
+            .unwrap()
+    };
+    let hung = status("hung");
+    assert_eq!(
+        (&hung["status"], &hung["code"]),
+        (&json!("unavailable"), &json!("runtime_timeout")),
+        "{hung}"
+    );
+    assert_eq!(status("alpha")["status"], "available");
+    let a1 = picture
+        .iter()
+        .find(|frame| frame.data.contains(r#""worker_id":"a1""#));
+    assert!(a1.is_some(), "{picture:?}");
+}
+
+#[cfg(all(feature = "embedded", feature = "http-client"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_that_never_answers_times_out_without_delaying_the_others() {
     // Wide margins: the silent runtime costs at most twice its timeout, the other answers

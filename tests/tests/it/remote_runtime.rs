@@ -205,6 +205,7 @@ async fn a_feed_tells_its_runtime_lost_then_the_whole_picture_with_what_changed_
     let meanwhile = runtime.create_worker(named(&wid("w2"))).await.unwrap();
     runtime.stop_worker(&w1).await.unwrap();
     let _restarted = serve(runtime.clone(), address).await;
+    assert_eq!(next_feed(&mut feed).await, FeedEvent::Resync);
     let mut picture = std::collections::BTreeMap::new();
     loop {
         match next_feed(&mut feed).await {

@@ -187,6 +187,9 @@ async fn a_browser_sees_the_picture_then_every_state_change(#[case] kind: Kind) 
     );
     let (_, detail) = backend.get(&format!("{workers}/w1")).await;
     assert_eq!(sequences.last(), detail["last_sequence"].as_u64().as_ref());
+    // The run was cancelled, not over before the cancel came.
+    let mut events = backend.events(runtime, "w1", Some(0)).await;
+    until(&mut events, "run_cancelled").await;
     assert!(
         states.iter().all(|state| state["runtime_id"] == runtime),
         "{states:?}"
@@ -387,4 +390,49 @@ async fn a_hidden_runtime_never_appears_in_the_feed() {
     );
     let next = within("the next frame", feed.next()).await.unwrap();
     assert_eq!(data(&next)["runtime_id"], "open", "{next:?}");
+}
+
+#[cfg(feature = "http-client")]
+#[tokio::test]
+async fn the_upstream_feed_outlives_its_last_browser_by_the_grace_period_only() {
+    let backend = backend().await;
+    let feeds = || {
+        backend
+            .served
+            .as_ref()
+            .unwrap()
+            .feeds
+            .load(Ordering::SeqCst)
+    };
+    let query = "?runtime=beta";
+    drop(Watcher::open(&backend, query).await);
+    // A reload comes back within the grace period (200 ms here): the same upstream feed.
+    drop(Watcher::open(&backend, query).await);
+    assert_eq!(feeds(), 1);
+    // Nobody for longer: the feed is closed, and the next browser opens a new one.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (_watcher, picture) = Watcher::open(&backend, query).await;
+    assert_eq!(feeds(), 2);
+    let status = &by_id(&picture, "runtime_status")["beta"];
+    assert_eq!(status["status"], "available", "{status}");
+}
+
+#[cfg(feature = "local-pod-compat")]
+#[tokio::test]
+async fn a_pod_added_to_the_compatibility_store_appears_while_watched() {
+    let backend = backend().await;
+    let (mut watcher, _) = Watcher::open(&backend, "?runtime=legacy").await;
+    let pod = backend.dir.path().join(".yoi/pods/writer");
+    std::fs::create_dir_all(&pod).unwrap();
+    let root = std::fs::canonicalize(backend.dir.path()).unwrap();
+    let root = serde_json::to_string(&root).unwrap();
+    let metadata = format!(r#"{{"worker_name":"writer","workspace_root":{root}}}"#);
+    std::fs::write(pod.join("metadata.json"), metadata).unwrap();
+    // The store is listed every 5 s while watched.
+    loop {
+        let frame = watcher.next().await;
+        if frame.event == "worker_status" && data(&frame)["display_ref"] == "writer@legacy" {
+            break;
+        }
+    }
 }

@@ -28,9 +28,9 @@ pub(crate) struct Counts {
     pub(crate) accepted: u64,
     /// Requests received.
     pub(crate) requests: u64,
-    /// Requests for an event stream.
+    /// Requests for an event stream (a Worker's events or the feed).
     pub(crate) event_streams: u64,
-    /// Event streams open now, by path.
+    /// Event streams open now (the feed's at `/v1/feed`), by path.
     pub(crate) open_event_streams: BTreeMap<String, u64>,
 }
 
@@ -150,7 +150,7 @@ async fn count_and_work(
 ) -> Response {
     counters.requests.fetch_add(1, Ordering::Relaxed);
     let path = request.uri().path().to_owned();
-    let events = path.ends_with("/events");
+    let events = path.ends_with("/events") || path == worker_runtime::protocol::FEED;
     if events {
         counters.event_streams.fetch_add(1, Ordering::Relaxed);
     }
