@@ -33,8 +33,7 @@ pub async fn serve_backend(registry: RuntimeRegistry, options: ServerOptions) ->
     let router = app(state.clone());
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
+        worker_runtime::http::serve(listener, router, stop.cancelled_owned())
             .await
             .unwrap();
     });

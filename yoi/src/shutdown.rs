@@ -28,21 +28,20 @@ pub(crate) async fn serve_until_signal(
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
+    worker_runtime::http::serve(listener, router, async move {
+        signal().await;
+        tracing::info!(
+            "shutting down: ending event streams and finishing requests (signal again to exit now)"
+        );
+        // A second signal exits at once, for an operator who will not wait.
+        tokio::spawn(async {
             signal().await;
-            tracing::info!(
-                "shutting down: ending event streams and finishing requests (signal again to exit now)"
-            );
-            // A second signal exits at once, for an operator who will not wait.
-            tokio::spawn(async {
-                signal().await;
-                tracing::warn!("second signal: exiting without waiting");
-                std::process::exit(130);
-            });
-            shutdown.cancel();
-        })
-        .await
+            tracing::warn!("second signal: exiting without waiting");
+            std::process::exit(130);
+        });
+        shutdown.cancel();
+    })
+    .await
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.

@@ -19,14 +19,10 @@ use crate::events::frame;
 /// The most waiting changes joined into one chunk.
 const JOINED_CHANGES: usize = 64;
 
-/// The size a chunk of the picture grows to before it is sent, so that a large picture costs
-/// a few writes and no copy of itself per browser.
-const PICTURE_CHUNK: usize = 16 * 1024;
-
 /// A browser's feed; dropping it releases its watch of each runtime.
 pub(crate) struct FeedClient {
     watch: Watch,
-    /// The frames of the picture not sent yet.
+    /// The chunks of the picture not sent yet.
     picture: VecDeque<Bytes>,
     state: State,
 }
@@ -58,10 +54,6 @@ impl Chunk {
             self.joined.extend_from_slice(&single);
         }
         self.joined.extend_from_slice(&frames);
-    }
-
-    fn len(&self) -> usize {
-        self.single.as_ref().map_or(self.joined.len(), Bytes::len)
     }
 
     fn finish(self) -> Option<Bytes> {
@@ -140,14 +132,7 @@ impl FeedClient {
 
     /// The next chunk of the picture, while some is left to send.
     fn picture_chunk(&mut self) -> Option<Bytes> {
-        let mut chunk = Chunk::default();
-        while chunk.len() < PICTURE_CHUNK {
-            let Some(frame) = self.picture.pop_front() else {
-                break;
-            };
-            chunk.push(frame);
-        }
-        chunk.finish()
+        self.picture.pop_front()
     }
 }
 

@@ -233,11 +233,11 @@ impl HubShared {
         places.iter().all(|&place| slots[place].picture.is_known())
     }
 
-    /// The whole picture of `places` (its frames, shared, not copied) and `synced`, with a
+    /// The whole picture of `places` (its chunks, shared, not copied) and `synced`, with a
     /// receiver of every later change, taken together so that no change is missed or sent
     /// twice.
     fn join(&self, places: &[usize]) -> (VecDeque<Bytes>, broadcast::Receiver<Change>) {
-        let slots = self.lock();
+        let mut slots = self.lock();
         let mut picture = VecDeque::new();
         for &place in places {
             slots[place].picture.frames(&mut picture);

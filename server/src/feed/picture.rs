@@ -4,6 +4,7 @@
 //! is appended, as frames, to a buffer that the hub broadcasts.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use bytes::BytesMut;
@@ -146,7 +147,14 @@ pub(crate) struct RuntimePicture {
     seen: HashSet<WorkerId>,
     /// A whole picture is coming: its states replace those held, whatever their sequence.
     resyncing: bool,
+    /// The Workers' frames joined into chunks of about [`PICTURE_CHUNK`], shared by every
+    /// browser that joins until a Worker's state changes.
+    chunks: Option<Arc<[Bytes]>>,
 }
+
+/// The size the chunks of a picture grow to: a large picture costs a few writes, and its
+/// memory is shared by the browsers that join while it holds.
+const PICTURE_CHUNK: usize = 16 * 1024;
 
 impl RuntimePicture {
     /// The picture of `descriptor`'s runtime before it said anything.
@@ -161,6 +169,7 @@ impl RuntimePicture {
             workers: BTreeMap::new(),
             seen: HashSet::new(),
             resyncing: false,
+            chunks: None,
         }
     }
 
@@ -177,6 +186,7 @@ impl RuntimePicture {
         self.workers.clear();
         self.seen.clear();
         self.resyncing = false;
+        self.chunks = None;
     }
 
     /// A whole picture begins (a new connection to the runtime, a new listing).
@@ -204,6 +214,7 @@ impl RuntimePicture {
         }
         let frame = self.render_worker(&state);
         changes.extend_from_slice(&frame);
+        self.chunks = None;
         self.workers
             .insert(state.worker_id.clone(), Held { state, frame });
     }
@@ -224,6 +235,7 @@ impl RuntimePicture {
         };
         for worker_id in gone {
             self.workers.remove(&worker_id);
+            self.chunks = None;
             let data = RemovedData {
                 runtime_id: &self.runtime_id,
                 worker_id: &worker_id,
@@ -256,10 +268,25 @@ impl RuntimePicture {
         true
     }
 
-    /// The whole picture: the runtime's status, then every Worker's state, as frames.
-    pub(crate) fn frames(&self, out: &mut VecDeque<Bytes>) {
+    /// The whole picture: the runtime's status (as of now), then every Worker's state, in
+    /// chunks shared with every browser that joins before the next change.
+    pub(crate) fn frames(&mut self, out: &mut VecDeque<Bytes>) {
         out.push_back(self.render_status());
-        out.extend(self.workers.values().map(|held| held.frame.clone()));
+        let chunks = self.chunks.get_or_insert_with(|| {
+            let mut chunks = Vec::new();
+            let mut chunk = BytesMut::new();
+            for held in self.workers.values() {
+                if chunk.len() + held.frame.len() > PICTURE_CHUNK && !chunk.is_empty() {
+                    chunks.push(chunk.split().freeze());
+                }
+                chunk.extend_from_slice(&held.frame);
+            }
+            if !chunk.is_empty() {
+                chunks.push(chunk.freeze());
+            }
+            chunks.into()
+        });
+        out.extend(chunks.iter().cloned());
     }
 
     fn render_status(&self) -> Bytes {

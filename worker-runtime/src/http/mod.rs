@@ -1,6 +1,7 @@
 //! The REST + SSE server of a standalone runtime process (feature `http-server`).
 //!
-//! [`router`] wraps the [`Runtime`] API one to one under `/v1`, so Worker semantics exist once.
+//! [`router`] wraps the [`Runtime`] API one to one under `/v1`, so Worker semantics exist once;
+//! [`serve`] serves a router (this one or the Backend's) on a listener.
 //! Only the Workspace Backend talks to this server, never a browser.
 
 mod auth;
@@ -11,6 +12,7 @@ mod feed;
 mod json_body;
 mod log;
 mod routes;
+mod serve;
 mod sse;
 
 use std::time::Duration;
@@ -24,6 +26,7 @@ use crate::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 
 pub use auth::{BearerToken, TokenError};
 pub use json_body::parse_json_object;
+pub use serve::serve;
 pub use sse::{ready_batches, sse_response, write_frame};
 
 /// How the server behaves around the Runtime API.

@@ -29,7 +29,7 @@ pub(super) async fn serve(config: &Path) {
         listener.local_addr().expect("bound")
     ));
     announce("ready");
-    axum::serve(listener, app(state))
+    worker_runtime::http::serve(listener, app(state), std::future::pending())
         .await
         .expect("the Backend serves");
 }

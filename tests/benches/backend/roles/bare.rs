@@ -22,7 +22,8 @@ pub(super) async fn serve(body: &Path) {
         listener.local_addr().expect("bound")
     ));
     announce("ready");
-    axum::serve(listener, app)
+    // Served as the Backend is, so that the comparison is of the handlers alone.
+    worker_runtime::http::serve(listener, app, std::future::pending())
         .await
         .expect("the bare handler serves");
 }

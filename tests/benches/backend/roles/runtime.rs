@@ -101,7 +101,7 @@ pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>) {
         let listener = listener.tap_io(move |_| {
             accepted.accepted.fetch_add(1, Ordering::Relaxed);
         });
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
     }
     let control = bind().await;
     announce(&format!("control {}", control.local_addr().expect("bound")));

@@ -6,6 +6,7 @@ mod listing;
 mod proxy;
 mod sse_latency;
 mod streaming;
+mod workspace_feed;
 
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
     }
     if args.runs(10) {
         streaming::run(bench).await;
+    }
+    if args.runs(11) {
+        workspace_feed::run(bench).await;
     }
 }
 
