@@ -25,7 +25,9 @@ const RUNTIME_PARAMETER: &str = "runtime";
 /// behind is sent `event: reset` and closed. A runtime that has not answered within its timeout
 /// is told `unavailable` (`runtime_timeout`) in the picture, and its states follow when it does.
 /// `?runtime=ID` (repeatable) narrows the feed to those runtimes. Comments keep an idle stream
-/// open.
+/// open. However many browsers watch, the Backend follows each runtime once: a runtime process
+/// by its own feed (`GET /v1/feed`, the same states), the compatibility store by listing it every
+/// 5 s.
 #[utoipa::path(
     get,
     path = "/api/events",
