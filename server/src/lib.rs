@@ -6,12 +6,15 @@
 //!   error table, the SSE proxy that shares one upstream subscription per worker, and the
 //!   workspace feed (`GET /api/events`) that follows each runtime once for every browser.
 //! - [`ApiDoc`]: the OpenAPI document, served at `GET /api/openapi.json`.
+//! - The Worker Console at `/`: the Backend's own web page, embedded, a client of the `/api`
+//!   routes like any other.
 //!
 //! Browsers name runtimes and workers by id only; no response carries a runtime's URL, token,
 //! socket, session or filesystem path.
 
 mod audit;
 mod auth;
+mod console;
 mod error;
 mod events;
 mod extract;

@@ -13,11 +13,11 @@ use axum::{Json, Router};
 
 use crate::audit::Operation;
 use crate::state::AppState;
-use crate::{auth, error, openapi, request_log};
+use crate::{auth, console, error, openapi, request_log};
 use mutations::mutation;
 
 /// The Backend's router over `state`: every `/api` route (behind the browser token when one is
-/// set), `GET /healthz`, request ids and logging, the body limit, and errors in the project's
+/// set), the console's page and files (without it), `GET /healthz`, request ids and logging, the body limit, and errors in the project's
 /// format for unknown routes and methods. Reads are behind the token layer; each mutation route
 /// states its [`Operation`] and checks the token in its extractor, so that it is audited.
 pub fn app(state: AppState) -> Router {
@@ -61,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         );
     reads
         .merge(mutations)
+        .merge(console::routes())
         .route("/healthz", get(health))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::no_method)
