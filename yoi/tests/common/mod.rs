@@ -77,13 +77,19 @@ impl Backend {
 
     /// `yoi serve ARGS` in `dir`, with `TOKEN_VAR` set; waits for the URL on stdout.
     pub(crate) fn start(dir: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(dir, args, &[])
+    }
+
+    /// [`Backend::start`] with the variables `env` set too (e.g. a browser token's).
+    pub(crate) fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut process = Process::spawn(
             "yoi serve",
             yoi()
                 .arg("serve")
                 .args(args)
                 .current_dir(dir)
-                .env(TOKEN_VAR, RUNTIME_TOKEN),
+                .env(TOKEN_VAR, RUNTIME_TOKEN)
+                .envs(env.iter().copied()),
         );
         let line = process.wait_for_line(Stream::Stdout, LISTENS);
         let address = line.strip_prefix(LISTENS).unwrap();

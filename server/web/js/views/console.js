@@ -29,13 +29,13 @@ function layout(runtime, worker) {
     usage: el("span", { className: "muted" }),
     connection: el("p", { className: "connection", role: "status", "aria-live": "polite", hidden: true }),
     problems: el("div"),
-    cancel: el("button", { type: "button", disabled: true }, "Cancel run"),
-    stop: el("button", { type: "button", disabled: true, className: "danger" }, "Stop worker"),
+    cancel: el("button", { id: "cancel-run", type: "button", disabled: true }, "Cancel run"),
+    stop: el("button", { id: "stop-worker", type: "button", disabled: true, className: "danger" }, "Stop worker"),
     actionProblem: el("div"),
     log: el("ol", { className: "transcript", "aria-label": "Transcript" }),
     older: el("button", { type: "button", className: "older", hidden: true }, "Show older entries"),
     text: el("textarea", { id: "composer-text", rows: 3, placeholder: "Message (Enter sends, Shift+Enter for a new line)", "aria-describedby": "composer-reason" }),
-    send: el("button", { type: "submit" }, "Send"),
+    send: el("button", { id: "send", type: "submit" }, "Send"),
     reason: el("p", { id: "composer-reason", className: "muted" }),
     sendProblem: el("div"),
   };
@@ -117,8 +117,8 @@ function onEvent(state, event, data) {
   const value = JSON.parse(data);
   if (event === "runtime_status") {
     state.lost = value.status === "unavailable";
-    if (state.lost) show(page.connection, `Runtime ${value.runtime_id} cannot be reached: ${value.message}`, "lost");
-    else show(page.connection, `Runtime ${value.runtime_id} is back.`, "back");
+    if (state.lost) show(page.connection, `${value.message}. Waiting for it to come back…`, "lost");
+    else show(page.connection, `${value.message}: the stream goes on.`, "back");
     refresh(state);
     return undefined;
   }
@@ -235,15 +235,17 @@ function wireControls(state) {
     event.preventDefault();
     const content = page.text.value;
     if (!content.trim() || page.send.disabled) return;
-    page.send.disabled = true;
+    // The run's own events tell when it starts and ends; until the answer, one input at a time.
+    state.sending = true;
+    refresh(state);
     try {
       await api.input(runtime, worker, content);
       page.text.value = "";
       replace(page.sendProblem);
-      state.running = true;
     } catch (error) {
       replace(page.sendProblem, errorLine(error));
     }
+    state.sending = false;
     refresh(state);
   });
   page.text.addEventListener("keydown", (event) => {
@@ -307,7 +309,7 @@ function refresh(state) {
         : state.lost ? "The runtime cannot be reached right now."
           : state.running ? "A run is active: wait for it to end, or cancel it." : "";
   page.text.disabled = Boolean(reason) && !state.running;
-  page.send.disabled = Boolean(reason);
+  page.send.disabled = Boolean(reason) || Boolean(state.sending);
   page.reason.textContent = reason;
   page.older.hidden = state.older.length === 0;
 }

@@ -76,8 +76,17 @@ function row(status, listed, feed) {
     el("th", { scope: "row" }, link(`/runtimes/${encodeURIComponent(id)}/workers`, id), name),
     el("td", {}, kind),
     el("td", {}, badge(status.status)),
-    el("td", {}, `${total}`, total ? el("span", { className: "muted" }, ` (${counts.running} running, ${counts.idle} idle, ${counts.stopped} stopped)`) : ""),
+    el("td", {}, `${total}`, total ? el("span", { className: "muted" }, ` (${breakdown(counts)})`) : ""),
     el("td", {}, when(status.last_seen_at)),
     el("td", {}, notes),
   );
+}
+
+/** `2 running, 1 idle`: the non-zero counts. */
+function breakdown(counts) {
+  const words = { running: "running", idle: "idle", stopped: "stopped", other: "legacy" };
+  return Object.entries(words)
+    .filter(([key]) => counts[key] > 0)
+    .map(([key, word]) => `${counts[key]} ${word}`)
+    .join(", ");
 }

@@ -13,7 +13,7 @@ export function mountWorkers(container, { runtime }, { navigate }) {
   const heading = el("h1", {}, `Workers of ${runtime}`);
   const about = el("p", { className: "muted" });
   const problems = el("div");
-  const create = el("button", { type: "button", disabled: true }, "New worker");
+  const create = el("button", { id: "new-worker", type: "button", disabled: true }, "New worker");
   const reason = el("span", { id: "create-reason", className: "muted" });
   const body = el("tbody");
   const pager = el("nav", { className: "pager", "aria-label": "Pages of workers" });
