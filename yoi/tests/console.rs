@@ -166,6 +166,32 @@ async fn a_person_creates_a_worker_watches_it_answer_and_reloads_without_duplica
             [format!("user: {text}"), format!("assistant: {text}")]
         );
         shows_none(&browser, &leaks).await;
+
+        // A long answer, cancelled from its button; then the worker stopped from its own.
+        let long = "a long answer that the person cancels halfway through its streaming";
+        browser.type_into("#composer-text", &format!("{long}{ENTER}")).await;
+        browser
+            .until("the run, cancellable", "return !document.getElementById('cancel-run').disabled")
+            .await;
+        browser.click("#cancel-run").await;
+        browser
+            .until(
+                "the cancelled run",
+                "return document.querySelector('.meta .badge')?.textContent === 'cancelled'
+                   && document.querySelector('.transcript').textContent.includes('The run was cancelled.')",
+            )
+            .await;
+        browser.click("#stop-worker").await;
+        browser.click("#stop-worker").await;
+        let reason = browser
+            .until(
+                "the stopped worker",
+                "return document.querySelector('.meta .badge')?.textContent === 'stopped'
+                   && document.getElementById('composer-reason').textContent",
+            )
+            .await;
+        assert_eq!(reason, "This worker is stopped.");
+        browser.shot("stopped").await;
         browser
     })
     .await;
@@ -245,6 +271,55 @@ async fn a_lost_remote_runtime_is_shown_and_the_stream_resumes_when_it_is_back()
                 "assistant: after"
             ]
         );
+        browser
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtimes_page_follows_a_runtime_lost_and_back_and_a_long_transcript_pages_up() {
+    let runtime_data = tempfile::tempdir().unwrap();
+    let (mut runtime, address) = start_runtime("gpu-box", runtime_data.path());
+    let (_dir, backend) = Backend::with_workspace(&workspace(&address, false));
+    post(
+        &backend,
+        "/api/runtimes/local/workers",
+        json!({ "worker_id": "long" }),
+    )
+    .await;
+    for turn in 0..60 {
+        let input = json!({ "kind": "user", "content": format!("turn {turn}") });
+        post_when_idle(&backend, "/api/runtimes/local/workers/long/input", input).await;
+    }
+    with_browser("live", |browser| async move {
+        browser.open(&backend.url).await;
+        runtime_rows(&browser).await;
+        runtime.terminate();
+        let gone = "const row = document.querySelector(\"tr[data-runtime='gpu-box']\");
+                    return row.cells[2].innerText === 'unavailable'";
+        browser.until("gpu-box unavailable, live", gone).await;
+        browser.shot("unavailable").await;
+        let _back = serve_runtime("gpu-box", runtime_data.path(), &["--bind", &address]);
+        runtime_rows(&browser).await;
+
+        // 120 entries: the newest 100 first, the older ones as the person scrolls up.
+        browser
+            .open(&format!("{}/runtimes/local/workers/long", backend.url))
+            .await;
+        answered(&browser, "turn 59").await;
+        let shown = entries(&browser).await;
+        assert_eq!((shown.len(), shown[0].as_str()), (100, "user: turn 10"));
+        // Scrolling to the top shows the older ones, as the button would.
+        browser
+            .run("document.querySelector('.scroller').scrollTop = 0", Vec::new())
+            .await;
+        browser
+            .until(
+                "every entry",
+                "return document.querySelectorAll('.transcript .entry').length === 120",
+            )
+            .await;
+        assert_eq!(entries(&browser).await[0], "user: turn 0");
         browser
     })
     .await;
@@ -333,6 +408,29 @@ async fn with_a_browser_token_the_page_asks_for_it_and_refuses_before() {
         browser
     })
     .await;
+}
+
+/// [`post`], again while the worker is still busy with its previous input.
+async fn post_when_idle(backend: &Backend, path: &str, body: Value) {
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        let response = client
+            .post(format!("{}{path}", backend.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if response.status().is_success() {
+            return;
+        }
+        assert!(
+            response.status() == 409 && started.elapsed() < yoi_test_support::DEADLINE,
+            "POST {path}: {}",
+            response.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// `POST path` with `body` to the Backend, as a script would: the JSON answer.
