@@ -74,11 +74,11 @@ function row(status, listed, feed) {
   const name = listed?.display_name && listed.display_name !== id ? ` (${listed.display_name})` : "";
   return el("tr", { "data-runtime": id },
     el("th", { scope: "row" }, link(`/runtimes/${encodeURIComponent(id)}/workers`, id), name),
-    el("td", {}, kind),
-    el("td", {}, badge(status.status)),
-    el("td", {}, `${total}`, total ? el("span", { className: "muted" }, ` (${breakdown(counts)})`) : ""),
-    el("td", {}, when(status.last_seen_at)),
-    el("td", {}, notes),
+    el("td", { "data-label": "Kind" }, kind),
+    el("td", { "data-label": "Status" }, badge(status.status)),
+    el("td", { "data-label": "Workers" }, `${total}`, total ? el("span", { className: "muted" }, ` (${breakdown(counts)})`) : ""),
+    el("td", { "data-label": "Last seen" }, when(status.last_seen_at)),
+    el("td", { "data-label": "Notes" }, notes),
   );
 }
 

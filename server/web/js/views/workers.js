@@ -65,9 +65,9 @@ function row(runtime, worker) {
   const path = `/runtimes/${encodeURIComponent(runtime)}/workers/${encodeURIComponent(worker.worker_id)}`;
   return el("tr", { "data-worker": worker.worker_id },
     el("th", { scope: "row" }, link(path, worker.display_ref), el("div", { className: "muted" }, worker.worker_id)),
-    el("td", {}, badge(worker.status)),
-    el("td", {}, worker.profile ?? "-"),
-    el("td", {}, when(worker.at)),
+    el("td", { "data-label": "Status" }, badge(worker.status)),
+    el("td", { "data-label": "Profile" }, worker.profile ?? "-"),
+    el("td", { "data-label": "Last change" }, when(worker.at)),
   );
 }
 
