@@ -4,7 +4,8 @@
 //! `worker-runtime`'s tests use it without any other crate of the workspace. The features add
 //! the Backend's HTTP API as a browser calls it (`http`), an instrumented runtime handle
 //! (`handle`), Backends served on 127.0.0.1 (`backend`), child processes watched
-//! through their output (`process`) and a scripted LLM provider (`provider`). Tests wait by polling with
+//! through their output (`process`), a scripted LLM provider (`provider`) and a headless
+//! Chromium driven through WebDriver (`browser`). Tests wait by polling with
 //! [`DEADLINE`], never by sleeping blindly.
 
 use std::future::Future;
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "http")]
 mod api;
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "backend")]
 mod backend;
 #[cfg(feature = "handle")]

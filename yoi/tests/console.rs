@@ -4,12 +4,11 @@
 //! worker output, and the browser token. Screenshots of the main views (and of a failing one)
 //! are saved under `target/console-screenshots/`.
 
-mod browser;
 mod common;
 
 use std::path::Path;
 
-use browser::{Browser, with_browser};
+use yoi_test_support::browser::{Browser, with_browser};
 use common::{Backend, RUNTIME_TOKEN, TOKEN_VAR, serve_runtime, start_runtime};
 use serde_json::{Value, json};
 

@@ -11,10 +11,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use futures::FutureExt;
 use serde_json::{Value, json};
-use yoi_test_support::{DEADLINE, Process};
+
+use crate::{DEADLINE, Process};
 
 /// One browser at a time: each is a few hundred MB and the machine may have two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -23,31 +25,37 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 fn install_browser() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/browser-tools");
+        let script = workspace_root().join("scripts/browser-tools");
         let status = Command::new("bash").arg(&script).status().unwrap();
         assert!(status.success(), "{} failed: {status}", script.display());
     });
+}
+
+/// The repository's root (this crate lives one folder below it).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Where screenshots go.
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| workspace_root().join("target"));
     let folder = target.join("console-screenshots");
     std::fs::create_dir_all(&folder).unwrap();
     folder
 }
 
 /// A headless Chromium session.
-pub(crate) struct Browser {
-    pub(crate) client: Client,
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
     /// The test's name, which starts each screenshot's.
     name: String,
 }
 
 /// Runs `test` with a fresh browser; on failure, saves what the page showed before failing.
-pub(crate) async fn with_browser<F, Fut>(name: &str, test: F)
+pub async fn with_browser<F, Fut>(name: &str, test: F)
 where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = Browser>,
@@ -112,17 +120,17 @@ impl Browser {
     }
 
     /// Opens `url`.
-    pub(crate) async fn open(&self, url: &str) {
+    pub async fn open(&self, url: &str) {
         self.client.goto(url).await.unwrap();
     }
 
     /// Runs `script` (a function body; `arguments[0]`, ... are `args`) in the page.
-    pub(crate) async fn run(&self, script: &str, args: Vec<Value>) -> Value {
+    pub async fn run(&self, script: &str, args: Vec<Value>) -> Value {
         self.client.execute(script, args).await.unwrap()
     }
 
     /// Waits until `script` answers something other than `null` or `false`, and answers it.
-    pub(crate) async fn until(&self, what: &str, script: &str) -> Value {
+    pub async fn until(&self, what: &str, script: &str) -> Value {
         let started = Instant::now();
         loop {
             let value = self.run(script, Vec::new()).await;
@@ -138,7 +146,7 @@ impl Browser {
     }
 
     /// Clicks the first element `css` selects, once it is there.
-    pub(crate) async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         self.until(
             &format!("{css} to click"),
             &format!("return document.querySelector({css:?}) !== null"),
@@ -154,7 +162,7 @@ impl Browser {
     }
 
     /// Types `text` into the element `css` selects (WebDriver keys: `\u{E007}` is Enter).
-    pub(crate) async fn type_into(&self, css: &str, text: &str) {
+    pub async fn type_into(&self, css: &str, text: &str) {
         let element = self
             .client
             .find(fantoccini::Locator::Css(css))
@@ -164,13 +172,22 @@ impl Browser {
     }
 
     /// The visible text of the page's body.
-    pub(crate) async fn text(&self) -> String {
+    pub async fn text(&self) -> String {
         let value = self.run("return document.body.innerText", Vec::new()).await;
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Sends the DevTools command `command` with `params` (through chromedriver); answers its
+    /// result.
+    pub async fn devtools(&self, command: &str, params: Value) -> Value {
+        let command = DevTools {
+            body: json!({ "cmd": command, "params": params }),
+        };
+        self.client.issue_cmd(command).await.unwrap()
+    }
+
     /// Saves a screenshot of the page as `<test>-<view>.png`.
-    pub(crate) async fn shot(&self, view: &str) {
+    pub async fn shot(&self, view: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(screenshots().join(format!("{}-{view}.png", self.name)), png).unwrap();
     }
@@ -183,4 +200,25 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A DevTools command, through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct DevTools {
+    body: Value,
+}
+
+impl WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
+    }
 }
