@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "http")]
 mod api;
-#[cfg(feature = "browser")]
-pub mod browser;
 #[cfg(feature = "backend")]
 mod backend;
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "handle")]
 mod handle;
 #[cfg(feature = "process")]

@@ -8,9 +8,9 @@ mod common;
 
 use std::path::Path;
 
-use yoi_test_support::browser::{Browser, with_browser};
 use common::{Backend, RUNTIME_TOKEN, TOKEN_VAR, serve_runtime, start_runtime};
 use serde_json::{Value, json};
+use yoi_test_support::browser::{Browser, with_browser};
 
 /// The variable of the Backend's browser token in the token test.
 const BROWSER_TOKEN_VAR: &str = "YOI_E2E_BROWSER_TOKEN";
@@ -166,8 +166,30 @@ async fn a_person_creates_a_worker_watches_it_answer_and_reloads_without_duplica
         );
         shows_none(&browser, &leaks).await;
 
+        // A reload while an answer streams: the part so far is replayed, the rest follows live,
+        // and every line is shown once.
+        let again = "a second answer, reloaded while it streams in, two characters at a time";
+        browser.type_into("#composer-text", &format!("{again}{ENTER}")).await;
+        browser
+            .until(
+                "the second answer streaming",
+                "return document.querySelector('.entry.streaming .content')?.textContent.length > 4",
+            )
+            .await;
+        browser.client.refresh().await.unwrap();
+        answered(&browser, again).await;
+        assert_eq!(
+            entries(&browser).await,
+            [
+                format!("user: {text}"),
+                format!("assistant: {text}"),
+                format!("user: {again}"),
+                format!("assistant: {again}")
+            ]
+        );
+
         // A long answer, cancelled from its button; then the worker stopped from its own.
-        let long = "a long answer that the person cancels halfway through its streaming";
+        let long = "a long answer that the person cancels halfway through its streaming, ".repeat(3);
         browser.type_into("#composer-text", &format!("{long}{ENTER}")).await;
         browser
             .until("the run, cancellable", "return !document.getElementById('cancel-run').disabled")
@@ -310,7 +332,10 @@ async fn the_runtimes_page_follows_a_runtime_lost_and_back_and_a_long_transcript
         assert_eq!((shown.len(), shown[0].as_str()), (100, "user: turn 10"));
         // Scrolling to the top shows the older ones, as the button would.
         browser
-            .run("document.querySelector('.scroller').scrollTop = 0", Vec::new())
+            .run(
+                "document.querySelector('.scroller').scrollTop = 0",
+                Vec::new(),
+            )
             .await;
         browser
             .until(
@@ -344,10 +369,15 @@ async fn a_read_only_runtime_refuses_with_its_reason_and_worker_output_stays_tex
         );
         let title = browser.run("return document.querySelector('h1').textContent", Vec::new()).await;
         assert_eq!(title, Value::from(format!("{hostile}@local")));
+        // Every text the worker wrote is a text node: no element came of it.
         let injected = browser
-            .run("return [window.__xss === undefined, document.querySelectorAll('main img, main script').length]", Vec::new())
+            .run(
+                "const texts = [...document.querySelectorAll('.transcript .content, h1')];
+                 return [window.__xss === undefined, texts.length, texts.filter(node => node.children.length > 0).length]",
+                Vec::new(),
+            )
             .await;
-        assert_eq!(injected, json!([true, 0]));
+        assert_eq!(injected, json!([true, 3, 0]));
         browser.shot("hostile").await;
 
         browser.open(&format!("{}/runtimes/legacy/workers", backend.url)).await;

@@ -56,6 +56,26 @@ async fn the_page_and_its_files_are_served_without_the_token_with_a_strict_polic
         let (status, _, body) = get(client, backend.url(path), &[("if-none-match", &tag)]).await;
         assert_eq!((status, body.as_str()), (304, ""), "{path}");
     }
+    // No file names a host, a URL or a path of this machine.
+    for path in [
+        "/",
+        "/assets/app.css",
+        "/assets/js/main.js",
+        "/assets/js/api.js",
+        "/assets/js/stream.js",
+        "/assets/js/views/console.js",
+    ] {
+        let (_, _, body) = get(client, backend.url(path), &[]).await;
+        for leak in [
+            "http://",
+            "https://",
+            "127.0.0.1",
+            "localhost",
+            env!("CARGO_MANIFEST_DIR"),
+        ] {
+            assert!(!body.contains(leak), "{leak} in {path}");
+        }
+    }
     let (status, _, body) = get(client, backend.url("/assets/js/missing.js"), &[]).await;
     assert_eq!(status, 404);
     assert!(body.contains(r#""code":"not_found""#), "{body}");

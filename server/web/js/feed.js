@@ -31,7 +31,12 @@ export function openFeed(runtime, { onUpdate, onError }) {
       if (state === "failed") onError?.(error);
     },
     onFrame(event, data) {
-      const value = JSON.parse(data);
+      let value;
+      try {
+        value = JSON.parse(data);
+      } catch {
+        return undefined;
+      }
       const target = next ?? feed;
       if (event === "runtime_status") target.runtimes.set(value.runtime_id, value);
       else if (event === "worker_status") target.workers.set(`${value.runtime_id}/${value.worker_id}`, value);

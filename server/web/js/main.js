@@ -14,7 +14,12 @@ let unmount = null;
 
 /** The page of `path` and its parameters. */
 function route(path) {
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return { mount: mountMissing, params: {} };
+  }
   if (parts.length === 0) return { mount: mountRuntimes, params: {} };
   if (parts[0] === "runtimes" && parts[2] === "workers" && parts.length === 3) {
     return { mount: mountWorkers, params: { runtime: parts[1] } };

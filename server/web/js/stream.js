@@ -25,9 +25,11 @@ export function openStream(path, { lastEventId = null, onFrame, onState }) {
     let backoff = FIRST_BACKOFF_MS;
     while (!stream.closed) {
       const outcome = await connect(path, stream, onFrame, onState);
-      if (outcome === "stop" || stream.closed) return;
-      if (outcome === "opened") backoff = FIRST_BACKOFF_MS;
-      onState("lost");
+      if (outcome.stop || stream.closed) return;
+      // Only a connection that delivered something resets the pause: one that is accepted and
+      // closed at once is retried ever more slowly.
+      if (outcome.delivered) backoff = FIRST_BACKOFF_MS;
+      onState("lost", outcome.error);
       await sleep(backoff / 2 + Math.random() * (backoff / 2));
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
@@ -41,7 +43,7 @@ export function openStream(path, { lastEventId = null, onFrame, onState }) {
   };
 }
 
-/** One connection: `"stop"` when the stream is over, `"opened"` or `"failed"` otherwise. */
+/** One connection: `{stop}` when the stream is over; `{delivered, error}` otherwise. */
 async function connect(path, stream, onFrame, onState) {
   const controller = new AbortController();
   stream.controller = controller;
@@ -51,34 +53,39 @@ async function connect(path, stream, onFrame, onState) {
   try {
     response = await fetch(path, { headers: request, signal: controller.signal, cache: "no-store" });
   } catch {
-    return "failed";
+    return { delivered: false };
   }
   if (response.status === 204) {
     onState("ended");
-    return "stop";
+    return { stop: true };
   }
   if (!response.ok) {
     const error = await errorOf(response);
-    if (response.status >= 500) return "failed";
+    // A runtime that is down or slow may come back; any other refusal is final.
+    if (response.status >= 500) return { delivered: false, error };
     onState("failed", error);
-    return "stop";
+    return { stop: true };
   }
   onState("open");
+  const outcome = { delivered: false };
   try {
     const ended = await read(response.body, controller, (event, data, id) => {
+      outcome.delivered = true;
+      const answer = onFrame(event, data, id);
+      // Recorded once the frame is handled, so that a resume never skips it.
       if (id !== null) stream.last = id;
-      return onFrame(event, data, id);
+      return answer;
     });
     if (ended) {
       stream.closed = true;
       controller.abort();
       onState("ended");
-      return "stop";
+      return { stop: true };
     }
   } catch {
     // A broken or aborted connection: reconnect, unless closed.
   }
-  return "opened";
+  return outcome;
 }
 
 /** Reads frames from `body` until it ends; answers true when `dispatch` said `"end"`. */

@@ -16,9 +16,32 @@ export function mountConsole(container, { runtime, worker }) {
   document.title = `${worker}@${runtime} · yoi workspace`;
   const page = layout(runtime, worker);
   replace(container, page.root);
-  const state = { runtime, worker, page, last: 0, running: false, stopped: false, lost: false, streaming: null, stream: null, older: [] };
-  load(state).catch((error) => replace(page.problems, errorLine(error)));
-  return () => state.stream?.close();
+  const state = { runtime, worker, page, last: 0, running: false, stopped: false, lost: false, streaming: null, stream: null, older: [], closed: false, sending: null, acting: false };
+  loadUntilReachable(state);
+  return () => {
+    state.closed = true;
+    state.stream?.close();
+  };
+}
+
+/** Errors that say the runtime may come back: the console waits for it. */
+const PASSING = new Set(["runtime_unavailable", "runtime_timeout", "backend_unreachable"]);
+
+/** Loads the console, again with a growing pause while the runtime cannot be reached. */
+async function loadUntilReachable(state) {
+  for (let pause = 500; !state.closed; pause = Math.min(pause * 2, 8000)) {
+    try {
+      await load(state);
+      return;
+    } catch (error) {
+      if (!PASSING.has(error.code)) {
+        replace(state.page.problems, errorLine(error));
+        return;
+      }
+      show(state.page.connection, `${error.message}. Trying again…`, "lost");
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
 }
 
 function layout(runtime, worker) {
@@ -39,7 +62,7 @@ function layout(runtime, worker) {
     reason: el("p", { id: "composer-reason", className: "muted" }),
     sendProblem: el("div"),
   };
-  page.scroller = el("div", { className: "scroller" }, page.older, page.log);
+  page.scroller = el("div", { className: "scroller", tabIndex: 0, role: "region", "aria-label": "Transcript" }, page.older, page.log);
   page.form = el("form", { className: "composer", "aria-label": "Send an input" },
     el("label", { for: "composer-text", className: "visually-hidden" }, "Message"),
     page.text, page.send, page.reason, page.sendProblem);
@@ -59,6 +82,8 @@ function layout(runtime, worker) {
 async function load(state) {
   const { runtime, worker, page } = state;
   const [described, detail] = await Promise.all([api.runtime(runtime), api.worker(runtime, worker)]);
+  if (state.closed) return;
+  hide(page.connection);
   state.described = described;
   state.detail = detail;
   page.title.textContent = detail.display_ref;
@@ -66,7 +91,8 @@ async function load(state) {
   state.usage = detail.usage ?? null;
   state.stopped = detail.status === "stopped";
   state.running = detail.status === "running";
-  const entries = described.capabilities.transcript ? await transcript(state) : [];
+  const entries = described.capabilities.transcript ? await transcript(state, 0) : [];
+  if (state.closed) return;
   if (!described.capabilities.transcript) page.log.append(el("li", { className: "note" }, "This runtime keeps no transcript."));
   state.older = entries.slice(0, Math.max(0, entries.length - SHOWN));
   for (const entry of entries.slice(-SHOWN)) page.log.append(entryNode(entry.role, entry.content, entry.sequence));
@@ -78,10 +104,9 @@ async function load(state) {
   else page.log.append(el("li", { className: "note" }, "This runtime has no live events."));
 }
 
-/** Every page of the transcript, oldest first. */
-async function transcript(state) {
+/** Every entry of the transcript from the sequence `start` on, oldest first. */
+async function transcript(state, start) {
   const entries = [];
-  let start = 0;
   for (;;) {
     const answer = await api.transcript(state.runtime, state.worker, start);
     entries.push(...answer.entries);
@@ -92,6 +117,7 @@ async function transcript(state) {
 
 /** Follows the worker's events after `after`. */
 function follow(state, after) {
+  if (state.closed) return;
   state.stream = openStream(api.eventsPath(state.runtime, state.worker), {
     lastEventId: after,
     onState: (connection, error) => onConnection(state, connection, error),
@@ -101,20 +127,55 @@ function follow(state, after) {
 
 function onConnection(state, connection, error) {
   const { page } = state;
-  if (connection === "lost") show(page.connection, "The connection is lost; reconnecting…", "lost");
-  if (connection === "open" && !state.lost) hide(page.connection);
+  if (connection === "lost") {
+    const why = error ? `${error.message}; reconnecting…` : "The connection is lost; reconnecting…";
+    show(page.connection, why, "lost");
+  }
+  if (connection === "open" && !state.lost) {
+    hide(page.connection);
+    replace(page.problems);
+  }
   if (connection === "failed" && error?.code === "cursor_expired") {
-    // The events after the last entry are no longer kept: continue from the newest.
-    follow(state, state.detail.last_sequence);
+    catchUp(state).catch((failure) => replace(page.problems, errorLine(failure)));
     return;
   }
   if (connection === "failed") replace(page.problems, errorLine(error));
 }
 
+/**
+ * The events after the last one shown are no longer kept (the page was away too long): the
+ * transcript entries recorded since are added, and the stream continues from the newest event.
+ */
+async function catchUp(state) {
+  const { page } = state;
+  const [detail, entries] = await Promise.all([
+    api.worker(state.runtime, state.worker),
+    transcript(state, state.last + 1),
+  ]);
+  if (state.closed) return;
+  state.streaming?.finish(null);
+  state.streaming = null;
+  page.log.append(el("li", { className: "note" }, "Some live output was skipped while away; the transcript is complete."));
+  for (const entry of entries) page.log.append(entryNode(entry.role, entry.content, entry.sequence));
+  state.detail = detail;
+  state.usage = detail.usage ?? null;
+  state.stopped = detail.status === "stopped";
+  state.running = detail.status === "running";
+  state.last = Math.max(detail.last_sequence, entries.at(-1)?.sequence ?? 0);
+  refresh(state);
+  scrollToEnd(page);
+  if (!state.stopped) follow(state, state.last);
+}
+
 /** Shows one event, unless it was shown already; `"end"` after the last one. */
 function onEvent(state, event, data) {
   const { page } = state;
-  const value = JSON.parse(data);
+  let value;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
   if (event === "runtime_status") {
     state.lost = value.status === "unavailable";
     if (state.lost) show(page.connection, `${value.message}. Waiting for it to come back…`, "lost");
@@ -128,6 +189,11 @@ function onEvent(state, event, data) {
   }
   if (typeof value.sequence !== "number" || value.sequence <= state.last) return undefined;
   state.last = value.sequence;
+  if (value.kind === "output_delta") {
+    // The hot path: the text is drawn (and followed) once per frame, the rest is unchanged.
+    apply(state, value);
+    return undefined;
+  }
   const follow = nearEnd(page);
   apply(state, value);
   refresh(state);
@@ -141,15 +207,16 @@ function apply(state, event) {
   switch (event.kind) {
     case "input_accepted":
       page.log.append(entryNode(event.role, event.content, event.sequence));
+      if (state.sending !== null && event.sequence >= state.sending) state.sending = null;
       break;
     case "run_started":
       state.running = true;
-      state.streaming = streamingNode();
+      state.streaming = streamingNode(page);
       page.log.append(state.streaming.node);
       break;
     case "output_delta":
       if (!state.streaming) {
-        state.streaming = streamingNode();
+        state.streaming = streamingNode(page);
         page.log.append(state.streaming.node);
       }
       state.streaming.add(event.text);
@@ -198,8 +265,11 @@ function entryNode(role, content, sequence) {
     el("span", { className: "role" }, role), el("div", { className: "content" }, content));
 }
 
-/** The answer of the run in progress: its text grows as deltas come, drawn once per frame. */
-function streamingNode() {
+/**
+ * The answer of the run in progress: its text grows as deltas come, drawn once per frame (one
+ * layout per frame however many deltas came), and followed when the reader is at the end.
+ */
+function streamingNode(page) {
   const text = document.createTextNode("");
   const content = el("div", { className: "content" }, text);
   const node = el("li", { className: "entry assistant streaming", "aria-busy": "true" }, el("span", { className: "role" }, "assistant"), content);
@@ -207,8 +277,10 @@ function streamingNode() {
   let scheduled = false;
   const flush = () => {
     scheduled = false;
+    const follow = nearEnd(page);
     text.appendData(pending);
     pending = "";
+    if (follow) scrollToEnd(page);
   };
   return {
     node,
@@ -235,17 +307,19 @@ function wireControls(state) {
     event.preventDefault();
     const content = page.text.value;
     if (!content.trim() || page.send.disabled) return;
-    // The run's own events tell when it starts and ends; until the answer, one input at a time.
-    state.sending = true;
+    // One input at a time: from the send until the stream shows it accepted (its run's own
+    // events then tell when the next one can go).
+    state.sending = Infinity;
     refresh(state);
     try {
-      await api.input(runtime, worker, content);
-      page.text.value = "";
+      const ack = await api.input(runtime, worker, content);
+      if (page.text.value === content) page.text.value = "";
       replace(page.sendProblem);
+      state.sending = ack.sequence > state.last ? ack.sequence : null;
     } catch (error) {
       replace(page.sendProblem, errorLine(error));
+      state.sending = null;
     }
-    state.sending = false;
     refresh(state);
   });
   page.text.addEventListener("keydown", (event) => {
@@ -273,13 +347,19 @@ function wireControls(state) {
   });
 }
 
+/** Runs a button's request, the buttons disabled until it is answered. */
 async function act(state, action) {
+  const { page } = state;
+  state.acting = true;
+  refresh(state);
   try {
     await action();
-    replace(state.page.actionProblem);
+    replace(page.actionProblem);
   } catch (error) {
-    replace(state.page.actionProblem, errorLine(error));
+    replace(page.actionProblem, errorLine(error));
   }
+  state.acting = false;
+  refresh(state);
 }
 
 /** Shows the next older entries above the others, keeping what is in view in place. */
@@ -298,18 +378,20 @@ function refresh(state) {
   const { page, described } = state;
   if (!described) return;
   const capabilities = described.capabilities;
-  const status = state.stopped ? "stopped" : state.running ? "running" : state.outcome === "failed" ? "failed" : state.outcome === "cancelled" ? "cancelled" : "idle";
-  replace(page.status, badge(status));
+  // A legacy worker's own status (`active`, `metadata_only`) is shown as it is.
+  const settled = ["idle", "running", "stopped"].includes(state.detail.status) ? "idle" : state.detail.status;
+  const status = state.stopped ? "stopped" : state.running ? "running" : state.outcome === "failed" ? "failed" : state.outcome === "cancelled" ? "cancelled" : settled;
+  if (page.status.textContent !== status) replace(page.status, badge(status));
   page.usage.textContent = state.usage ? `· ${state.usage.input_tokens} tokens in, ${state.usage.output_tokens} out` : "";
-  page.cancel.disabled = !(state.running && capabilities.cancel_worker);
-  page.stop.disabled = state.stopped || !capabilities.stop_worker;
+  page.cancel.disabled = state.acting || !(state.running && capabilities.cancel_worker);
+  page.stop.disabled = state.acting || state.stopped || !capabilities.stop_worker;
   const reason = state.stopped ? "This worker is stopped."
     : described.read_only ? "This runtime is read-only: it cannot take input."
       : !capabilities.send_input ? "This runtime cannot take input."
         : state.lost ? "The runtime cannot be reached right now."
           : state.running ? "A run is active: wait for it to end, or cancel it." : "";
   page.text.disabled = Boolean(reason) && !state.running;
-  page.send.disabled = Boolean(reason) || Boolean(state.sending);
+  page.send.disabled = Boolean(reason) || (state.sending ?? null) !== null;
   page.reason.textContent = reason;
   page.older.hidden = state.older.length === 0;
 }

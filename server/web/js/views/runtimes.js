@@ -22,11 +22,16 @@ export function mountRuntimes(container) {
   let listed = new Map();
   let latest = null;
   let refreshing = false;
+  let again = false;
   const draw = () => {
     if (latest) replace(body, [...latest.runtimes.values()].map((status) => row(status, listed.get(status.runtime_id), latest)));
   };
   const refresh = async () => {
-    if (refreshing) return;
+    // A refresh asked for while one is on its way runs once that one is answered.
+    if (refreshing) {
+      again = true;
+      return;
+    }
     refreshing = true;
     try {
       const answer = await api.runtimes();
@@ -37,6 +42,10 @@ export function mountRuntimes(container) {
       replace(problems, errorLine(error));
     } finally {
       refreshing = false;
+    }
+    if (again) {
+      again = false;
+      refresh();
     }
   };
   refresh();

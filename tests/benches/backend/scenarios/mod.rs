@@ -1,5 +1,6 @@
 //! The scenarios of the issue, and the interleaved comparison they share.
 
+mod console;
 mod embedded;
 mod fanout;
 mod listing;
@@ -38,6 +39,9 @@ pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
     }
     if args.runs(11) {
         workspace_feed::run(bench).await;
+    }
+    if args.runs(12) {
+        console::run(bench).await;
     }
 }
 
