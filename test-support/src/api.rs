@@ -20,9 +20,15 @@ pub struct Api {
 impl Api {
     /// A client of the Backend at `base`.
     pub fn new(base: String) -> Self {
+        // Pooled connections are let go before the server's header timeout (10 s) would close
+        // them under a request.
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .expect("a client builds");
         Self {
             base,
-            client: reqwest::Client::new(),
+            client,
             answers: Mutex::new(Vec::new()),
         }
     }

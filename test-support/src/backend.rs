@@ -33,9 +33,14 @@ pub async fn serve_backend(registry: RuntimeRegistry, options: ServerOptions) ->
     let router = app(state.clone());
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        worker_runtime::http::serve(listener, router, stop.cancelled_owned())
-            .await
-            .unwrap();
+        worker_runtime::http::serve(
+            listener,
+            router,
+            worker_runtime::http::ServeOptions::default(),
+            stop.cancelled_owned(),
+        )
+        .await
+        .unwrap();
     });
     ServedBackend {
         api: Api::new(format!("http://{address}")),

@@ -52,6 +52,27 @@ pub(crate) struct HttpArgs {
     /// How often idle event streams get a keep-alive comment (e.g. 15s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = positive_duration)]
     pub(crate) keep_alive: Duration,
+    /// A connection that has not sent a whole request head this long after it opened, or after
+    /// its previous answer, is closed (event streams in progress are not cut).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub(crate) header_timeout: Duration,
+    /// How many connections are served at once; past it, a new one is answered 503 (default:
+    /// three quarters of the process's open-file limit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: Option<u32>,
+}
+
+impl HttpArgs {
+    /// How the server treats connections.
+    pub(crate) fn serve_options(&self) -> worker_runtime::http::ServeOptions {
+        let defaults = worker_runtime::http::ServeOptions::default();
+        worker_runtime::http::ServeOptions {
+            header_timeout: self.header_timeout,
+            max_connections: self
+                .max_connections
+                .map_or(defaults.max_connections, |n| n as usize),
+        }
+    }
 }
 
 /// Why the runtime process could not start or keep serving.
@@ -139,8 +160,14 @@ async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Resu
         shutdown: shutdown.clone(),
     };
     tracing::info!(runtime = %runtime.id(), "listening on http://{address}");
-    crate::shutdown::serve_until_signal(listener, router(runtime.clone(), options), shutdown)
-        .await?;
+    let serving = args.http.serve_options();
+    crate::shutdown::serve_until_signal(
+        listener,
+        router(runtime.clone(), options),
+        serving,
+        shutdown,
+    )
+    .await?;
     runtime.shutdown().await;
     tracing::info!("stopped");
     Ok(())

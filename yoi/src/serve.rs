@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use worker_runtime::http::BearerToken;
+use worker_runtime::http::{BearerToken, ServeOptions};
 use yoi_config::{ConfigErrors, SecretRef, WorkspaceConfig};
 use yoi_workspace_server::{AppState, AuditError, ServerOptions, app};
 
@@ -93,15 +93,17 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     options.body_limit = args.http.body_limit;
     options.keep_alive = args.http.keep_alive;
     let state = AppState::new(registry, options.clone())?;
+    let serving = args.http.serve_options();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(state, options, bind))
+        .block_on(serve(state, options, serving, bind))
 }
 
 async fn serve(
     state: AppState,
     options: ServerOptions,
+    serving: ServeOptions,
     bind: SocketAddr,
 ) -> Result<(), ServeError> {
     let listener = crate::shutdown::bind(bind).await?;
@@ -115,7 +117,7 @@ async fn serve(
     ));
     tracing::info!("listening on http://{address}");
     let shutdown = options.shutdown.clone();
-    crate::shutdown::serve_until_signal(listener, app(state.clone()), shutdown).await?;
+    crate::shutdown::serve_until_signal(listener, app(state.clone()), serving, shutdown).await?;
     for handle in state.registry().handles() {
         handle.shutdown().await;
     }

@@ -26,9 +26,10 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
 pub(crate) async fn serve_until_signal(
     listener: TcpListener,
     router: axum::Router,
+    options: worker_runtime::http::ServeOptions,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    worker_runtime::http::serve(listener, router, async move {
+    worker_runtime::http::serve(listener, router, options, async move {
         signal().await;
         tracing::info!(
             "shutting down: ending event streams and finishing requests (signal again to exit now)"

@@ -29,7 +29,9 @@ impl Caller {
     ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Below a runtime's default header timeout (10 s), which closes idle connections:
+            // a pooled connection is let go before the runtime closes it under a request.
+            .pool_idle_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .tcp_keepalive(Duration::from_secs(30))
             .build()

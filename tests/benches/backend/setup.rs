@@ -85,9 +85,13 @@ pub(crate) struct Calls {
 impl Calls {
     /// A client for setup calls.
     pub(crate) fn new() -> Self {
-        Self {
-            client: reqwest::Client::new(),
-        }
+        // Pooled connections are let go before a server's header timeout (10 s) would close
+        // them under a request.
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .expect("a client builds");
+        Self { client }
     }
 
     /// `POST target.path` with `body`; the answer, which must be 2xx.

@@ -26,7 +26,7 @@ use crate::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 
 pub use auth::{BearerToken, TokenError};
 pub use json_body::parse_json_object;
-pub use serve::serve;
+pub use serve::{DEFAULT_HEADER_TIMEOUT, ServeOptions, default_max_connections, serve};
 pub use sse::{ready_batches, sse_response, write_frame};
 
 /// How the server behaves around the Runtime API.

@@ -29,7 +29,12 @@ pub(super) async fn serve(config: &Path) {
         listener.local_addr().expect("bound")
     ));
     announce("ready");
-    worker_runtime::http::serve(listener, app(state), std::future::pending())
-        .await
-        .expect("the Backend serves");
+    worker_runtime::http::serve(
+        listener,
+        app(state),
+        worker_runtime::http::ServeOptions::default(),
+        std::future::pending(),
+    )
+    .await
+    .expect("the Backend serves");
 }

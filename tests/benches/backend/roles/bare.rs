@@ -23,7 +23,12 @@ pub(super) async fn serve(body: &Path) {
     ));
     announce("ready");
     // Served as the Backend is, so that the comparison is of the handlers alone.
-    worker_runtime::http::serve(listener, app, std::future::pending())
-        .await
-        .expect("the bare handler serves");
+    worker_runtime::http::serve(
+        listener,
+        app,
+        worker_runtime::http::ServeOptions::default(),
+        std::future::pending(),
+    )
+    .await
+    .expect("the bare handler serves");
 }

@@ -8,6 +8,8 @@ mod events;
 mod feed;
 /// Every REST route and the errors each can return.
 mod routes;
+/// The server loop: header timeout, connection cap, streams left alone.
+mod serving;
 
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use worker_runtime::Runtime;
-use worker_runtime::http::{HttpOptions, router};
+use worker_runtime::http::{HttpOptions, ServeOptions, router, serve};
 
 use crate::support::DEADLINE;
 
@@ -30,14 +32,34 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     /// Serves `runtime` with `options` (its shutdown token is replaced by the server's own).
-    pub(crate) async fn start(runtime: Runtime, mut options: HttpOptions) -> Self {
+    pub(crate) async fn start(runtime: Runtime, options: HttpOptions) -> Self {
+        Self::serving(runtime, options, ServeOptions::default()).await
+    }
+
+    /// Serves `runtime` with `options`, its connections treated as `serving` says.
+    pub(crate) async fn serving(
+        runtime: Runtime,
+        mut options: HttpOptions,
+        serving: ServeOptions,
+    ) -> Self {
         let shutdown = CancellationToken::new();
         options.shutdown = shutdown.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/v1", listener.local_addr().unwrap());
         let app = router(runtime.clone(), options);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let client = Client::builder().timeout(DEADLINE).build().unwrap();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            serve(listener, app, serving, stop.cancelled_owned())
+                .await
+                .unwrap()
+        });
+        // As the Backend's client does: pooled connections are let go before the server's
+        // header timeout would close them under a request.
+        let client = Client::builder()
+            .timeout(DEADLINE)
+            .pool_idle_timeout(serving.header_timeout / 2)
+            .build()
+            .unwrap();
         Self {
             base,
             client,
