@@ -24,6 +24,8 @@ mod process;
 #[cfg(feature = "provider")]
 mod provider;
 #[cfg(feature = "http")]
+mod raw;
+#[cfg(feature = "http")]
 mod sse;
 
 #[cfg(feature = "http")]
@@ -36,6 +38,8 @@ pub use handle::{Instrumented, Overview};
 pub use process::{Process, Stream};
 #[cfg(feature = "provider")]
 pub use provider::{Recorded, Reply, ScriptedProvider};
+#[cfg(feature = "http")]
+pub use raw::send_all_then_read;
 #[cfg(feature = "http")]
 pub use sse::{Frame, Frames, frames_of, open_events, sequences, until};
 

@@ -211,6 +211,24 @@ async fn a_body_over_the_limit_is_payload_too_large() {
 }
 
 #[tokio::test]
+async fn an_early_answer_reaches_a_client_that_sends_its_whole_body_first() {
+    let backend = backend().await;
+    backend.create("alpha", "w1", "default").await;
+    let address = backend.base.strip_prefix("http://").unwrap().to_owned();
+    let head = "POST /api/runtimes/alpha/workers/w1/input HTTP/1.1\r\nHost: backend\r\n\
+                Content-Type: application/json\r\n";
+    let answer = yoi_test_support::send_all_then_read(&address, head, 9 * 1024 * 1024).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains(r#""code":"payload_too_large""#), "{answer}");
+    // Refused before the body is read at all: the same.
+    let token = worker_runtime::http::BearerToken::new("browser-secret").unwrap();
+    let guarded = backend_with(WORKSPACE, |options| options.token = Some(token)).await;
+    let address = guarded.base.strip_prefix("http://").unwrap().to_owned();
+    let answer = yoi_test_support::send_all_then_read(&address, head, 9 * 1024 * 1024).await;
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+}
+
+#[tokio::test]
 async fn the_browser_token_guards_every_api_route_but_not_health() {
     let token = worker_runtime::http::BearerToken::new("browser-secret").unwrap();
     let backend = backend_with(WORKSPACE, |options| options.token = Some(token)).await;

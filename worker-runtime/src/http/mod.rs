@@ -10,6 +10,7 @@ mod events;
 mod extract;
 mod feed;
 mod json_body;
+mod linger;
 mod log;
 mod routes;
 mod serve;

@@ -10,7 +10,9 @@
 //! that sends half a request, or idles between requests, costs nothing for long); a response in
 //! progress, such as an event stream, is never cut by it. At most
 //! [`ServeOptions::max_connections`] are served at once; a connection past that is answered
-//! `503 too_many_connections` with `Retry-After` and closed, and the others go on.
+//! `503 too_many_connections` with `Retry-After` and closed, and the others go on. A connection
+//! closed while its client still sends lingers (`linger.rs`), so that an early answer such as
+//! `413` reaches any client.
 
 use std::future::Future;
 use std::io;
@@ -26,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use super::linger::Lingering;
 use crate::protocol::ErrorBody;
 
 /// How long accepting pauses after an error that is not a connection's own (such as too many
@@ -108,7 +111,8 @@ pub async fn serve(
         // A socket that refuses the option still serves, a little slower.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(Lingering::new(stream));
+        let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             // A client that goes away mid-request is its own business.
             let _ = connection.await;

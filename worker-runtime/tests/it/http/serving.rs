@@ -131,3 +131,16 @@ async fn past_the_cap_a_connection_is_told_to_retry_and_the_server_recovers() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn an_early_answer_reaches_a_client_that_sends_its_whole_body_first() {
+    let server = TestServer::default().await;
+    let worker = server.create("w1").await;
+    let head = format!(
+        "POST /v1/workers/{worker}/input HTTP/1.1\r\nHost: runtime\r\nContent-Type: application/json\r\n"
+    );
+    let answer =
+        yoi_test_support::send_all_then_read(&address(&server), &head, 9 * 1024 * 1024).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains(r#""code":"payload_too_large""#), "{answer}");
+}
