@@ -108,6 +108,9 @@ pub struct RegistryError {
     pub runtime_id: Option<RuntimeId>,
     /// The worker concerned, if any.
     pub worker_id: Option<WorkerId>,
+    /// A narrower code for an operator's diagnostics (e.g. `tls_failed` for a
+    /// `runtime_unavailable`), when the code alone says too little.
+    pub diagnostic: Option<&'static str>,
 }
 
 impl RegistryError {
@@ -118,7 +121,19 @@ impl RegistryError {
             message: message.into(),
             runtime_id: None,
             worker_id: None,
+            diagnostic: None,
         }
+    }
+
+    /// The same error, its diagnostics under the narrower code `diagnostic`.
+    pub fn with_diagnostic(mut self, diagnostic: &'static str) -> Self {
+        self.diagnostic = Some(diagnostic);
+        self
+    }
+
+    /// The code of the diagnostic an overview shows for this error.
+    pub fn diagnostic_code(&self) -> &'static str {
+        self.diagnostic.unwrap_or_else(|| self.code.as_str())
     }
 
     /// `unknown_runtime` for `id`.

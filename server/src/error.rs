@@ -76,6 +76,9 @@ fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// The diagnostic code of a failed TLS handshake with a runtime.
+const TLS_FAILED: &str = "tls_failed";
+
 /// What a browser is told about a server-side failure; `None` when the error's own message
 /// (written by the Backend or a Runtime, never carrying a secret or path) is shown.
 pub(crate) fn public_message(error: &RegistryError) -> Option<String> {
@@ -83,6 +86,11 @@ pub(crate) fn public_message(error: &RegistryError) -> Option<String> {
         .runtime_id
         .as_ref()
         .map_or_else(|| "the runtime".to_owned(), |id| format!("runtime {id}"));
+    // A failed TLS handshake is told by its cause: the adapter's message for it comes from a
+    // fixed table and names neither a URL nor a path.
+    if error.diagnostic == Some(TLS_FAILED) {
+        return None;
+    }
     let message = match error.code {
         ErrorCode::RuntimeAuthFailed => format!("{runtime} rejected the Backend's credential"),
         ErrorCode::RuntimeProtocolError => format!("{runtime} answered something malformed"),

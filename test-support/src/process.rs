@@ -156,11 +156,13 @@ impl Process {
         self.wait_exit()
     }
 
-    /// The `ADDR` of its first `listening on http://ADDR` log line.
+    /// The `ADDR` of its first `listening on http://ADDR` (or `https://ADDR`) log line.
     pub fn listening_address(&mut self) -> String {
-        let line = self.wait_for_log("listening on http://");
-        let rest = line.split("listening on http://").nth(1).unwrap();
-        rest.split_whitespace().next().unwrap().to_owned()
+        let line = self.wait_for_log("listening on http");
+        let rest = line.split("listening on ").nth(1).unwrap();
+        let url = rest.split_whitespace().next().unwrap();
+        let address = url.split("://").nth(1).unwrap();
+        address.to_owned()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,20 @@ pub(crate) struct Args {
     /// Allow a non-loopback address without a token: anyone who reaches it controls the runtime.
     #[arg(long, conflicts_with_all = ["token_env", "token_file"])]
     insecure_no_auth: bool,
+    /// Serve HTTPS with this certificate chain (PEM, with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Also require a client certificate signed by this CA (PEM): mutual TLS. The token stays
+    /// required on top.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// Allow a non-loopback address without TLS: the token and every Worker's input and output
+    /// then cross the network in clear text.
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure_plain_http: bool,
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -71,6 +86,7 @@ impl HttpArgs {
             max_connections: self
                 .max_connections
                 .map_or(defaults.max_connections, |n| n as usize),
+            tls: None,
         }
     }
 }
@@ -99,6 +115,15 @@ pub(crate) enum ServeError {
          (or --insecure-no-auth to accept that anyone who reaches it controls this runtime)"
     )]
     NeedsToken(SocketAddr),
+    /// A non-loopback address without TLS and without `--insecure-plain-http`.
+    #[error(
+        "refusing to serve {0} over plain HTTP: pass --tls-cert and --tls-key \
+         (or --insecure-plain-http to accept that the token and all traffic cross the network in clear text)"
+    )]
+    NeedsTls(SocketAddr),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error(transparent)]
+    Tls(#[from] worker_runtime::http::TlsError),
     /// The address cannot be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -133,6 +158,7 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
         }
         tracing::warn!("serving without authentication: anyone who reaches the port can use it");
     }
+    let tls = tls_config(&args)?;
     let runtime = match &args.data_dir {
         Some(dir) => Runtime::open(config, dir).map_err(|error| match error {
             OpenError::Config(error) => ServeError::Unusable(error),
@@ -146,10 +172,32 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(runtime, args, token))
+        .block_on(serve(runtime, args, token, tls))
 }
 
-async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Result<(), ServeError> {
+/// The TLS configuration of `--tls-cert`, `--tls-key` and `--client-ca`; none without them,
+/// which a non-loopback address refuses unless `--insecure-plain-http` is given.
+fn tls_config(args: &Args) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        if !args.bind.ip().is_loopback() && !args.insecure_plain_http {
+            return Err(ServeError::NeedsTls(args.bind));
+        }
+        return Ok(None);
+    };
+    let files = worker_runtime::http::TlsFiles {
+        cert,
+        key,
+        client_ca: args.client_ca.as_deref(),
+    };
+    Ok(Some(worker_runtime::http::server_config(files)?))
+}
+
+async fn serve(
+    runtime: Runtime,
+    args: Args,
+    token: Option<BearerToken>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<(), ServeError> {
     let listener = crate::shutdown::bind(args.bind).await?;
     let address = listener.local_addr()?;
     let shutdown = CancellationToken::new();
@@ -159,8 +207,10 @@ async fn serve(runtime: Runtime, args: Args, token: Option<BearerToken>) -> Resu
         keep_alive: args.http.keep_alive,
         shutdown: shutdown.clone(),
     };
-    tracing::info!(runtime = %runtime.id(), "listening on http://{address}");
-    let serving = args.http.serve_options();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(runtime = %runtime.id(), "listening on {scheme}://{address}");
+    let mut serving = args.http.serve_options();
+    serving.tls = tls;
     crate::shutdown::serve_until_signal(
         listener,
         router(runtime.clone(), options),

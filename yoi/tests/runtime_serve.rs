@@ -173,6 +173,24 @@ fn bad_setups_are_refused_before_serving_with_clear_messages() {
         "{exposed}"
     );
 
+    // A token is not enough off loopback: the link needs TLS, or the operator's word.
+    let plain = refusal(&["--id", "r", "--bind", "0.0.0.0:0", "--insecure-no-auth"]);
+    assert!(
+        plain
+            .contains("refusing to serve 0.0.0.0:0 over plain HTTP: pass --tls-cert and --tls-key"),
+        "{plain}"
+    );
+    // A certificate that cannot be read is named by its option, never by its path.
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("absent.pem");
+    let cert = cert.to_str().unwrap();
+    let unreadable = refusal(&["--id", "r", "--tls-cert", cert, "--tls-key", cert]);
+    assert!(
+        unreadable.contains("--tls-cert: cannot be read"),
+        "{unreadable}"
+    );
+    assert!(!unreadable.contains(cert), "{unreadable}");
+
     let missing = refusal(&["--id", "r", "--token-env", "YOI_MISSING_TOKEN"]);
     assert!(
         missing.contains("environment variable YOI_MISSING_TOKEN is not set"),
@@ -217,6 +235,10 @@ fn usage_errors_are_reported_by_the_argument_parser() {
         &["--id", "../r"][..],
         &["--id", "r", "--token-env", "A", "--token-file", "B"][..],
         &["--id", "r", "--insecure-no-auth", "--token-env", "A"][..],
+        &["--id", "r", "--tls-cert", "cert.pem"][..],
+        &["--id", "r", "--client-ca", "ca.pem"][..],
+        &["--id", "r", "--header-timeout", "0s"][..],
+        &["--id", "r", "--max-connections", "0"][..],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_yoi"))
             .args(["runtime", "serve"])

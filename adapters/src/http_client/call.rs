@@ -1,6 +1,7 @@
 //! One request to the runtime process and the mapping of every way it can fail. Messages name
 //! the runtime by id and never carry its URL (`reqwest::Error` would print it).
 
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -8,7 +9,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 use worker_runtime::protocol::{self, ErrorBody};
-use yoi_registry_core::{ErrorCode, RegistryError, RuntimeId, Secret};
+use yoi_registry_core::{AdapterConfigError, ErrorCode, RegistryError, RuntimeId, Secret};
+
+use super::tls::{TLS_FAILED, TlsKeys, handshake_failure};
 
 /// Sends requests to one runtime over one pooled client.
 pub(crate) struct Caller {
@@ -20,28 +23,36 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// A caller of the runtime at `base`, sending `secret` as its bearer token.
+    /// A caller of the runtime at `base`, sending `secret` as its bearer token, over TLS as
+    /// `tls` says (its files relative to the given root).
     pub(crate) fn new(
         base: Url,
         secret: Option<Secret>,
         timeout: Duration,
         runtime: &RuntimeId,
-    ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        (tls, root): (&TlsKeys, &Path),
+    ) -> Result<Self, AdapterConfigError> {
+        let unusable = |message: &str| AdapterConfigError {
+            key: None,
+            message: message.to_owned(),
+        };
+        let builder = reqwest::Client::builder()
             .connect_timeout(timeout)
             // Below a runtime's default header timeout (10 s), which closes idle connections:
             // a pooled connection is let go before the runtime closes it under a request.
             .pool_idle_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
-            .tcp_keepalive(Duration::from_secs(30))
+            .tcp_keepalive(Duration::from_secs(30));
+        let (builder, base) = tls.apply(builder, base, root)?;
+        let client = builder
             .build()
-            .map_err(|_| "the HTTP client cannot be built".to_owned())?;
+            .map_err(|_| unusable("the HTTP client cannot be built"))?;
         let authorization = secret
             .map(|secret| {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
-                    .map_err(|_| "the token cannot be sent in an HTTP header".to_owned())?;
+                    .map_err(|_| unusable("the token cannot be sent in an HTTP header"))?;
                 value.set_sensitive(true);
-                Ok::<_, String>(value)
+                Ok::<_, AdapterConfigError>(value)
             })
             .transpose()?;
         Ok(Self {
@@ -158,7 +169,10 @@ impl Caller {
 
     /// Maps a failure to reach the runtime or to read its answer.
     pub(crate) fn transport_error(&self, error: &reqwest::Error) -> RegistryError {
-        if error.is_timeout() {
+        if let Some(what) = handshake_failure(error) {
+            self.error(ErrorCode::RuntimeUnavailable, what.into())
+                .with_diagnostic(TLS_FAILED)
+        } else if error.is_timeout() {
             self.timeout_error()
         } else if error.is_connect() {
             self.error(

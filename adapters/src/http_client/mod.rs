@@ -11,7 +11,9 @@ mod events;
 mod feed;
 mod sse;
 mod status;
+mod tls;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,19 @@ struct HttpSettings {
     /// How often a runtime that is down is probed (default 5000).
     #[serde(default = "default_probe_interval_ms")]
     probe_interval_ms: u64,
+    /// Trust this CA (PEM) for an https runtime instead of the system's roots.
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    /// The Backend's client certificate (PEM), for a runtime that requires one.
+    #[serde(default)]
+    client_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(default)]
+    client_key_file: Option<PathBuf>,
+    /// The name the runtime's certificate is verified against, when it is not the host of
+    /// base_url (which must then be an IP address).
+    #[serde(default)]
+    tls_server_name: Option<String>,
 }
 
 fn default_probe_interval_ms() -> u64 {
@@ -65,8 +80,19 @@ fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigErr
             "must be at least 1",
         ));
     }
-    let caller = Caller::new(base, input.secret.clone(), input.timeout, &input.id)
-        .map_err(|message| AdapterConfigError { key: None, message })?;
+    let tls = tls::TlsKeys {
+        ca_file: settings.ca_file,
+        client_cert_file: settings.client_cert_file,
+        client_key_file: settings.client_key_file,
+        tls_server_name: settings.tls_server_name,
+    };
+    let caller = Caller::new(
+        base,
+        input.secret.clone(),
+        input.timeout,
+        &input.id,
+        (&tls, &input.workspace_root),
+    )?;
     let descriptor = RuntimeDescriptor {
         display_name: input.display_name.unwrap_or_else(|| input.id.to_string()),
         id: input.id,

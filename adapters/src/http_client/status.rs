@@ -61,7 +61,7 @@ impl StatusCache {
 }
 
 fn overview(error: &RegistryError, last_seen_at: Option<Timestamp>) -> RuntimeOverview {
-    let mut overview = RuntimeOverview::unavailable(error.code.as_str(), error.message.clone());
+    let mut overview = RuntimeOverview::unavailable(error.diagnostic_code(), error.message.clone());
     overview.last_seen_at = last_seen_at;
     overview
 }

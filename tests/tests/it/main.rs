@@ -30,6 +30,10 @@ mod remote_runtime;
 mod routing;
 /// Fixtures: a served runtime process, a pod store, a workspace.toml.
 mod support;
+/// TLS on the runtime link through the Backend: ca_file, a client certificate, tls_server_name,
+/// and each failure typed as tls_failed without a path or URL.
+#[cfg(feature = "http-client")]
+mod tls;
 /// The workspace feed through HTTP: the picture, every change, a remote runtime lost and back,
 /// one upstream feed per runtime for many browsers, narrowing, hidden runtimes, no leak.
 mod workspace_feed;

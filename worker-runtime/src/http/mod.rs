@@ -15,6 +15,7 @@ mod log;
 mod routes;
 mod serve;
 mod sse;
+mod tls;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub use auth::{BearerToken, TokenError};
 pub use json_body::parse_json_object;
 pub use serve::{DEFAULT_HEADER_TIMEOUT, ServeOptions, default_max_connections, serve};
 pub use sse::{ready_batches, sse_response, write_frame};
+pub use tls::{TlsError, TlsFiles, server_config};
 
 /// How the server behaves around the Runtime API.
 #[derive(Debug, Clone)]

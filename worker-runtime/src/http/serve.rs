@@ -21,12 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1::Builder;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use super::linger::Lingering;
 use crate::protocol::ErrorBody;
@@ -46,13 +48,17 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECTION_SHARE: (u64, u64) = (3, 4);
 
 /// How [`serve`] treats connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// How long a connection may take to send a whole request head, from its opening or from
-    /// its previous answer; then it is closed.
+    /// How long a connection may take to send a whole request head (after its TLS handshake),
+    /// from its opening or from its previous answer; then it is closed. A TLS handshake gets as
+    /// long.
     pub header_timeout: Duration,
     /// How many connections are served at once.
     pub max_connections: usize,
+    /// Serve HTTPS with this configuration (see [`super::server_config`]); plain HTTP when
+    /// `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServeOptions {
@@ -60,6 +66,7 @@ impl Default for ServeOptions {
         Self {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             max_connections: default_max_connections(),
+            tls: None,
         }
     }
 }
@@ -86,7 +93,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    let mut builder = Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_timeout);
@@ -110,18 +117,40 @@ pub async fn serve(
         };
         // A socket that refuses the option still serves, a little slower.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let io = TokioIo::new(Lingering::new(stream));
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let io = Lingering::new(stream);
+        let (builder, router, watcher) = (builder.clone(), router.clone(), graceful.watcher());
+        let tls = options.tls.clone().map(TlsAcceptor::from);
+        let handshake_limit = options.header_timeout;
         tokio::spawn(async move {
-            // A client that goes away mid-request is its own business.
-            let _ = connection.await;
+            match tls {
+                None => connection(&builder, io, router, watcher).await,
+                Some(acceptor) => {
+                    // A client that does not finish its handshake in time, or fails it, is
+                    // closed; the others are not held up by it.
+                    let handshake = tokio::time::timeout(handshake_limit, acceptor.accept(io));
+                    if let Ok(Ok(io)) = handshake.await {
+                        connection(&builder, io, router, watcher).await;
+                    }
+                }
+            }
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves one connection until it closes (a client that goes away mid-request is its own
+/// business).
+async fn connection<I>(builder: &Builder, io: I, router: Router, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let _ = watcher
+        .watch(builder.serve_connection(TokioIo::new(io), service))
+        .await;
 }
 
 /// Answers a connection past the cap with `503 too_many_connections` and closes it.

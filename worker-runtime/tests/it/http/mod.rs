@@ -48,6 +48,7 @@ impl TestServer {
         let base = format!("http://{}/v1", listener.local_addr().unwrap());
         let app = router(runtime.clone(), options);
         let stop = shutdown.clone();
+        let header_timeout = serving.header_timeout;
         tokio::spawn(async move {
             serve(listener, app, serving, stop.cancelled_owned())
                 .await
@@ -57,7 +58,7 @@ impl TestServer {
         // header timeout would close them under a request.
         let client = Client::builder()
             .timeout(DEADLINE)
-            .pool_idle_timeout(serving.header_timeout / 2)
+            .pool_idle_timeout(header_timeout / 2)
             .build()
             .unwrap();
         Self {

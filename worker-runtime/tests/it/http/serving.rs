@@ -49,6 +49,7 @@ async fn half_sent_requests_are_closed_after_the_header_timeout_and_nothing_else
     let serving = ServeOptions {
         header_timeout: HEADER_TIMEOUT,
         max_connections: 10_000,
+        tls: None,
     };
     let server =
         TestServer::serving(crate::support::runtime(), HttpOptions::default(), serving).await;
@@ -96,6 +97,7 @@ async fn past_the_cap_a_connection_is_told_to_retry_and_the_server_recovers() {
     let serving = ServeOptions {
         header_timeout: DEADLINE,
         max_connections: 8,
+        tls: None,
     };
     let server =
         TestServer::serving(crate::support::runtime(), HttpOptions::default(), serving).await;
