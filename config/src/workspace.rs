@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub bind: Option<SocketAddr>,
     /// The browser token's reference, if set.
     pub token: Option<SecretRef>,
+    /// The certificate chain and private key (PEM) to serve HTTPS with, if set (relative paths
+    /// are taken from workspace.toml's folder).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// One `[[runtime]]` table: the common keys checked, the rest kept for its adapter.
@@ -275,6 +278,8 @@ struct RawServer {
     token_env: Option<Spanned<String>>,
     token_file: Option<Spanned<String>>,
     token: Option<Spanned<toml::Value>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
 }
 
 type RawTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
@@ -374,7 +379,32 @@ impl Parser<'_> {
             server.token_file,
             folder,
         );
-        ServerConfig { bind, token }
+        let tls = match (server.tls_cert, server.tls_key) {
+            (Some(cert), Some(key)) => Some((
+                folder.join(cert.into_inner()),
+                folder.join(key.into_inner()),
+            )),
+            (None, None) => None,
+            (Some(cert), None) => {
+                let location = self.location(cert.span().start);
+                self.error_at(
+                    Some(location),
+                    "server.tls_cert".into(),
+                    "needs tls_key too".into(),
+                );
+                None
+            }
+            (None, Some(key)) => {
+                let location = self.location(key.span().start);
+                self.error_at(
+                    Some(location),
+                    "server.tls_key".into(),
+                    "needs tls_cert too".into(),
+                );
+                None
+            }
+        };
+        ServerConfig { bind, token, tls }
     }
 
     /// Checks one `[[runtime]]` table; `None` when it has errors (they are recorded).

@@ -28,6 +28,17 @@ pub(crate) struct Args {
     /// anyone who reaches it controls every runtime.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// Serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with this certificate chain (PEM, with
+    /// --tls-key; default: [server] tls_cert).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert (default: [server] tls_key).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow a non-loopback address without TLS: the browser token and all traffic then cross
+    /// the network in clear text.
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure_plain_http: bool,
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -47,6 +58,16 @@ pub(crate) enum ServeError {
          (or pass --insecure-no-auth to accept that anyone who reaches it controls every runtime)"
     )]
     NeedsToken(SocketAddr),
+    /// A non-loopback address without TLS and without `--insecure-plain-http`.
+    #[error(
+        "refusing to serve {0} over plain HTTP: pass --tls-cert and --tls-key, or set [server] \
+         tls_cert and tls_key (or pass --insecure-plain-http to accept that the token and all \
+         traffic cross the network in clear text)"
+    )]
+    NeedsTls(SocketAddr),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] worker_runtime::http::TlsError),
     /// The audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -92,8 +113,26 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     options.token = token;
     options.body_limit = args.http.body_limit;
     options.keep_alive = args.http.keep_alive;
+    let tls_files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => config.server.tls.clone(),
+    };
+    let tls = match &tls_files {
+        Some((cert, key)) => Some(worker_runtime::http::server_config(
+            worker_runtime::http::TlsFiles {
+                cert,
+                key,
+                client_ca: None,
+            },
+        )?),
+        None if !bind.ip().is_loopback() && !args.insecure_plain_http => {
+            return Err(ServeError::NeedsTls(bind));
+        }
+        None => None,
+    };
     let state = AppState::new(registry, options.clone())?;
-    let serving = args.http.serve_options();
+    let mut serving = args.http.serve_options();
+    serving.tls = tls;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -112,10 +151,15 @@ async fn serve(
         let descriptor = handle.descriptor();
         tracing::info!(runtime = %descriptor.id, kind = ?descriptor.kind, "runtime registered");
     }
+    let scheme = if serving.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     crate::print(&format!(
-        "yoi: the workspace backend listens on http://{address}\n"
+        "yoi: the workspace backend listens on {scheme}://{address}\n"
     ));
-    tracing::info!("listening on http://{address}");
+    tracing::info!("listening on {scheme}://{address}");
     let shutdown = options.shutdown.clone();
     crate::shutdown::serve_until_signal(listener, app(state.clone()), serving, shutdown).await?;
     for handle in state.registry().handles() {

@@ -400,6 +400,26 @@ fn yoi_serve_refuses_a_public_address_without_a_browser_token() {
     let message = process.stderr_text();
     assert!(message.contains("without a browser token"), "{message}");
     assert!(!message.contains("listening on"), "{message}");
+
+    // Allowed without a token, the link still needs TLS off loopback (or the operator's word).
+    let mut process = Process::spawn(
+        "yoi serve --bind 0.0.0.0:0 (token, no TLS)",
+        yoi()
+            .args(["serve", "--bind", "0.0.0.0:0", "--insecure-no-auth"])
+            .current_dir(dir.path()),
+    );
+    assert_eq!(
+        process.wait_exit().code(),
+        Some(1),
+        "{}",
+        process.describe()
+    );
+    let message = process.stderr_text();
+    assert!(
+        message
+            .contains("refusing to serve 0.0.0.0:0 over plain HTTP: pass --tls-cert and --tls-key"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! `client_cert_file`/`client_key_file` and `tls_server_name`; every failure (an untrusted, an
 //! expired, a wrongly named certificate, a missing client certificate, plain HTTP to the TLS
 //! port) is `runtime_unavailable` with the diagnostic `tls_failed` and a message that names no
-//! path and no URL. The certificates are made here.
+//! path and no URL. And the Backend's own listener over TLS: HTTP/1.1, HTTP/2 by ALPN, and
+//! plain HTTP refused at once. The certificates are made here.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use serde_json::{Value, json};
@@ -280,4 +282,115 @@ async fn plain_http_to_the_tls_port_fails_cleanly() {
         refused.1
     );
     assert_eq!(listed(&backend).await["status"], "unavailable");
+}
+
+#[cfg(feature = "embedded")]
+/// A Backend over one embedded runtime `alpha`, served over TLS with the certificate
+/// `runtime`; answers its address (the folder and the token live as long as they are held).
+async fn tls_backend(pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir, CancellationToken) {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = "[[runtime]]\nid = \"alpha\"\nadapter = \"embedded\"\npersist = false\n";
+    let (_, registry) = load_registry(dir.path(), toml);
+    let (cert, key) = (pki.path("runtime.pem"), pki.path("runtime.key"));
+    let files = TlsFiles {
+        cert: &cert,
+        key: &key,
+        client_ca: None,
+    };
+    let serving = ServeOptions {
+        tls: Some(worker_runtime::http::server_config(files).unwrap()),
+        ..ServeOptions::default()
+    };
+    let mut server = options(dir.path());
+    let shutdown = CancellationToken::new();
+    server.shutdown = shutdown.clone();
+    let state = yoi_workspace_server::AppState::new(registry, server).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = yoi_workspace_server::app(state);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        serve(listener, app, serving, stop.cancelled_owned())
+            .await
+            .unwrap()
+    });
+    (address, dir, shutdown)
+}
+
+#[cfg(feature = "embedded")]
+/// A TLS client that trusts `ca` and offers `protocols` by ALPN: the connection and the
+/// protocol the server chose.
+async fn tls_connect(
+    address: std::net::SocketAddr,
+    ca: &Path,
+    protocols: &[&[u8]],
+) -> (
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    Option<Vec<u8>>,
+) {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = protocols.iter().map(|protocol| protocol.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = connector.connect(name, tcp).await.unwrap();
+    let protocol = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    (stream, protocol)
+}
+
+#[cfg(feature = "embedded")]
+#[tokio::test]
+async fn the_backend_serves_https_with_http2_by_alpn_and_refuses_plain_http() {
+    let pki = Pki::new();
+    let (address, _dir, _stop) = tls_backend(&pki).await;
+    // HTTP/1.1, as a client without HTTP/2 asks.
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.path("ca.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let answer = client
+        .get(format!("https://localhost:{}/api/runtimes", address.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    // HTTP/2, chosen by ALPN, answering on one connection.
+    let (stream, protocol) = tls_connect(address, &pki.path("ca.pem"), &[b"h2", b"http/1.1"]).await;
+    assert_eq!(protocol.as_deref(), Some(&b"h2"[..]));
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    for _ in 0..3 {
+        let request = hyper::Request::get(format!("https://localhost:{}/healthz", address.port()))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+    }
+    // A client that offers only HTTP/1.1 gets it.
+    let (_, protocol) = tls_connect(address, &pki.path("ca.pem"), &[b"http/1.1"]).await;
+    assert_eq!(protocol.as_deref(), Some(&b"http/1.1"[..]));
+
+    // Plain HTTP to the TLS port is closed at once, not held.
+    let started = std::time::Instant::now();
+    let plain = reqwest::get(format!("http://{address}/healthz")).await;
+    assert!(plain.is_err(), "{plain:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

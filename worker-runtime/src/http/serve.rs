@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1::Builder;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -128,7 +128,13 @@ pub async fn serve(
                     // A client that does not finish its handshake in time, or fails it, is
                     // closed; the others are not held up by it.
                     let handshake = tokio::time::timeout(handshake_limit, acceptor.accept(io));
-                    if let Ok(Ok(io)) = handshake.await {
+                    let Ok(Ok(io)) = handshake.await else {
+                        drop(slot);
+                        return;
+                    };
+                    if io.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        http2_connection(io, router, watcher).await;
+                    } else {
                         connection(&builder, io, router, watcher).await;
                     }
                 }
@@ -148,6 +154,19 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(router);
+    let _ = watcher
+        .watch(builder.serve_connection(TokioIo::new(io), service))
+        .await;
+}
+
+/// Serves one HTTP/2 connection (negotiated by ALPN) until it closes.
+async fn http2_connection<I>(io: I, router: Router, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder.timer(TokioTimer::new());
     let _ = watcher
         .watch(builder.serve_connection(TokioIo::new(io), service))
         .await;

@@ -37,7 +37,8 @@ pub struct TlsFiles<'a> {
     pub client_ca: Option<&'a Path>,
 }
 
-/// The server configuration of `files`, offering HTTP/1.1.
+/// The server configuration of `files`, offering HTTP/2 and HTTP/1.1 (by ALPN), so that a
+/// browser can hold many event streams on one connection.
 pub fn server_config(files: TlsFiles<'_>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs = certificates(files.cert, "--tls-cert")?;
     let key_pem = read(files.key, "--tls-key")?;
@@ -68,7 +69,7 @@ pub fn server_config(files: TlsFiles<'_>) -> Result<Arc<rustls::ServerConfig>, T
     let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|error| TlsError::Config(error.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
