@@ -144,6 +144,8 @@ const MALFORMED: &[&str] = &[
     "display name not a string | [[runtime]]\nid = \"a\"\nadapter = \"embedded\"\ndisplay_name = 3\n | :4:16: runtime[0].display_name: expected a string, found an integer",
     "bad bind address | [server]\nbind = \"localhost\"\n | :2:8: server.bind: expected an address such as 127.0.0.1:7878",
     "bind port out of range | [server]\nbind = \"127.0.0.1:99999\"\n | :2:8: server.bind: expected an address such as 127.0.0.1:7878",
+    "tls_cert without tls_key | [server]\ntls_cert = \"cert.pem\"\n | :2:12: server.tls_cert: needs tls_key too",
+    "tls_key without tls_cert | [server]\ntls_key = \"key.pem\"\n | :2:11: server.tls_key: needs tls_cert too",
     "bind not a string | [server]\nbind = 7878\n | :2:8: server.bind: invalid type: integer `7878`, expected a string",
     "inline server token | [server]\ntoken = \"hunter2\"\n | :2:9: server.token: inline tokens are refused",
 ];
