@@ -37,6 +37,9 @@ struct Cli {
     /// Client commands print the API's JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Client commands trust this CA (PEM) for an https:// Backend instead of the system's roots.
+    #[arg(long, global = true, env = "YOI_CA_FILE", value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -93,7 +96,11 @@ fn main() -> ExitCode {
                 .map_err(|errors| errors.to_string())
         }
         Command::Client(command) => {
-            client::run(command, &cli.backend, cli.json).map_err(|error| error.to_string())
+            let backend = client::Target {
+                url: &cli.backend,
+                ca_file: cli.ca_file.as_deref(),
+            };
+            client::run(command, backend, cli.json).map_err(|error| error.to_string())
         }
     };
     match result {

@@ -820,3 +820,71 @@ fn a_model_worker_on_a_runtime_process_streams_through_the_backend_and_its_key_s
     let logs = [printed, backend.process.describe(), runtime.describe()];
     assert_model_secrets_kept(&provider, &logs);
 }
+
+/// A CA (`ca.pem`) and a certificate it signed for 127.0.0.1 and localhost (`backend.pem`,
+/// `backend.key`), in `dir`.
+fn test_certificates(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let cert = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("backend.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("backend.key"), key.serialize_pem()).unwrap();
+}
+
+#[test]
+fn the_cli_reaches_an_https_backend_with_its_ca_file_and_refuses_it_without() {
+    let dir = tempfile::tempdir().unwrap();
+    test_certificates(dir.path());
+    let (cert, key) = (
+        dir.path().join("backend.pem"),
+        dir.path().join("backend.key"),
+    );
+    let mut backend = Process::spawn(
+        "yoi serve --tls-cert",
+        yoi()
+            .args(["serve", "--bind", "127.0.0.1:0", "--tls-cert"])
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .current_dir(dir.path()),
+    );
+    let listens = "yoi: the workspace backend listens on https://";
+    let line = backend.wait_for_line(Stream::Stdout, listens);
+    let url = format!("https://{}", line.strip_prefix(listens).unwrap());
+    let ca = dir.path().join("ca.pem");
+    let output = yoi()
+        .args(["runtimes", "--backend", &url, "--ca-file"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("backend-internal"),
+        "{output:?}"
+    );
+    // The same through the environment.
+    let output = yoi()
+        .args(["runtimes", "--backend", &url])
+        .env("YOI_CA_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // Without the CA the Backend's certificate is not trusted, and the CLI says it cannot reach it.
+    let output = yoi()
+        .args(["runtimes", "--backend", &url])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("cannot reach the backend"), "{message}");
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    backend.terminate();
+}

@@ -9,7 +9,7 @@ use yoi_workspace_server::{
     WorkerBody, WorkerList,
 };
 
-use super::http::{Backend, ClientError};
+use super::http::{Backend, ClientError, Target};
 use super::table;
 
 /// A client command.
@@ -76,8 +76,12 @@ impl WorkerArgs {
     }
 }
 
-/// Runs `command` against the Backend at `backend`; `json` prints the API's JSON.
-pub(crate) fn run(command: ClientCommand, backend: &str, json: bool) -> Result<(), ClientError> {
+/// Runs `command` against the Backend `backend`; `json` prints the API's JSON.
+pub(crate) fn run(
+    command: ClientCommand,
+    backend: Target<'_>,
+    json: bool,
+) -> Result<(), ClientError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

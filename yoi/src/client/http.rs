@@ -40,15 +40,34 @@ pub(crate) struct Backend {
     token: Option<String>,
 }
 
+/// Where the client commands go: the Backend's URL, and the CA to trust for it.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    /// e.g. `http://127.0.0.1:7878` or `https://backend.example:7878`.
+    pub(crate) url: &'a str,
+    /// Trust this CA (PEM) instead of the system's roots.
+    pub(crate) ca_file: Option<&'a std::path::Path>,
+}
+
 impl Backend {
-    /// The Backend at `base` (e.g. `http://127.0.0.1:7878`).
-    pub(crate) fn new(base: &str) -> Result<Self, ClientError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
+    /// The Backend `target`.
+    pub(crate) fn new(target: Target<'_>) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
+        if let Some(path) = target.ca_file {
+            let unusable = |why: String| ClientError::Unexpected(format!("--ca-file: {why}"));
+            let pem = std::fs::read(path)
+                .map_err(|error| unusable(format!("cannot be read ({})", error.kind())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| unusable("holds no PEM certificate".into()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        let client = builder
             .build()
             .map_err(|error| ClientError::Unexpected(error.to_string()))?;
         Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
+            base: target.url.trim_end_matches('/').to_owned(),
             client,
             token: std::env::var(TOKEN_VARIABLE).ok(),
         })

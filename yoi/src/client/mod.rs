@@ -9,3 +9,4 @@ mod table;
 mod watch;
 
 pub(crate) use commands::{ClientCommand, name, run};
+pub(crate) use http::Target;
