@@ -40,53 +40,28 @@ const PAGE: Asset = Asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
+/// The asset at `path` under `web/`, of type `content_type`.
+macro_rules! asset {
+    ($path:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            bytes: include_bytes!(concat!("../web/", $path)),
+        }
+    };
+}
+
 /// The files under `/assets/`.
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "app.css",
-        content_type: "text/css; charset=utf-8",
-        bytes: include_bytes!("../web/app.css"),
-    },
-    Asset {
-        path: "js/main.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/main.js"),
-    },
-    Asset {
-        path: "js/api.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/api.js"),
-    },
-    Asset {
-        path: "js/dom.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/dom.js"),
-    },
-    Asset {
-        path: "js/stream.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/stream.js"),
-    },
-    Asset {
-        path: "js/feed.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/feed.js"),
-    },
-    Asset {
-        path: "js/views/runtimes.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/views/runtimes.js"),
-    },
-    Asset {
-        path: "js/views/workers.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/views/workers.js"),
-    },
-    Asset {
-        path: "js/views/console.js",
-        content_type: JS,
-        bytes: include_bytes!("../web/js/views/console.js"),
-    },
+    asset!("app.css", "text/css; charset=utf-8"),
+    asset!("js/main.js", JS),
+    asset!("js/api.js", JS),
+    asset!("js/dom.js", JS),
+    asset!("js/stream.js", JS),
+    asset!("js/feed.js", JS),
+    asset!("js/views/runtimes.js", JS),
+    asset!("js/views/workers.js", JS),
+    asset!("js/views/console.js", JS),
 ];
 
 /// The console's routes; none needs the browser token.

@@ -26,6 +26,21 @@ impl Drop for ServedBackend {
 
 /// Serves the Backend over `registry` with `options`.
 pub async fn serve_backend(registry: RuntimeRegistry, options: ServerOptions) -> ServedBackend {
+    serve_backend_with(
+        registry,
+        options,
+        worker_runtime::http::ServeOptions::default(),
+    )
+    .await
+}
+
+/// Serves the Backend like [`serve_backend`], its connections treated as `serving` says (e.g.
+/// over TLS; its [`Api`] then names the address with `http://` all the same).
+pub async fn serve_backend_with(
+    registry: RuntimeRegistry,
+    options: ServerOptions,
+    serving: worker_runtime::http::ServeOptions,
+) -> ServedBackend {
     let shutdown = options.shutdown.clone();
     let state = AppState::new(registry, options).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -33,14 +48,9 @@ pub async fn serve_backend(registry: RuntimeRegistry, options: ServerOptions) ->
     let router = app(state.clone());
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        worker_runtime::http::serve(
-            listener,
-            router,
-            worker_runtime::http::ServeOptions::default(),
-            stop.cancelled_owned(),
-        )
-        .await
-        .unwrap();
+        worker_runtime::http::serve(listener, router, serving, stop.cancelled_owned())
+            .await
+            .unwrap();
     });
     ServedBackend {
         api: Api::new(format!("http://{address}")),

@@ -119,7 +119,7 @@ pub(crate) fn fell_behind(runtime_id: &RuntimeId, worker_id: &WorkerId) -> Bytes
 }
 
 /// A frame without an `id:`: `event:` and one `data:` line.
-fn render(kind: &str, data: &impl Serialize) -> Bytes {
+pub(crate) fn render(kind: &str, data: &impl Serialize) -> Bytes {
     let mut frame = Vec::new();
     write_frame(&mut frame, None, kind, data);
     Bytes::from(frame)

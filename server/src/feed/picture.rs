@@ -9,13 +9,13 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use bytes::BytesMut;
 use serde::Serialize;
-use worker_runtime::http::write_frame;
 use yoi_registry_core::{
     ErrorCode, RegistryError, RuntimeDescriptor, RuntimeId, RuntimeKind, RuntimeStatus, Timestamp,
     Usage, WorkerId, WorkerSnapshot, WorkerState, WorkerView,
 };
 
 use crate::error::public_message;
+use crate::events::frame::render;
 
 /// The `event:` of a runtime's status.
 pub(crate) const RUNTIME_STATUS_EVENT: &str = "runtime_status";
@@ -26,7 +26,8 @@ pub(crate) const WORKER_STATUS_EVENT: &str = "worker_status";
 /// The `event:` of a Worker the runtime no longer has (it restarted without its data).
 pub(crate) const WORKER_REMOVED_EVENT: &str = "worker_removed";
 
-/// The frame that ends the picture: every state has been sent; changes follow.
+/// The frame that ends the picture: every state has been sent; changes follow. Feed frames
+/// carry no `id:`: the feed is a picture, not a log, and a reconnecting client is sent it all.
 pub(crate) const SYNCED_FRAME: &[u8] = b"event: synced\ndata: {}\n\n";
 
 /// A Worker's state as the workspace feed tells it, from a runtime's feed or, for a runtime
@@ -323,14 +324,6 @@ impl RuntimePicture {
         };
         render(WORKER_STATUS_EVENT, &data)
     }
-}
-
-/// A frame without an `id:` (the feed is a picture, not a log: a reconnecting client is sent
-/// the whole picture again).
-fn render(event: &str, data: &impl Serialize) -> Bytes {
-    let mut frame = Vec::new();
-    write_frame(&mut frame, None, event, data);
-    Bytes::from(frame)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use worker_runtime::http::{BearerToken, HttpOptions, ServeOptions, TlsFiles, router, serve};
-use yoi_test_support::{ServedBackend, load_registry, serve_backend, until};
+use yoi_test_support::{ServedBackend, load_registry, serve_backend, serve_backend_with, until};
 
 use crate::support::backend::options;
 use crate::support::{TOKEN, in_memory_runtime};
@@ -90,20 +90,7 @@ async fn serve_tls(
     name: &str,
     client_ca: bool,
 ) -> (std::net::SocketAddr, CancellationToken) {
-    let (cert, key, ca) = (
-        pki.path(&format!("{name}.pem")),
-        pki.path(&format!("{name}.key")),
-        pki.path("ca.pem"),
-    );
-    let files = TlsFiles {
-        cert: &cert,
-        key: &key,
-        client_ca: client_ca.then_some(ca.as_path()),
-    };
-    let serving = ServeOptions {
-        tls: Some(worker_runtime::http::server_config(files).unwrap()),
-        ..ServeOptions::default()
-    };
+    let serving = tls_serving(pki, name, client_ca);
     let shutdown = CancellationToken::new();
     let options = HttpOptions {
         token: Some(BearerToken::new(TOKEN).unwrap()),
@@ -120,6 +107,25 @@ async fn serve_tls(
             .unwrap()
     });
     (address, shutdown)
+}
+
+/// Serving over TLS with the certificate `name`, requiring client certificates signed by `ca`
+/// when `client_ca` is set.
+fn tls_serving(pki: &Pki, name: &str, client_ca: bool) -> ServeOptions {
+    let (cert, key, ca) = (
+        pki.path(&format!("{name}.pem")),
+        pki.path(&format!("{name}.key")),
+        pki.path("ca.pem"),
+    );
+    let files = TlsFiles {
+        cert: &cert,
+        key: &key,
+        client_ca: client_ca.then_some(ca.as_path()),
+    };
+    ServeOptions {
+        tls: Some(worker_runtime::http::server_config(files).unwrap()),
+        ..ServeOptions::default()
+    }
 }
 
 /// The Backend over one http-client runtime `secure` at `base_url` with `extra` keys; the
@@ -141,6 +147,14 @@ fn file_key(key: &str, path: &Path) -> String {
     format!("{key} = {}\n", serde_json::to_string(path).unwrap())
 }
 
+/// Creates the worker `w1` on `secure` through the Backend: the status and the body.
+async fn create_w1(backend: &ServedBackend) -> (u16, Value) {
+    backend
+        .api
+        .post("/api/runtimes/secure/workers", json!({ "worker_id": "w1" }))
+        .await
+}
+
 /// The runtime `secure` as the Backend lists it.
 async fn listed(backend: &ServedBackend) -> Value {
     let (status, body) = backend.api.get("/api/runtimes/secure").await;
@@ -158,11 +172,8 @@ async fn an_https_runtime_trusted_by_ca_file_works_end_to_end_events_included() 
     )
     .await;
     assert_eq!(listed(&backend).await["status"], "available");
+    assert_eq!(create_w1(&backend).await.0, 201);
     let api = &backend.api;
-    let (status, _) = api
-        .post("/api/runtimes/secure/workers", json!({ "worker_id": "w1" }))
-        .await;
-    assert_eq!(status, 201);
     let mut events = api.events("secure", "w1", None).await;
     let (status, _) = api
         .post(
@@ -187,10 +198,7 @@ async fn each_tls_failure_is_runtime_unavailable_with_tls_failed_and_names_nothi
     for (certificate, keys, says) in cases {
         let (address, _stop) = serve_tls(&pki, certificate, false).await;
         let (dir, backend) = backend(&format!("https://{address}"), &keys).await;
-        let refused = backend
-            .api
-            .post("/api/runtimes/secure/workers", json!({ "worker_id": "w1" }))
-            .await;
+        let refused = create_w1(&backend).await;
         assert_eq!(
             (refused.0, &refused.1["error"]["code"]),
             (503, &json!("runtime_unavailable")),
@@ -228,10 +236,7 @@ async fn a_certificate_for_another_name_is_accepted_under_that_name() {
         file_key("ca_file", &pki.path("ca.pem"))
     );
     let (_dir, backend) = backend(&format!("https://{address}"), &keys).await;
-    let (status, body) = backend
-        .api
-        .post("/api/runtimes/secure/workers", json!({ "worker_id": "w1" }))
-        .await;
+    let (status, body) = create_w1(&backend).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -241,10 +246,7 @@ async fn a_runtime_requiring_a_client_certificate_refuses_without_one_and_accept
     let (address, _stop) = serve_tls(&pki, "runtime", true).await;
     let ca = file_key("ca_file", &pki.path("ca.pem"));
     let (_dir, without) = backend(&format!("https://{address}"), &ca).await;
-    let refused = without
-        .api
-        .post("/api/runtimes/secure/workers", json!({ "worker_id": "w1" }))
-        .await;
+    let refused = create_w1(&without).await;
     assert_eq!(refused.0, 503, "{}", refused.1);
     let message = refused.1["error"]["message"].as_str().unwrap();
     assert!(message.contains("client certificate"), "{message}");
@@ -259,10 +261,7 @@ async fn a_runtime_requiring_a_client_certificate_refuses_without_one_and_accept
         file_key("client_key_file", &pki.path("client.key"))
     );
     let (_dir, with) = backend(&format!("https://{address}"), &keys).await;
-    let (status, body) = with
-        .api
-        .post("/api/runtimes/secure/workers", json!({ "worker_id": "w1" }))
-        .await;
+    let (status, body) = create_w1(&with).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -271,10 +270,7 @@ async fn plain_http_to_the_tls_port_fails_cleanly() {
     let pki = Pki::new();
     let (address, _stop) = serve_tls(&pki, "runtime", false).await;
     let (_dir, backend) = backend(&format!("http://{address}"), "").await;
-    let refused = backend
-        .api
-        .post("/api/runtimes/secure/workers", json!({ "worker_id": "w1" }))
-        .await;
+    let refused = create_w1(&backend).await;
     assert_eq!(
         (refused.0, &refused.1["error"]["code"]),
         (503, &json!("runtime_unavailable")),
@@ -286,35 +282,21 @@ async fn plain_http_to_the_tls_port_fails_cleanly() {
 
 #[cfg(feature = "embedded")]
 /// A Backend over one embedded runtime `alpha`, served over TLS with the certificate
-/// `runtime`; answers its address (the folder and the token live as long as they are held).
-async fn tls_backend(pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir, CancellationToken) {
+/// `runtime`; answers its address (the folder lives as long as it is held).
+async fn tls_backend(pki: &Pki) -> (std::net::SocketAddr, tempfile::TempDir, ServedBackend) {
     let dir = tempfile::tempdir().unwrap();
     let toml = "[[runtime]]\nid = \"alpha\"\nadapter = \"embedded\"\npersist = false\n";
     let (_, registry) = load_registry(dir.path(), toml);
-    let (cert, key) = (pki.path("runtime.pem"), pki.path("runtime.key"));
-    let files = TlsFiles {
-        cert: &cert,
-        key: &key,
-        client_ca: None,
-    };
-    let serving = ServeOptions {
-        tls: Some(worker_runtime::http::server_config(files).unwrap()),
-        ..ServeOptions::default()
-    };
-    let mut server = options(dir.path());
-    let shutdown = CancellationToken::new();
-    server.shutdown = shutdown.clone();
-    let state = yoi_workspace_server::AppState::new(registry, server).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = yoi_workspace_server::app(state);
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        serve(listener, app, serving, stop.cancelled_owned())
-            .await
-            .unwrap()
-    });
-    (address, dir, shutdown)
+    let serving = tls_serving(pki, "runtime", false);
+    let served = serve_backend_with(registry, options(dir.path()), serving).await;
+    let address = served
+        .api
+        .base
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (address, dir, served)
 }
 
 #[cfg(feature = "embedded")]
@@ -352,7 +334,7 @@ async fn tls_connect(
 #[tokio::test]
 async fn the_backend_serves_https_with_http2_by_alpn_and_refuses_plain_http() {
     let pki = Pki::new();
-    let (address, _dir, _stop) = tls_backend(&pki).await;
+    let (address, _dir, _backend) = tls_backend(&pki).await;
     // HTTP/1.1, as a client without HTTP/2 asks.
     let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.path("ca.pem")).unwrap()).unwrap();
     let client = reqwest::Client::builder()

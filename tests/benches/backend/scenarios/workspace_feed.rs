@@ -128,16 +128,8 @@ async fn paced(
     owed: &mut u64,
     count: usize,
 ) -> (Duration, Duration) {
-    for subscriber in open {
-        subscriber.record(true);
-    }
-    let mut sends = Vec::new();
-    for worker in workers.iter().rev().take(count) {
-        sends.push(worker.send(calls).await);
-        *owed += CHANGES_PER_INPUT;
-        wait_for(open, *owed).await;
-    }
-    latency_to_last(open, &sends)
+    let rounds = workers.iter().rev().take(count).map(|worker| vec![worker]);
+    measure_rounds(calls, open, owed, rounds).await
 }
 
 /// `count` bursts of [`BURST`] inputs sent at once, each burst delivered to every subscriber
@@ -149,16 +141,29 @@ async fn bursts(
     owed: &mut u64,
     count: usize,
 ) -> (Duration, Duration) {
+    let rounds = (0..count).map(|burst| {
+        (0..BURST)
+            .map(|index| &workers[(burst * BURST + index) % workers.len()])
+            .collect::<Vec<_>>()
+    });
+    measure_rounds(calls, open, owed, rounds).await
+}
+
+/// Sends each round's inputs at once and waits until every subscriber has what it is owed
+/// before the next: the p50 and p99 of the latency to the last.
+async fn measure_rounds<'a>(
+    calls: &Calls,
+    open: &[Subscriber],
+    owed: &mut u64,
+    rounds: impl Iterator<Item = Vec<&'a Worker>>,
+) -> (Duration, Duration) {
     for subscriber in open {
         subscriber.record(true);
     }
     let mut sends = Vec::new();
-    for burst in 0..count {
-        let chosen: Vec<&Worker> = (0..BURST)
-            .map(|index| &workers[(burst * BURST + index) % workers.len()])
-            .collect();
-        sends.extend(join_all(chosen.iter().map(|worker| worker.send(calls))).await);
-        *owed += CHANGES_PER_INPUT * BURST as u64;
+    for round in rounds {
+        *owed += CHANGES_PER_INPUT * round.len() as u64;
+        sends.extend(join_all(round.iter().map(|worker| worker.send(calls))).await);
         wait_for(open, *owed).await;
     }
     latency_to_last(open, &sends)
