@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use worker_runtime::secret_env::{self, SecretVarError};
 use yoi_registry_core::Secret;
 
 /// Where a secret is kept.
@@ -17,9 +18,9 @@ pub enum SecretRef {
 /// Why a referenced secret cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    /// The variable is not set (or not Unicode).
-    #[error("environment variable {0} is not set")]
-    MissingVariable(String),
+    /// The variable is not set, or (in a reload) was not read at start-up.
+    #[error(transparent)]
+    Variable(#[from] SecretVarError),
     /// The file cannot be read.
     #[error("cannot read the token file {}: {reason}", path.display())]
     Unreadable {
@@ -38,7 +39,10 @@ impl SecretRef {
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         let (text, origin) = match self {
             Self::Env(name) => (
-                std::env::var(name).map_err(|_| SecretError::MissingVariable(name.clone()))?,
+                secret_env::var(name)
+                    .map_err(SecretError::Variable)?
+                    .expose()
+                    .to_owned(),
                 format!("environment variable {name}"),
             ),
             Self::File(path) => (

@@ -5,6 +5,7 @@ mod corpus;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use worker_runtime::secret_env::SecretVarError;
 use yoi_config::{SecretError, SecretRef, WorkspaceConfig};
 use yoi_registry_core::{AdapterConfigError, Policy};
 
@@ -214,7 +215,7 @@ fn secrets_resolve_from_their_reference_and_errors_name_only_the_reference() {
         .unwrap_err();
     assert_eq!(
         missing,
-        SecretError::MissingVariable("YOI_CONFIG_TEST_UNSET".into())
+        SecretError::Variable(SecretVarError::Missing("YOI_CONFIG_TEST_UNSET".into()))
     );
     assert_eq!(
         missing.to_string(),

@@ -34,7 +34,7 @@ impl AdapterFactory {
 inventory::collect!(AdapterFactory);
 
 /// Everything a factory gets: the common keys, already checked, and the adapter's own settings.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct AdapterInput {
     /// The runtime's id.
     pub id: RuntimeId,

@@ -1,5 +1,5 @@
 //! The audit log: one JSON line per mutation attempt, allowed or refused, written before the
-//! mutation is performed. A line records the decision (and why a request was refused); the
+//! mutation is performed, and one per reload of the configuration. A line records the decision (and why a request was refused); the
 //! request log, joined by request id, records what the runtime then answered.
 //!
 //! One writer thread owns the file, so no audit write runs on an async worker thread; attempts
@@ -33,6 +33,8 @@ pub(crate) enum Operation {
     StopWorker,
     /// `POST .../cancel`.
     CancelWorker,
+    /// The configuration was read again (SIGHUP).
+    Reload,
 }
 
 /// What became of an attempt before it reached the runtime.
@@ -118,6 +120,29 @@ impl Attempt {
             return Err(ApiError::AuditFailed);
         }
         decision
+    }
+}
+
+impl AuditLog {
+    /// Audits a reload of the configuration, applied or refused as invalid (its contents are
+    /// not logged); answers once the line is written.
+    pub(crate) async fn reload(&self, applied: bool) -> Result<(), io::ErrorKind> {
+        let record = AuditRecord {
+            at: Timestamp::now(),
+            request_id: "reload",
+            runtime_id: None,
+            worker_id: None,
+            operation: Operation::Reload,
+            outcome: match applied {
+                true => Outcome::Allowed,
+                false => Outcome::Rejected,
+            },
+            error_code: (!applied).then_some("invalid_config"),
+            input_bytes: 0,
+        };
+        let mut line = serde_json::to_vec(&record).expect("audit records serialize to JSON");
+        line.push(b'\n');
+        self.append(line).await
     }
 }
 

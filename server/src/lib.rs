@@ -5,6 +5,8 @@
 //!   read-only policy, the optional browser token, request ids, the audit log of mutations, the
 //!   error table, the SSE proxy that shares one upstream subscription per worker, and the
 //!   workspace feed (`GET /api/events`) that follows each runtime once for every browser.
+//! - [`AppState::reload`]: serves a new version of the configuration while serving, keeping
+//!   the runtimes whose tables did not change as they are.
 //! - [`ApiDoc`]: the OpenAPI document, served at `GET /api/openapi.json`.
 //! - The Worker Console at `/`: the Backend's own web page, embedded, a client of the `/api`
 //!   routes like any other.
@@ -19,18 +21,22 @@ mod error;
 mod events;
 mod extract;
 mod feed;
+mod lifetime;
 mod openapi;
 mod registry_builder;
+mod reload;
 mod request_log;
 mod routes;
+mod served;
 mod state;
 mod views;
 
 pub use audit::AuditError;
 pub use openapi::ApiDoc;
 pub use registry_builder::build_registry;
+pub use reload::{ReloadError, ReloadReport};
 pub use routes::app;
-pub use state::{AppState, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_GRACE, ServerOptions};
+pub use state::{AppState, DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_GRACE, ServerOptions, StartError};
 pub use views::{
     AllWorkers, CapabilitiesBody, CreateWorkerRequest, DiagnosticBody, EntryBody, HostBody,
     HostList, InputAccepted, InputRequest, RuntimeBody, RuntimeDiagnosticBody, RuntimeList,

@@ -1,15 +1,51 @@
 //! From `workspace.toml` to a `RuntimeRegistry`: each `[[runtime]]` table's adapter is looked up
-//! among the factories this build registered, its secret resolved, and its handle built.
+//! among the factories this build registered, its secret resolved, and its handle built (or,
+//! on a reload, the running handle kept when its table did not change).
+
+use std::sync::Arc;
 
 use yoi_adapters as adapters;
-use yoi_config::{ConfigError, ConfigErrors, SecretRef, WorkspaceConfig};
-use yoi_registry_core::RuntimeRegistry;
+use yoi_config::{ConfigError, ConfigErrors, RuntimeEntry, SecretRef, WorkspaceConfig};
+use yoi_registry_core::{AdapterInput, RuntimeHandle, RuntimeRegistry, Secret};
+
+/// What a runtime's handle was built from: its adapter and everything its factory got. Equal
+/// recipes build the same runtime.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Recipe {
+    adapter: String,
+    input: AdapterInput,
+}
+
+/// A runtime of the configuration: its handle and what built it.
+pub(crate) struct Built {
+    pub(crate) handle: Arc<dyn RuntimeHandle>,
+    pub(crate) recipe: Recipe,
+}
 
 /// The registry of `config`'s runtimes, or every reason it cannot be built, each at its key: an
 /// adapter this build lacks (with the cargo feature that adds it), a secret that cannot be read
 /// (named, never shown), settings the adapter refuses.
 pub fn build_registry(config: &WorkspaceConfig) -> Result<RuntimeRegistry, ConfigErrors> {
-    let mut handles = Vec::new();
+    let built = build_runtimes(config, &|_| None)?;
+    Ok(registry_of(&built))
+}
+
+/// The registry of `built`, in its order.
+pub(crate) fn registry_of(built: &[Built]) -> RuntimeRegistry {
+    let handles = built
+        .iter()
+        .map(|built| Arc::clone(&built.handle))
+        .collect();
+    RuntimeRegistry::new(handles).expect("the configuration refuses duplicate runtime ids")
+}
+
+/// Every runtime of `config`, in its order; a runtime whose recipe `running` knows keeps that
+/// handle instead of a new one. Fails with every reason, as [`build_registry`] does.
+pub(crate) fn build_runtimes(
+    config: &WorkspaceConfig,
+    running: &dyn Fn(&Recipe) -> Option<Arc<dyn RuntimeHandle>>,
+) -> Result<Vec<Built>, ConfigErrors> {
+    let mut built = Vec::new();
     let mut errors: Vec<ConfigError> = Vec::new();
     for entry in &config.runtimes {
         let factory = match adapters::find(&entry.adapter) {
@@ -19,23 +55,18 @@ pub fn build_registry(config: &WorkspaceConfig) -> Result<RuntimeRegistry, Confi
                 continue;
             }
         };
-        let mut secret_missing = false;
-        let secret = entry.secret.as_ref().and_then(|reference| {
-            reference
-                .resolve()
-                .map_err(|error| {
-                    let key = match reference {
-                        SecretRef::Env(_) => "token_env",
-                        SecretRef::File(_) => "token_file",
-                    };
-                    errors.push(entry.error(config, Some(key), error.to_string()));
-                    secret_missing = true;
-                })
-                .ok()
-        });
+        let secret = resolve_secret(config, entry, &mut errors);
+        let recipe = Recipe {
+            adapter: entry.adapter.clone(),
+            input: entry.adapter_input(config, secret.clone().flatten()),
+        };
+        if let Some(handle) = running(&recipe) {
+            built.push(Built { handle, recipe });
+            continue;
+        }
         // Built even without its secret, so that its settings are checked too.
-        match (factory.build)(entry.adapter_input(config, secret)) {
-            Ok(handle) if !secret_missing => handles.push(handle),
+        match (factory.build)(recipe.input.clone()) {
+            Ok(handle) if secret.is_some() => built.push(Built { handle, recipe }),
             Ok(_) => {}
             Err(error) => errors.push(entry.adapter_error(config, &error)),
         }
@@ -44,5 +75,28 @@ pub fn build_registry(config: &WorkspaceConfig) -> Result<RuntimeRegistry, Confi
         errors.sort_by_key(|error| error.location.map(|at| (at.line, at.column)));
         return Err(ConfigErrors(errors));
     }
-    Ok(RuntimeRegistry::new(handles).expect("the configuration refuses duplicate runtime ids"))
+    Ok(built)
+}
+
+/// The secret `entry` references: `Some(None)` without a reference, `None` when it cannot be
+/// read (the reason is added to `errors`).
+fn resolve_secret(
+    config: &WorkspaceConfig,
+    entry: &RuntimeEntry,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Option<Secret>> {
+    let Some(reference) = &entry.secret else {
+        return Some(None);
+    };
+    match reference.resolve() {
+        Ok(secret) => Some(Some(secret)),
+        Err(error) => {
+            let key = match reference {
+                SecretRef::Env(_) => "token_env",
+                SecretRef::File(_) => "token_file",
+            };
+            errors.push(entry.error(config, Some(key), error.to_string()));
+            None
+        }
+    }
 }

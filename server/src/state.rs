@@ -1,8 +1,8 @@
-//! What every handler can reach: the registry, the event hub, the workspace feed, the audit log
-//! and the options.
+//! What every handler can reach: the runtimes served (replaced whole by a reload), the event
+//! hub, the workspace feed, the audit log and the options.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -10,10 +10,15 @@ use worker_runtime::http::BearerToken;
 use worker_runtime::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 use yoi_registry_core::{ErrorCode, RegistryError, RuntimeHandle, RuntimeId, RuntimeRegistry};
 
+use yoi_config::{ConfigErrors, WorkspaceConfig};
+
 use crate::audit::{AuditError, AuditLog};
 use crate::error::ApiError;
 use crate::events::EventHub;
 use crate::feed::FeedHub;
+use crate::lifetime::Lifetime;
+use crate::registry_builder::build_runtimes;
+use crate::served::Served;
 
 /// How many recent events a shared upstream subscription keeps for browsers that resume, which
 /// is also how far a browser may fall behind before its stream is reset.
@@ -64,22 +69,51 @@ pub struct AppState {
 }
 
 pub(crate) struct Shared {
-    pub(crate) registry: RuntimeRegistry,
+    /// Replaced whole by a reload.
+    served: RwLock<Arc<Served>>,
+    /// Held by a reload, so that two never interleave.
+    pub(crate) reloading: tokio::sync::Mutex<()>,
     pub(crate) hub: EventHub,
     pub(crate) feed: FeedHub,
     pub(crate) audit: AuditLog,
     pub(crate) options: ServerOptions,
 }
 
+/// Why a Backend cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// workspace.toml is malformed, or a runtime in it cannot be built.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The audit log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
 impl AppState {
     /// The state of a Backend over `registry`. Fails when the audit log cannot be opened for
-    /// appending.
+    /// appending. A reload rebuilds every runtime of such a registry.
     pub fn new(registry: RuntimeRegistry, options: ServerOptions) -> Result<Self, AuditError> {
+        Self::serving(Served::of_registry(registry), options)
+    }
+
+    /// The state of a Backend over the runtimes of `config`, which a reload can compare with
+    /// the file's next version.
+    pub fn configured(
+        config: &WorkspaceConfig,
+        options: ServerOptions,
+    ) -> Result<Self, StartError> {
+        let built = build_runtimes(config, &|_| None)?;
+        Ok(Self::serving(Served::of_built(built, None), options)?)
+    }
+
+    fn serving(served: Served, options: ServerOptions) -> Result<Self, AuditError> {
         let audit = AuditLog::open(options.audit_path.clone())?;
         Ok(Self {
             inner: Arc::new(Shared {
-                feed: FeedHub::new(&registry, options.stream_grace),
-                registry,
+                feed: FeedHub::new(&served.registry, options.stream_grace),
+                served: RwLock::new(Arc::new(served)),
+                reloading: tokio::sync::Mutex::new(()),
                 hub: EventHub::new(options.stream_grace, options.stream_buffer),
                 audit,
                 options,
@@ -87,14 +121,30 @@ impl AppState {
         })
     }
 
-    /// The registry this Backend serves.
-    pub fn registry(&self) -> &RuntimeRegistry {
-        &self.inner.registry
+    /// The registry this Backend serves now.
+    pub fn registry(&self) -> Arc<RuntimeRegistry> {
+        Arc::clone(&self.served().registry)
     }
 
     /// How many upstream event subscriptions are shared right now.
     pub fn shared_streams(&self) -> usize {
         self.inner.hub.open_channels()
+    }
+
+    /// The runtimes served now.
+    pub(crate) fn served(&self) -> Arc<Served> {
+        let served = self.inner.served.read();
+        Arc::clone(&served.unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Serves `served` from now on.
+    pub(crate) fn replace_served(&self, served: Arc<Served>) {
+        let mut current = self
+            .inner
+            .served
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *current = served;
     }
 
     /// The audit log.
@@ -109,15 +159,31 @@ impl AppState {
     }
 
     /// The runtime `id` if it is visible; `unknown_runtime` otherwise.
-    pub(crate) fn runtime(&self, id: &RuntimeId) -> Result<&Arc<dyn RuntimeHandle>, ApiError> {
-        Ok(self.inner.registry.get_visible(id)?)
+    pub(crate) fn runtime(&self, id: &RuntimeId) -> Result<Arc<dyn RuntimeHandle>, ApiError> {
+        let served = self
+            .inner
+            .served
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(Arc::clone(served.registry.get_visible(id)?))
+    }
+
+    /// The visible runtime `id` with the lifetime of its handle, for an event stream.
+    pub(crate) fn runtime_for_events(
+        &self,
+        id: &RuntimeId,
+    ) -> Result<(Arc<dyn RuntimeHandle>, Lifetime), ApiError> {
+        let served = self.served();
+        let handle = Arc::clone(served.registry.get_visible(id)?);
+        let lifetime = served.lifetime(id).unwrap_or_default();
+        Ok((handle, lifetime))
     }
 
     /// The runtime `id` if it is visible and policy lets it be changed.
     pub(crate) fn writable_runtime(
         &self,
         id: &RuntimeId,
-    ) -> Result<&Arc<dyn RuntimeHandle>, ApiError> {
+    ) -> Result<Arc<dyn RuntimeHandle>, ApiError> {
         let handle = self.runtime(id)?;
         if handle.descriptor().policy.read_only {
             return Err(RegistryError::new(

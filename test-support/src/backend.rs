@@ -42,7 +42,27 @@ pub async fn serve_backend_with(
     serving: worker_runtime::http::ServeOptions,
 ) -> ServedBackend {
     let shutdown = options.shutdown.clone();
-    let state = AppState::new(registry, options).unwrap();
+    serve_state(AppState::new(registry, options).unwrap(), shutdown, serving).await
+}
+
+/// Serves the Backend over the runtimes of `config` with `options`; it can be reloaded
+/// ([`AppState::reload`]) with the file's next version.
+pub async fn serve_workspace(config: &WorkspaceConfig, options: ServerOptions) -> ServedBackend {
+    let shutdown = options.shutdown.clone();
+    let state = AppState::configured(config, options).unwrap();
+    serve_state(
+        state,
+        shutdown,
+        worker_runtime::http::ServeOptions::default(),
+    )
+    .await
+}
+
+async fn serve_state(
+    state: AppState,
+    shutdown: CancellationToken,
+    serving: worker_runtime::http::ServeOptions,
+) -> ServedBackend {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = app(state.clone());

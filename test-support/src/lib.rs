@@ -31,7 +31,9 @@ mod sse;
 #[cfg(feature = "http")]
 pub use api::Api;
 #[cfg(feature = "backend")]
-pub use backend::{ServedBackend, load_registry, serve_backend, serve_backend_with};
+pub use backend::{
+    ServedBackend, load_registry, serve_backend, serve_backend_with, serve_workspace,
+};
 #[cfg(feature = "handle")]
 pub use handle::{Instrumented, Overview};
 #[cfg(feature = "process")]

@@ -64,6 +64,7 @@ mod page;
 pub mod protocol;
 mod run;
 mod runtime;
+pub mod secret_env;
 mod subscription;
 mod summary;
 mod time;

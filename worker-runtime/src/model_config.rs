@@ -141,12 +141,10 @@ impl ModelSettings {
         let (key, text) = match (&self.api_key_env, &self.api_key_file) {
             (Some(name), _) => (
                 "api_key_env",
-                std::env::var(name).map_err(|_| {
-                    (
-                        "api_key_env",
-                        format!("environment variable {name} is not set"),
-                    )
-                })?,
+                crate::secret_env::var(name)
+                    .map_err(|error| ("api_key_env", error.to_string()))?
+                    .expose()
+                    .to_owned(),
             ),
             (None, Some(path)) => (
                 "api_key_file",

@@ -1,9 +1,11 @@
 //! `yoi`: the one binary of the workspace. `yoi serve` runs the Workspace Backend; `yoi runtime
 //! serve` runs a standalone runtime process; `yoi adapters` and `yoi config check` describe what
-//! this build can serve; `yoi runtimes`, `workers`, `create`, `send`, `transcript`, `watch`,
+//! this build can serve; `yoi config reload` makes a running Backend read its configuration again; `yoi runtimes`, `workers`, `create`, `send`, `transcript`, `watch`,
 //! `stop` and `cancel` are clients of a running Backend.
 
 mod client;
+mod pid_file;
+mod reload;
 mod runtime_serve;
 mod serve;
 mod shutdown;
@@ -66,6 +68,13 @@ enum ConfigCommand {
         /// The file to check.
         path: Option<PathBuf>,
     },
+    /// Check a workspace.toml as `check` does, then ask the Backend serving it (named by
+    /// `<data_dir>/serve.pid`) to read it again (SIGHUP). Runtimes whose table did not change
+    /// keep running untouched; the Backend's log says what changed, or why nothing did.
+    Reload {
+        /// The file the Backend serves (default: ./workspace.toml).
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,6 +103,9 @@ fn main() -> ExitCode {
             workspace_commands::check(path.as_deref())
                 .map(|report| print(&report))
                 .map_err(|errors| errors.to_string())
+        }
+        Command::Config(ConfigCommand::Reload { path }) => {
+            workspace_commands::reload(path.as_deref()).map(|report| print(&report))
         }
         Command::Client(command) => {
             let backend = client::Target {

@@ -1,13 +1,17 @@
 //! `yoi serve`: the Workspace Backend over every runtime of `workspace.toml` (or the default
-//! configuration: one embedded runtime, plus the legacy pod store when there is one).
+//! configuration: one embedded runtime, plus the legacy pod store when there is one), read
+//! again on SIGHUP.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use worker_runtime::http::{BearerToken, ServeOptions};
-use yoi_config::{ConfigErrors, SecretRef, WorkspaceConfig};
-use yoi_workspace_server::{AppState, AuditError, ServerOptions, app};
+use yoi_config::{ConfigErrors, SecretRef, ServerConfig, WorkspaceConfig};
+use yoi_workspace_server::{AppState, AuditError, ServerOptions, StartError, app};
 
+use crate::pid_file::{self, PidFile};
+use crate::reload::ConfigSource;
 use crate::runtime_serve::{HttpArgs, init_logging};
 use crate::shutdown::BindError;
 
@@ -43,6 +47,15 @@ pub(crate) struct Args {
     http: HttpArgs,
 }
 
+impl From<StartError> for ServeError {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::Config(errors) => Self::Config(errors),
+            StartError::Audit(error) => Self::Audit(error),
+        }
+    }
+}
+
 /// Why the Backend could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServeError {
@@ -71,6 +84,9 @@ pub(crate) enum ServeError {
     /// The audit log cannot be opened.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The pid file cannot be written.
+    #[error("cannot write the pid file: {0}")]
+    PidFile(std::io::Error),
     /// The address cannot be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -79,14 +95,18 @@ pub(crate) enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs the Backend until SIGINT or SIGTERM.
+/// Runs the Backend until SIGINT or SIGTERM; SIGHUP reloads the configuration.
 pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     init_logging();
-    let config = match &args.config {
-        Some(path) => WorkspaceConfig::load(path)?,
-        None => WorkspaceConfig::discover(&std::env::current_dir()?)?,
+    let source = match &args.config {
+        Some(path) => ConfigSource::File(path.clone()),
+        None => ConfigSource::Discovered(std::env::current_dir()?),
     };
-    let registry = yoi_workspace_server::build_registry(&config)?;
+    let config = source.load()?;
+    // Every secret the file names is read from here on (a reload too), never from the
+    // environment, which programs started for Workers inherit.
+    forget_secret_variables(&config);
+    crate::token::seal();
     let token = config
         .server
         .token
@@ -98,7 +118,6 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
             BearerToken::new(secret.expose()).map_err(|error| ServeError::Token(error.to_string()))
         })
         .transpose()?;
-    forget_secret_variables(&config);
     let bind = args
         .bind
         .or(config.server.bind)
@@ -113,60 +132,97 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     options.token = token;
     options.body_limit = args.http.body_limit;
     options.keep_alive = args.http.keep_alive;
+    let mut serving = args.http.serve_options();
+    serving.tls = tls_config(&args, &config, bind)?;
+    let state = AppState::configured(&config, options.clone())?;
+    let backend = Backend {
+        state,
+        options,
+        serving,
+        bind,
+        reload: (source, config.server.clone()),
+        pid_file: pid_file::path_in(&config.data_dir),
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(backend.serve())
+}
+
+/// The TLS configuration of the listener (the flags, else `[server]`); a non-loopback `bind`
+/// without one is refused unless `--insecure-plain-http`.
+fn tls_config(
+    args: &Args,
+    config: &WorkspaceConfig,
+    bind: SocketAddr,
+) -> Result<Option<Arc<rustls::ServerConfig>>, ServeError> {
     let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         _ => config.server.tls.clone(),
     };
-    let tls = match &tls_files {
-        Some((cert, key)) => Some(worker_runtime::http::server_config(
+    match &tls_files {
+        Some((cert, key)) => Ok(Some(worker_runtime::http::server_config(
             worker_runtime::http::TlsFiles {
                 cert,
                 key,
                 client_ca: None,
             },
-        )?),
+        )?)),
         None if !bind.ip().is_loopback() && !args.insecure_plain_http => {
-            return Err(ServeError::NeedsTls(bind));
+            Err(ServeError::NeedsTls(bind))
         }
-        None => None,
-    };
-    let state = AppState::new(registry, options.clone())?;
-    let mut serving = args.http.serve_options();
-    serving.tls = tls;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(state, options, serving, bind))
+        None => Ok(None),
+    }
 }
 
-async fn serve(
+/// A Backend ready to serve.
+struct Backend {
     state: AppState,
     options: ServerOptions,
     serving: ServeOptions,
     bind: SocketAddr,
-) -> Result<(), ServeError> {
-    let listener = crate::shutdown::bind(bind).await?;
-    let address = listener.local_addr()?;
-    for handle in state.registry().handles() {
-        let descriptor = handle.descriptor();
-        tracing::info!(runtime = %descriptor.id, kind = ?descriptor.kind, "runtime registered");
+    /// Where a reload reads the configuration, and the `[server]` table read at start.
+    reload: (ConfigSource, ServerConfig),
+    pid_file: PathBuf,
+}
+
+impl Backend {
+    async fn serve(self) -> Result<(), ServeError> {
+        let listener = crate::shutdown::bind(self.bind).await?;
+        let address = listener.local_addr()?;
+        let state = self.state;
+        for handle in state.registry().handles() {
+            let descriptor = handle.descriptor();
+            tracing::info!(runtime = %descriptor.id, kind = ?descriptor.kind, "runtime registered");
+        }
+        let hangups = crate::reload::hangups()?;
+        let (source, server) = self.reload;
+        let reloads = tokio::spawn(crate::reload::reload_on_hangup(
+            hangups,
+            state.clone(),
+            source,
+            server,
+        ));
+        let pid_file = PidFile::write(self.pid_file).map_err(ServeError::PidFile)?;
+        let scheme = match self.serving.tls {
+            Some(_) => "https",
+            None => "http",
+        };
+        crate::print(&format!(
+            "yoi: the workspace backend listens on {scheme}://{address}\n"
+        ));
+        tracing::info!("listening on {scheme}://{address}");
+        let shutdown = self.options.shutdown.clone();
+        let router = app(state.clone());
+        crate::shutdown::serve_until_signal(listener, router, self.serving, shutdown).await?;
+        reloads.abort();
+        for handle in state.registry().handles() {
+            handle.shutdown().await;
+        }
+        drop(pid_file);
+        tracing::info!("stopped");
+        Ok(())
     }
-    let scheme = if serving.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    crate::print(&format!(
-        "yoi: the workspace backend listens on {scheme}://{address}\n"
-    ));
-    tracing::info!("listening on {scheme}://{address}");
-    let shutdown = options.shutdown.clone();
-    crate::shutdown::serve_until_signal(listener, app(state.clone()), serving, shutdown).await?;
-    for handle in state.registry().handles() {
-        handle.shutdown().await;
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Removes every token and API key variable the configuration names from this process's

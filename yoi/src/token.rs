@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use worker_runtime::http::{BearerToken, TokenError};
+use worker_runtime::secret_env::{self, SecretVarError};
 
 /// Why the token could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TokenSourceError {
     /// The variable is not set (or not Unicode).
-    #[error("environment variable {0} is not set")]
-    MissingVariable(String),
+    #[error(transparent)]
+    Variable(#[from] SecretVarError),
     /// The file cannot be read.
     #[error("cannot read the token file {}: {source}", path.display())]
     Unreadable {
@@ -27,20 +28,23 @@ pub(crate) enum TokenSourceError {
 ///
 /// Must be called before any thread is started.
 pub(crate) fn take_from_env(name: &str) -> Result<BearerToken, TokenSourceError> {
-    let text =
-        std::env::var(name).map_err(|_| TokenSourceError::MissingVariable(name.to_owned()))?;
-    let token = BearerToken::new(&text).map_err(|source| TokenSourceError::Unusable {
+    forget_variable(name);
+    let secret = secret_env::var(name)?;
+    BearerToken::new(secret.expose()).map_err(|source| TokenSourceError::Unusable {
         origin: format!("environment variable {name}"),
         source,
-    })?;
-    forget_variable(name);
-    Ok(token)
+    })
 }
 
-/// Removes environment variable `name` from this process's environment.
+/// Moves environment variable `name`, when set, out of this process's environment into
+/// `secret_env`, where the configuration's secrets are read from (a reload reads it again).
 ///
 /// Must be called before any thread is started.
 pub(crate) fn forget_variable(name: &str) {
+    let Ok(value) = std::env::var(name) else {
+        return;
+    };
+    secret_env::keep(name, value);
     #[expect(
         unsafe_code,
         reason = "removing a variable is unsound only with other threads"
@@ -50,6 +54,11 @@ pub(crate) fn forget_variable(name: &str) {
     unsafe {
         std::env::remove_var(name);
     }
+}
+
+/// No variable is taken from the environment after this: the process starts its threads.
+pub(crate) fn seal() {
+    secret_env::seal();
 }
 
 /// The token in the file at `path` (surrounding whitespace trimmed).

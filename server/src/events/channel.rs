@@ -17,6 +17,7 @@ use yoi_registry_core::{ErrorCode, RegistryError, RuntimeId, StreamItem, WorkerE
 
 use super::batch::{Batch, Batcher, READY_ITEMS};
 use super::frame::{self, Frame};
+use crate::lifetime::Lifetime;
 
 /// A shared subscription.
 pub(crate) struct Channel {
@@ -27,6 +28,8 @@ pub(crate) struct Channel {
     /// How many recent frames are kept for joining clients.
     buffer: usize,
     pump: OnceLock<AbortHandle>,
+    /// The lifetime of the handle it reads from; it ends with it.
+    lifetime: Lifetime,
 }
 
 /// What a channel knows about its worker's stream. Invariant: every event after `low` up to
@@ -58,13 +61,15 @@ pub(crate) struct Joined {
 }
 
 impl Channel {
-    /// Starts a channel over `upstream`, opened after `origin`, keeping `buffer` recent frames;
-    /// answers it with its first client, the one that opened it, joined before any frame.
+    /// Starts a channel over `upstream`, opened after `origin` through a handle of `lifetime`,
+    /// keeping `buffer` recent frames; answers it with its first client, the one that opened it,
+    /// joined before any frame.
     pub(crate) fn open(
         runtime_id: RuntimeId,
         worker_id: WorkerId,
         origin: Option<u64>,
         upstream: WorkerEvents,
+        lifetime: &Lifetime,
         buffer: usize,
     ) -> (Arc<Self>, Joined) {
         let (sender, receiver) = broadcast::channel(buffer);
@@ -83,6 +88,7 @@ impl Channel {
             sender,
             buffer,
             pump: OnceLock::new(),
+            lifetime: lifetime.clone(),
         });
         let opener = Joined {
             backlog: VecDeque::new(),
@@ -97,9 +103,10 @@ impl Channel {
         (channel, opener)
     }
 
-    /// Whether it still delivers (its upstream stream has not ended).
+    /// Whether it still delivers (its upstream stream and its handle's lifetime have not
+    /// ended).
     pub(crate) fn is_live(&self) -> bool {
-        !self.lock().finished
+        !self.lock().finished && !self.lifetime.is_ended()
     }
 
     /// Ends the pump, which closes the upstream subscription.
@@ -148,7 +155,20 @@ impl Channel {
         let mut upstream = pin!(ready_batches(upstream, READY_ITEMS));
         let mut batcher = Batcher::new(&self.runtime_id, &self.worker_id);
         let mut latest = self.lock().latest;
-        while let Some(items) = upstream.next().await {
+        let mut retired = pin!(self.lifetime.ended());
+        loop {
+            let items = tokio::select! {
+                biased;
+                () = &mut retired => {
+                    let last = self.lifetime.end_frame(&self.runtime_id, &self.worker_id);
+                    self.finish(Some(last));
+                    return;
+                }
+                items = upstream.next() => items,
+            };
+            let Some(items) = items else {
+                break;
+            };
             for item in items {
                 let event = match item {
                     Ok(StreamItem::Event(event)) => event,

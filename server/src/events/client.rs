@@ -85,8 +85,20 @@ impl ClientStream {
                         self.source = Source::Shared(joined.receiver);
                         continue;
                     }
-                    let items = upstream.next().await;
-                    self.on_upstream(items);
+                    // A shared stream is ended by its channel; a private one by itself.
+                    let next = tokio::select! {
+                        biased;
+                        () = self.attachment.lifetime.ended() => None,
+                        items = upstream.next() => Some(items),
+                    };
+                    match next {
+                        Some(items) => self.on_upstream(items),
+                        None => {
+                            let (runtime_id, worker_id) = &self.attachment.key;
+                            let last = self.attachment.lifetime.end_frame(runtime_id, worker_id);
+                            self.end(Some(last));
+                        }
+                    }
                 }
             }
         }

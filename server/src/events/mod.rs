@@ -4,7 +4,8 @@
 //! worker's `last_sequence`) joins it at once, served from its recent frames; one that resumes
 //! from further back, or asks for the whole history, gets a private upstream replay at its own
 //! pace until it catches up, then joins. The channel closes a grace period after its last
-//! browser left.
+//! browser left. Every stream ends, saying why, when a reload retires the handle it was opened
+//! through ([`Lifetime`]).
 
 mod batch;
 mod channel;
@@ -20,6 +21,7 @@ use yoi_registry_core::{
     ErrorCode, RegistryError, RuntimeHandle, RuntimeId, WorkerId, WorkerState,
 };
 
+use crate::lifetime::Lifetime;
 use channel::Channel;
 pub(crate) use client::ClientStream;
 
@@ -68,6 +70,8 @@ pub(crate) struct Attachment {
     hub: Arc<HubShared>,
     key: Key,
     entry: Arc<Entry>,
+    /// The lifetime of the handle the client's stream was opened through.
+    lifetime: Lifetime,
 }
 
 impl EventHub {
@@ -93,12 +97,12 @@ impl EventHub {
     /// unreachable runtime) are returned before any frame.
     pub(crate) async fn subscribe(
         &self,
-        handle: &Arc<dyn RuntimeHandle>,
+        (handle, lifetime): (&Arc<dyn RuntimeHandle>, &Lifetime),
         worker: &WorkerId,
         position: Option<u64>,
     ) -> Result<Option<ClientStream>, RegistryError> {
         let runtime_id = handle.descriptor().id.clone();
-        let attachment = self.attach((runtime_id.clone(), worker.clone()));
+        let attachment = self.attach((runtime_id.clone(), worker.clone()), lifetime);
         let entry = Arc::clone(&attachment.entry);
         let opening = entry.opening.lock().await;
         if let Some(channel) = entry.live_channel() {
@@ -136,7 +140,14 @@ impl EventHub {
         let origin = newest.or(position);
         let upstream = handle.subscribe(worker, origin).await?;
         let buffer = self.shared.buffer;
-        let (channel, joined) = Channel::open(runtime_id, worker.clone(), origin, upstream, buffer);
+        let (channel, joined) = Channel::open(
+            runtime_id,
+            worker.clone(),
+            origin,
+            upstream,
+            lifetime,
+            buffer,
+        );
         if let Some(finished) = entry.channel().replace(channel) {
             finished.close();
         }
@@ -148,7 +159,7 @@ impl EventHub {
         Ok(Some(ClientStream::private(attachment, upstream, position)))
     }
 
-    fn attach(&self, key: Key) -> Attachment {
+    fn attach(&self, key: Key, lifetime: &Lifetime) -> Attachment {
         let mut entries = self.shared.lock();
         let entry = Arc::clone(entries.entry(key.clone()).or_insert_with(|| {
             Arc::new(Entry {
@@ -162,6 +173,7 @@ impl EventHub {
             hub: Arc::clone(&self.shared),
             key,
             entry,
+            lifetime: lifetime.clone(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One browser's workspace feed: once every runtime it watches is known, their picture, then the
-//! changes of those runtimes, the changes that are waiting joined into one body chunk. A browser
+//! changes of those runtimes, the changes that are waiting joined into one body chunk (a browser
+//! that watches some runtimes by name is done once a reload removed them all). A browser
 //! that fell behind the broadcast is sent `reset` and closed, never left with a gap: reconnecting
 //! gives it the whole picture again.
 
@@ -13,7 +14,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use yoi_registry_core::{ErrorCode, RegistryError};
 
-use super::{Change, Watch};
+use super::{Change, Watch, Watched};
 use crate::events::frame;
 
 /// The most waiting changes joined into one chunk.
@@ -89,9 +90,9 @@ impl FeedClient {
             let receiver = match &mut self.state {
                 State::Ended => return None,
                 State::Joining => {
-                    let (hub, places) = (&self.watch.hub, &self.watch.places);
-                    hub.wait_known(places).await;
-                    let (picture, receiver) = hub.join(places);
+                    let (hub, watched) = (&self.watch.hub, &self.watch.watched);
+                    hub.wait_known(watched).await;
+                    let (picture, receiver) = hub.join(watched);
                     self.picture = picture;
                     self.state = State::Live(receiver);
                     continue;
@@ -103,15 +104,22 @@ impl FeedClient {
                 Err(RecvError::Lagged(_)) => return self.fell_behind(),
                 Err(RecvError::Closed) => return None,
             };
-            let places = &self.watch.places;
+            let watched = &mut self.watch.watched;
             let mut chunk = Chunk::default();
-            add(places, &mut chunk, first);
+            let mut nothing_left = add(watched, &mut chunk, first);
             for _ in 1..JOINED_CHANGES {
+                if nothing_left {
+                    break;
+                }
                 match receiver.try_recv() {
-                    Ok(change) => add(places, &mut chunk, change),
+                    Ok(change) => nothing_left = add(watched, &mut chunk, change),
                     Err(TryRecvError::Lagged(_)) => return self.fell_behind(),
                     Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                 }
+            }
+            if nothing_left {
+                // Every runtime it watched left the workspace: that was its last frame.
+                self.state = State::Ended;
             }
             if let Some(chunk) = chunk.finish() {
                 return Some(chunk);
@@ -136,9 +144,12 @@ impl FeedClient {
     }
 }
 
-/// Appends `change` when it is of a runtime at `places` (sorted).
-fn add(places: &[usize], chunk: &mut Chunk, change: Change) {
-    if places.binary_search(&change.runtime).is_ok() {
-        chunk.push(change.frames);
+/// Appends `change` when it is of a runtime `watched` names; answers whether it removed the
+/// last of them.
+fn add(watched: &mut Watched, chunk: &mut Chunk, change: Change) -> bool {
+    if !watched.includes(change.runtime) {
+        return false;
     }
+    chunk.push(change.frames);
+    change.removed && watched.forget(change.runtime)
 }

@@ -4,10 +4,13 @@
 //! keeps the merged picture in memory, renders each change once and broadcasts it. A browser
 //! that connects is answered from the picture, without a call to any runtime, once every runtime
 //! it watches gave its first picture or is known to be unavailable; one that falls behind the
-//! broadcast is sent `reset` and closed (reconnecting gives it the whole picture again).
+//! broadcast is sent `reset` and closed (reconnecting gives it the whole picture again). A reload
+//! of the configuration adds places for new runtimes (a browser watching everything follows
+//! them), ends removed ones with a `runtime_status` saying so, and follows a changed one anew.
 
 mod client;
 mod picture;
+mod slots;
 mod upstream;
 
 use std::collections::VecDeque;
@@ -17,11 +20,12 @@ use std::time::Duration;
 use axum::body::Bytes;
 use bytes::BytesMut;
 use tokio::sync::{broadcast, watch};
-use tokio::task::AbortHandle;
 use yoi_registry_core::{RegistryError, RuntimeHandle, RuntimeId, RuntimeRegistry};
 
 pub(crate) use client::FeedClient;
 use picture::{RuntimePicture, SYNCED_FRAME};
+use slots::Slots;
+pub(crate) use slots::Watched;
 
 /// How many broadcasts (changes of one runtime that came together) a browser may fall behind
 /// before it is sent the whole picture again.
@@ -34,9 +38,11 @@ const FIRST_PICTURE_SLACK: Duration = Duration::from_secs(1);
 /// The changes of one runtime that came together, as rendered frames.
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
-    /// The runtime's place among the visible runtimes.
+    /// The runtime's place in the hub.
     runtime: usize,
     frames: Bytes,
+    /// The runtime left the workspace with these frames: nothing more comes from it.
+    removed: bool,
 }
 
 /// The workspace feed's hub.
@@ -45,9 +51,7 @@ pub(crate) struct FeedHub {
 }
 
 struct HubShared {
-    /// The visible runtimes, in registry order; a runtime's place is its index.
-    handles: Vec<Arc<dyn RuntimeHandle>>,
-    slots: Mutex<Vec<Slot>>,
+    slots: Mutex<Slots>,
     sender: broadcast::Sender<Change>,
     /// Bumped whenever a runtime's picture becomes known, so that waiting browsers look again.
     known: watch::Sender<()>,
@@ -55,31 +59,15 @@ struct HubShared {
     grace: Duration,
 }
 
-/// One runtime's place in the hub.
-struct Slot {
-    picture: RuntimePicture,
-    /// Browsers watching it.
-    watchers: usize,
-    /// The task that follows it, while one does.
-    upstream: Option<AbortHandle>,
-    /// Counts the times its last watcher left, so that a reap scheduled before a browser came
-    /// and went again does not stop the upstream early.
-    departures: u64,
-    /// Bumped whenever its upstream task is stopped, so that what a stopped task still says
-    /// (an abort takes effect at its next await) is ignored.
-    generation: u64,
-}
-
 /// A browser's watch of some runtimes: counted while it lives, released when dropped.
 pub(crate) struct Watch {
     hub: Arc<HubShared>,
-    /// The places of the runtimes watched, sorted.
-    places: Vec<usize>,
+    watched: Watched,
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.hub.release(&self.places);
+        self.hub.release(&self.watched);
     }
 }
 
@@ -87,20 +75,12 @@ impl FeedHub {
     /// The hub over the visible runtimes of `registry`; upstream tasks outlive their last
     /// watcher by `grace`.
     pub(crate) fn new(registry: &RuntimeRegistry, grace: Duration) -> Self {
-        let handles: Vec<Arc<dyn RuntimeHandle>> = registry.visible().cloned().collect();
-        let slots = handles
-            .iter()
-            .map(|handle| Slot {
-                picture: RuntimePicture::new(handle.descriptor()),
-                watchers: 0,
-                upstream: None,
-                departures: 0,
-                generation: 0,
-            })
-            .collect();
+        let mut slots = Slots::default();
+        for handle in registry.visible() {
+            slots.add(Arc::clone(handle));
+        }
         Self {
             shared: Arc::new(HubShared {
-                handles,
                 slots: Mutex::new(slots),
                 sender: broadcast::Sender::new(BROADCAST_BUFFER),
                 known: watch::Sender::new(()),
@@ -111,84 +91,112 @@ impl FeedHub {
 
     /// The place of the visible runtime `id`.
     pub(crate) fn place_of(&self, id: &RuntimeId) -> Option<usize> {
-        self.shared
-            .handles
-            .iter()
-            .position(|handle| &handle.descriptor().id == id)
+        self.shared.lock().place_of(id)
     }
 
-    /// How many visible runtimes there are.
-    pub(crate) fn runtimes(&self) -> usize {
-        self.shared.handles.len()
+    /// A browser's feed of `watched`: their whole picture first, once known, then their
+    /// changes. Following them starts now.
+    pub(crate) fn subscribe(&self, watched: Watched) -> FeedClient {
+        FeedClient::new(HubShared::attach(&self.shared, watched))
     }
 
-    /// A browser's feed of the runtimes at `places` (sorted, each once): their whole picture
-    /// first, once known, then their changes. Following them starts now.
-    pub(crate) fn subscribe(&self, places: Vec<usize>) -> FeedClient {
-        FeedClient::new(HubShared::attach(&self.shared, places))
+    /// From now on the feed holds the runtimes of `visible` (in their order), after a reload.
+    /// A runtime no longer among them is removed: its browsers are told so and it is no longer
+    /// followed. One whose handle is new is followed anew, its picture replaced by the new
+    /// handle's whole picture. A new one is added, and followed when watched (a browser that
+    /// watches everything watches it).
+    pub(crate) fn reconcile(&self, visible: &[Arc<dyn RuntimeHandle>]) {
+        let shared = &self.shared;
+        let mut slots = shared.lock();
+        for (place, removed) in slots.remove_absent(visible) {
+            let _ = shared.sender.send(Change {
+                runtime: place,
+                frames: removed.picture.removed_frame(),
+                removed: true,
+            });
+        }
+        for handle in visible {
+            let place = match slots.place_of(&handle.descriptor().id) {
+                Some(place) => place,
+                None => {
+                    let place = slots.add(Arc::clone(handle));
+                    shared.start_if_watched(&mut slots, place);
+                    continue;
+                }
+            };
+            let slot = slots.get_mut(place).expect("a place found is live");
+            if Arc::ptr_eq(&slot.handle, handle) {
+                continue;
+            }
+            slot.stop_upstream();
+            slot.handle = Arc::clone(handle);
+            let mut frames = BytesMut::new();
+            slot.picture.reconfigure(handle.descriptor(), &mut frames);
+            if !frames.is_empty() {
+                let _ = shared.sender.send(Change {
+                    runtime: place,
+                    frames: frames.freeze(),
+                    removed: false,
+                });
+            }
+            shared.start_if_watched(&mut slots, place);
+        }
+        drop(slots);
+        // A browser waiting for a runtime that is gone waits for it no longer.
+        shared.known.send_replace(());
     }
 }
 
 impl HubShared {
-    fn lock(&self) -> MutexGuard<'_, Vec<Slot>> {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts a watcher of each place and starts the upstream tasks not running.
-    fn attach(self: &Arc<Self>, places: Vec<usize>) -> Watch {
+    /// Counts a watcher of what `watched` names and starts the upstream tasks not running.
+    fn attach(self: &Arc<Self>, watched: Watched) -> Watch {
         let mut slots = self.lock();
-        for &place in &places {
-            let slot = &mut slots[place];
-            slot.watchers += 1;
-            if slot.upstream.is_none() {
-                let handle = Arc::clone(&self.handles[place]);
-                let following = upstream::Following::new(Arc::clone(self), place, slot.generation);
-                let task = tokio::spawn(upstream::follow(following, handle));
-                slot.upstream = Some(task.abort_handle());
-            }
+        for place in slots.watch(&watched) {
+            self.start_if_watched(&mut slots, place);
         }
         drop(slots);
         Watch {
             hub: Arc::clone(self),
-            places,
+            watched,
         }
     }
 
-    /// Releases a watcher of each place; an upstream left without one stops after the grace
-    /// period, and its picture is forgotten.
-    fn release(self: &Arc<Self>, places: &[usize]) {
+    /// Starts following the runtime at `place` if someone watches it and no task does.
+    fn start_if_watched(self: &Arc<Self>, slots: &mut Slots, place: usize) {
+        let everything = slots.everything;
+        let Some(slot) = slots.get_mut(place) else {
+            return;
+        };
+        if slot.upstream.is_some() || !slot.watched(everything) {
+            return;
+        }
+        let handle = Arc::clone(&slot.handle);
+        let runtime_id = handle.descriptor().id.clone();
+        let following =
+            upstream::Following::new(Arc::clone(self), place, slot.generation, runtime_id);
+        let task = tokio::spawn(upstream::follow(following, handle));
+        slot.upstream = Some(task.abort_handle());
+    }
+
+    /// Releases a watcher of what `watched` names; an upstream left without one stops after
+    /// the grace period, and its picture is forgotten.
+    fn release(self: &Arc<Self>, watched: &Watched) {
         let mut slots = self.lock();
-        for &place in places {
-            let slot = &mut slots[place];
-            slot.watchers -= 1;
-            if slot.watchers > 0 {
-                continue;
-            }
-            slot.departures += 1;
-            let departure = slot.departures;
+        for (place, departure) in slots.unwatch(watched) {
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                self.reap(&mut slots[place]);
+                slots.reap(place, departure);
                 continue;
             };
             let shared = Arc::clone(self);
             runtime.spawn(async move {
                 tokio::time::sleep(shared.grace).await;
-                let mut slots = shared.lock();
-                let slot = &mut slots[place];
-                if slot.watchers == 0 && slot.departures == departure {
-                    shared.reap(slot);
-                }
+                shared.lock().reap(place, departure);
             });
         }
-    }
-
-    /// Stops following a runtime nobody watches.
-    fn reap(&self, slot: &mut Slot) {
-        if let Some(upstream) = slot.upstream.take() {
-            upstream.abort();
-        }
-        slot.generation += 1;
-        slot.picture.clear();
     }
 
     /// The upstream task of `generation` at `place` ended without being stopped (it panicked):
@@ -198,26 +206,23 @@ impl HubShared {
             picture.lost(error, changes);
         });
         let mut slots = self.lock();
-        let slot = &mut slots[place];
-        if slot.generation == generation {
+        if let Some(slot) = slots.get_mut(place)
+            && slot.generation == generation
+        {
             slot.upstream = None;
             slot.generation += 1;
         }
     }
 
-    /// Waits until every runtime at `places` is known, at most a little longer than the slowest
-    /// runtime's call timeout.
-    async fn wait_known(&self, places: &[usize]) {
+    /// Waits until every runtime `watched` names is known, at most a little longer than the
+    /// slowest one's call timeout.
+    async fn wait_known(&self, watched: &Watched) {
         let mut known = self.known.subscribe();
-        let longest = places
-            .iter()
-            .map(|&place| self.handles[place].descriptor().timeout)
-            .max()
-            .unwrap_or_default();
+        let longest = self.lock().longest_timeout(watched);
         let all_known = async {
             loop {
                 known.mark_unchanged();
-                if self.all_known(places) || known.changed().await.is_err() {
+                if self.lock().all_known(watched) || known.changed().await.is_err() {
                     return;
                 }
             }
@@ -227,20 +232,16 @@ impl HubShared {
         let _ = tokio::time::timeout(longest + FIRST_PICTURE_SLACK, all_known).await;
     }
 
-    /// Whether every runtime at `places` is known.
-    fn all_known(&self, places: &[usize]) -> bool {
-        let slots = self.lock();
-        places.iter().all(|&place| slots[place].picture.is_known())
-    }
-
-    /// The whole picture of `places` (its chunks, shared, not copied) and `synced`, with a
-    /// receiver of every later change, taken together so that no change is missed or sent
-    /// twice.
-    fn join(&self, places: &[usize]) -> (VecDeque<Bytes>, broadcast::Receiver<Change>) {
+    /// The whole picture of what `watched` names (its chunks, shared, not copied) and
+    /// `synced`, with a receiver of every later change, taken together so that no change is
+    /// missed or sent twice.
+    fn join(&self, watched: &Watched) -> (VecDeque<Bytes>, broadcast::Receiver<Change>) {
         let mut slots = self.lock();
         let mut picture = VecDeque::new();
-        for &place in places {
-            slots[place].picture.frames(&mut picture);
+        for place in slots.places_of(watched) {
+            if let Some(slot) = slots.get_mut(place) {
+                slot.picture.frames(&mut picture);
+            }
         }
         picture.push_back(Bytes::from_static(SYNCED_FRAME));
         (picture, self.sender.subscribe())
@@ -255,10 +256,12 @@ impl HubShared {
         change: impl FnOnce(&mut RuntimePicture, &mut BytesMut),
     ) {
         let mut slots = self.lock();
-        let slot = &mut slots[place];
-        if slot.generation != generation {
+        let Some(slot) = slots
+            .get_mut(place)
+            .filter(|slot| slot.generation == generation)
+        else {
             return;
-        }
+        };
         let picture = &mut slot.picture;
         let was_known = picture.is_known();
         let mut frames = BytesMut::new();
@@ -270,6 +273,7 @@ impl HubShared {
             let _ = self.sender.send(Change {
                 runtime: place,
                 frames: frames.freeze(),
+                removed: false,
             });
         }
         drop(slots);

@@ -102,6 +102,14 @@ struct RuntimeData<'a> {
     message: Option<&'a str>,
 }
 
+/// `data:` of the `runtime_status` frame of a runtime that left the workspace.
+#[derive(Serialize)]
+struct RemovedRuntimeData<'a> {
+    runtime_id: &'a RuntimeId,
+    status: &'static str,
+    message: String,
+}
+
 /// `data:` of a `worker_removed` frame.
 #[derive(Serialize)]
 struct RemovedData<'a> {
@@ -188,6 +196,32 @@ impl RuntimePicture {
         self.seen.clear();
         self.resyncing = false;
         self.chunks = None;
+    }
+
+    /// The runtime is served by a new handle (a reload changed its table): its kind and policy
+    /// are taken from `descriptor` (a change of them is appended to `changes`), and the new
+    /// handle's first picture replaces the Workers held.
+    pub(crate) fn reconfigure(&mut self, descriptor: &RuntimeDescriptor, changes: &mut BytesMut) {
+        let (kind, read_only) = (descriptor.kind, descriptor.policy.read_only);
+        if (kind, read_only) != (self.kind, self.read_only) {
+            (self.kind, self.read_only) = (kind, read_only);
+            changes.extend_from_slice(&self.render_status());
+        }
+        self.resync();
+    }
+
+    /// The frame that tells browsers the runtime left the workspace (a reload removed it, or
+    /// made it hidden): `runtime_status` with `status: "removed"`.
+    pub(crate) fn removed_frame(&self) -> Bytes {
+        let data = RemovedRuntimeData {
+            runtime_id: &self.runtime_id,
+            status: "removed",
+            message: format!(
+                "runtime {} is no longer in the workspace's configuration",
+                self.runtime_id
+            ),
+        };
+        render(RUNTIME_STATUS_EVENT, &data)
     }
 
     /// A whole picture begins (a new connection to the runtime, a new listing).

@@ -42,8 +42,12 @@ pub(crate) struct Following {
 }
 
 impl Following {
-    pub(crate) fn new(hub: Arc<HubShared>, place: usize, generation: u64) -> Self {
-        let runtime_id = hub.handles[place].descriptor().id.clone();
+    pub(crate) fn new(
+        hub: Arc<HubShared>,
+        place: usize,
+        generation: u64,
+        runtime_id: RuntimeId,
+    ) -> Self {
         Self {
             hub,
             place,

@@ -28,9 +28,9 @@ const MAX_WORKERS_PER_RUNTIME: usize = 10_000;
     )
 )]
 pub(crate) async fn all_workers(State(state): State<AppState>) -> Json<AllWorkers> {
+    let registry = state.registry();
     let listings = join_all(
-        state
-            .registry()
+        registry
             .visible()
             .map(|handle| async move { (handle, every_worker(handle.as_ref()).await) }),
     )

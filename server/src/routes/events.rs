@@ -46,11 +46,16 @@ pub(crate) async fn stream_events(
     ApiQuery(query): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let handle = state.runtime(&ids.runtime()?)?;
+    let (handle, lifetime) = state.runtime_for_events(&ids.runtime()?)?;
     let worker = ids.worker()?;
     let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
     let position = resume_point(last_event_id, query).map_err(RegistryError::from)?;
-    let Some(client) = state.inner.hub.subscribe(handle, &worker, position).await? else {
+    let Some(client) = state
+        .inner
+        .hub
+        .subscribe((&handle, &lifetime), &worker, position)
+        .await?
+    else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let options = &state.inner.options;

@@ -8,6 +8,7 @@ use worker_runtime::protocol::ErrorBody;
 use yoi_registry_core::{RegistryError, RuntimeId};
 
 use crate::error::ApiError;
+use crate::feed::Watched;
 use crate::state::AppState;
 
 /// The query parameter that narrows the feed to some runtimes (repeatable).
@@ -24,7 +25,11 @@ const RUNTIME_PARAMETER: &str = "runtime";
 /// `id:`: a reconnecting client is sent the whole picture again. A client that falls 1024 changes
 /// behind is sent `event: reset` and closed. A runtime that has not answered within its timeout
 /// is told `unavailable` (`runtime_timeout`) in the picture, and its states follow when it does.
-/// `?runtime=ID` (repeatable) narrows the feed to those runtimes. Comments keep an idle stream
+/// `?runtime=ID` (repeatable) narrows the feed to those runtimes. When a reload of the
+/// configuration removes a runtime (or hides it), its browsers are sent `event: runtime_status`
+/// with `{"runtime_id","status":"removed","message"}`, and a feed narrowed to removed runtimes
+/// only ends there; a runtime a reload adds joins every unnarrowed feed, its states following
+/// once it answers. Comments keep an idle stream
 /// open. However many browsers watch, the Backend follows each runtime once: a runtime process
 /// by its own feed (`GET /v1/feed`, the same states), the compatibility store by listing it every
 /// 5 s.
@@ -45,17 +50,15 @@ pub(crate) async fn workspace_feed(
     State(state): State<AppState>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let hub = &state.inner.feed;
     let places = match uri.query() {
         Some(query) => places_of(&state, query)?,
         None => Vec::new(),
     };
-    let places = if places.is_empty() {
-        (0..hub.runtimes()).collect()
-    } else {
-        places
+    let watched = match places.is_empty() {
+        true => Watched::Everything,
+        false => Watched::Only(places),
     };
-    let client = hub.subscribe(places);
+    let client = state.inner.feed.subscribe(watched);
     let options = &state.inner.options;
     Ok(sse_response(
         client.frames(),

@@ -29,8 +29,8 @@ pub(crate) async fn list_runtimes(State(state): State<AppState>) -> Json<Runtime
 
 /// Every visible runtime's body, its overview asked concurrently.
 pub(crate) async fn visible_runtimes(state: &AppState) -> Vec<RuntimeBody> {
-    state
-        .registry()
+    let registry = state.registry();
+    registry
         .overviews()
         .await
         .into_iter()

@@ -1,6 +1,7 @@
 // The workspace feed (`GET /api/events`) as live maps: each runtime's status and each worker's
 // state. A (re)connection sends the whole picture again, so the maps are rebuilt from it; once it
-// is complete (`synced`) the page is told, then told of each change.
+// is complete (`synced`) the page is told, then told of each change. A runtime a reload removed
+// leaves the maps with its workers.
 
 import { api } from "./api.js";
 import { openStream } from "./stream.js";
@@ -38,7 +39,8 @@ export function openFeed(runtime, { onUpdate, onError }) {
         return undefined;
       }
       const target = next ?? feed;
-      if (event === "runtime_status") target.runtimes.set(value.runtime_id, value);
+      if (event === "runtime_status" && value.status === "removed") forget(target, value.runtime_id);
+      else if (event === "runtime_status") target.runtimes.set(value.runtime_id, value);
       else if (event === "worker_status") target.workers.set(`${value.runtime_id}/${value.worker_id}`, value);
       else if (event === "worker_removed") target.workers.delete(`${value.runtime_id}/${value.worker_id}`);
       else if (event === "synced" && next) {
@@ -55,6 +57,14 @@ export function openFeed(runtime, { onUpdate, onError }) {
     stream.close();
     showConnection("");
   };
+}
+
+/** Drops a runtime that left the workspace (a reload removed it), with its workers. */
+function forget(target, runtimeId) {
+  target.runtimes.delete(runtimeId);
+  for (const key of [...target.workers.keys()]) {
+    if (key.startsWith(`${runtimeId}/`)) target.workers.delete(key);
+  }
 }
 
 /** The words of a runtime's kind, as the console labels it. */

@@ -19,6 +19,10 @@ mod feeds;
 /// neither the API key nor the provider's URL in any answer or log line.
 #[cfg(any(feature = "embedded", feature = "http-client"))]
 mod models;
+/// Reloading workspace.toml under browsers: added, removed and changed runtimes, an unchanged
+/// one's streams untouched, a broken file refused whole, each reload audited.
+#[cfg(all(feature = "embedded", feature = "http-client"))]
+mod reload;
 /// A remote runtime that misbehaves in every way the http-client adapter must survive.
 #[cfg(feature = "http-client")]
 mod remote_failures;

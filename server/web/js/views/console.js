@@ -176,6 +176,12 @@ function onEvent(state, event, data) {
   } catch {
     return undefined;
   }
+  if (event === "runtime_status" && value.status === "removed") {
+    state.lost = true;
+    show(page.connection, `${value.message}.`, "lost");
+    refresh(state);
+    return "end";
+  }
   if (event === "runtime_status") {
     state.lost = value.status === "unavailable";
     if (state.lost) show(page.connection, `${value.message}. Waiting for it to come back…`, "lost");
