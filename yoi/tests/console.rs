@@ -439,6 +439,81 @@ async fn with_a_browser_token_the_page_asks_for_it_and_refuses_before() {
     .await;
 }
 
+/// `[[runtime]]` tables of in-memory embedded runtimes, one per id.
+fn embedded_runtimes(ids: &[&str]) -> String {
+    ids.iter()
+        .map(|id| {
+            format!("[[runtime]]\nid = \"{id}\"\nadapter = \"embedded\"\npersist = false\n\n")
+        })
+        .collect()
+}
+
+/// Writes `toml` as the workspace's file and sends SIGHUP to the Backend serving it.
+fn reload(dir: &Path, toml: &str) {
+    std::fs::write(dir.join("workspace.toml"), toml).unwrap();
+    let pid = std::fs::read_to_string(dir.join(".yoi/serve.pid")).unwrap();
+    let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+}
+
+/// Waits until the runtimes page shows exactly the runtimes `ids`, in order.
+async fn shows_runtimes(browser: &Browser, ids: &[&str]) {
+    let script = format!(
+        "const shown = [...document.querySelectorAll('tr[data-runtime]')].map(r => r.dataset.runtime);
+         return JSON.stringify(shown) === {:?}",
+        serde_json::to_string(ids).unwrap()
+    );
+    browser
+        .until(&format!("the runtimes {ids:?}"), &script)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_takes_a_removed_runtime_off_the_page_and_ends_its_console() {
+    let (dir, backend) = Backend::with_workspace(&embedded_runtimes(&["local", "spare"]));
+    post(
+        &backend,
+        "/api/runtimes/spare/workers",
+        json!({ "worker_id": "w1" }),
+    )
+    .await;
+    with_browser("reload", |browser| async move {
+        browser
+            .open(&format!("{}/runtimes/spare/workers/w1", backend.url))
+            .await;
+        browser
+            .until(
+                "the console",
+                "return document.querySelector('h1')?.textContent === 'w1@spare'",
+            )
+            .await;
+        reload(dir.path(), &embedded_runtimes(&["local", "extra"]));
+        browser
+            .until(
+                "the console told its runtime is gone",
+                "const notice = document.querySelector('.connection');
+                 return !notice.hidden && notice.textContent.includes('no longer in the workspace')",
+            )
+            .await;
+        browser
+            .until(
+                "the composer and the buttons disabled, saying why",
+                "return document.getElementById('send').disabled
+                    && document.getElementById('stop-worker').disabled
+                    && document.getElementById('composer-reason').textContent.includes('removed')",
+            )
+            .await;
+        browser.shot("runtime-removed").await;
+
+        browser.open(&backend.url).await;
+        shows_runtimes(&browser, &["local", "extra"]).await;
+        reload(dir.path(), &embedded_runtimes(&["local", "later"]));
+        shows_runtimes(&browser, &["local", "later"]).await;
+        browser
+    })
+    .await;
+}
+
 /// [`post`], again while the worker is still busy with its previous input.
 async fn post_when_idle(backend: &Backend, path: &str, body: Value) {
     let client = reqwest::Client::new();

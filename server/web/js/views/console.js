@@ -177,7 +177,7 @@ function onEvent(state, event, data) {
     return undefined;
   }
   if (event === "runtime_status" && value.status === "removed") {
-    state.lost = true;
+    state.removed = true;
     show(page.connection, `${value.message}.`, "lost");
     refresh(state);
     return "end";
@@ -389,9 +389,10 @@ function refresh(state) {
   const status = state.stopped ? "stopped" : state.running ? "running" : state.outcome === "failed" ? "failed" : state.outcome === "cancelled" ? "cancelled" : settled;
   if (page.status.textContent !== status) replace(page.status, badge(status));
   page.usage.textContent = state.usage ? `· ${state.usage.input_tokens} tokens in, ${state.usage.output_tokens} out` : "";
-  page.cancel.disabled = state.acting || !(state.running && capabilities.cancel_worker);
-  page.stop.disabled = state.acting || state.stopped || !capabilities.stop_worker;
-  const reason = state.stopped ? "This worker is stopped."
+  page.cancel.disabled = state.acting || state.removed || !(state.running && capabilities.cancel_worker);
+  page.stop.disabled = state.acting || state.removed || state.stopped || !capabilities.stop_worker;
+  const reason = state.removed ? "This runtime was removed from the workspace: reload the page to see what is left."
+    : state.stopped ? "This worker is stopped."
     : described.read_only ? "This runtime is read-only: it cannot take input."
       : !capabilities.send_input ? "This runtime cannot take input."
         : state.lost ? "The runtime cannot be reached right now."
