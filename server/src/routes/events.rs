@@ -17,7 +17,11 @@ use crate::state::AppState;
 /// `event: reset` ends a stream that cannot continue without a gap (reconnect with
 /// `Last-Event-ID`); `event: error` ends a stream the runtime failed. The stream ends after
 /// `worker_stopped`; resuming a stopped worker's stream after its last event answers 204, which
-/// tells an `EventSource` to stop reconnecting. Comments keep an idle stream open.
+/// tells an `EventSource` to stop reconnecting. A reload of the configuration ends the stream of
+/// a runtime it removed with `event: runtime_status` and `status: "removed"` (code
+/// `unknown_runtime`), and that of a runtime it changed with `status: "unavailable"` (code
+/// `runtime_unavailable`): reconnect with `Last-Event-ID` to resume on its new handle. Comments
+/// keep an idle stream open.
 #[utoipa::path(
     get,
     path = "/api/runtimes/{runtime_id}/workers/{worker_id}/events",
