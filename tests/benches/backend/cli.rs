@@ -40,6 +40,10 @@ pub(crate) enum Role {
         /// OpenAI-compatible provider at this base URL (echo otherwise).
         #[arg(long, value_name = "URL")]
         openai: Option<String>,
+        /// Serve HTTPS with `cert.pem` and `key.pem` of this folder, without session
+        /// resumption, so that every connection costs a full handshake, counted.
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
     },
     /// The Workspace Backend over a workspace.toml, as `yoi serve` runs it.
     #[command(hide = true)]

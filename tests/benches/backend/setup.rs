@@ -1,6 +1,7 @@
 //! Starting the processes a scenario needs, and the plain calls that prepare them.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -18,6 +19,25 @@ pub(crate) fn runtimes(bench: &Bench, name: &str, count: usize, work_us: u64) ->
     let (count, work_us) = (count.to_string(), work_us.to_string());
     let role = ["runtime", "--count", &count, "--work-us", &work_us];
     start_role(&role, &[], &bench.dir.path().join(format!("{name}.log")))
+}
+
+/// Starts one runtime serving HTTPS with `cert.pem` and `key.pem` of `certs` (every connection
+/// a full handshake, counted).
+pub(crate) fn tls_runtime(bench: &Bench, name: &str, certs: &Path) -> Child {
+    let certs = certs.to_str().expect("a UTF-8 path");
+    let role = ["runtime", "--tls", certs];
+    start_role(&role, &[], &bench.dir.path().join(format!("{name}.log")))
+}
+
+/// Writes a self-signed certificate for 127.0.0.1 (not a CA: it is trusted as itself) and its
+/// key into `dir`, as `cert.pem` and `key.pem`.
+pub(crate) fn write_certificate(dir: &Path) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("a certificate can be made");
+    std::fs::create_dir_all(dir).expect("the certificates' folder can be made");
+    std::fs::write(dir.join("cert.pem"), made.cert.pem()).expect("the certificate is written");
+    let key = made.key_pair.serialize_pem();
+    std::fs::write(dir.join("key.pem"), key).expect("the key is written");
 }
 
 /// Starts one runtime whose `default` profile streams from the OpenAI-compatible provider at
@@ -48,6 +68,21 @@ pub(crate) fn remote_table(id: &str, address: SocketAddr, timeout_ms: u64) -> St
     format!(
         "[[runtime]]\nid = \"{id}\"\nadapter = \"http-client\"\nbase_url = \"http://{address}\"\n\
          token_env = \"{TOKEN_VAR}\"\ntimeout_ms = {timeout_ms}\n\n"
+    )
+}
+
+/// The `[[runtime]]` table of a remote runtime `id` serving HTTPS at `address` with the
+/// certificate `ca_file`, calls bounded by `timeout_ms`.
+pub(crate) fn tls_remote_table(
+    id: &str,
+    address: SocketAddr,
+    ca_file: &Path,
+    timeout_ms: u64,
+) -> String {
+    let ca_file = ca_file.to_str().expect("a UTF-8 path");
+    format!(
+        "[[runtime]]\nid = \"{id}\"\nadapter = \"http-client\"\nbase_url = \"https://{address}\"\n\
+         ca_file = \"{ca_file}\"\ntoken_env = \"{TOKEN_VAR}\"\ntimeout_ms = {timeout_ms}\n\n"
     )
 }
 

@@ -26,7 +26,8 @@ pub(crate) fn run(role: Role) {
                 count,
                 work_us,
                 openai,
-            } => runtime::serve(count, work_us, openai.as_deref()).await,
+                tls,
+            } => runtime::serve(count, work_us, openai.as_deref(), tls.as_deref()).await,
             Role::Backend { config } => backend::serve(&config).await,
             Role::Bare { body } => bare::serve(&body).await,
         }

@@ -3,6 +3,7 @@
 //! reading them adds nothing to them.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::ListenerExt;
 use futures::StreamExt;
-use worker_runtime::http::{BearerToken, HttpOptions, router};
+use worker_runtime::http::{BearerToken, HttpOptions, ServeOptions, TlsFiles, router};
 use worker_runtime::{
     DEFAULT_PROFILE, EngineSettings, ModelSettings, Runtime, RuntimeConfig, RuntimeId,
 };
@@ -26,6 +27,8 @@ use crate::child::announce;
 pub(crate) struct Counts {
     /// Connections accepted.
     pub(crate) accepted: u64,
+    /// TLS handshakes (every one full: sessions are not resumed).
+    pub(crate) handshakes: u64,
     /// Requests received.
     pub(crate) requests: u64,
     /// Requests for an event stream (a Worker's events or the feed).
@@ -37,6 +40,7 @@ pub(crate) struct Counts {
 #[derive(Default)]
 struct Counters {
     accepted: AtomicU64,
+    handshakes: Arc<AtomicU64>,
     requests: AtomicU64,
     event_streams: AtomicU64,
     open_event_streams: Mutex<BTreeMap<String, u64>>,
@@ -77,9 +81,12 @@ impl Drop for OpenStream {
 }
 
 /// Serves `count` fresh runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`; their
-/// `default` profile is the `openai` engine at `openai` when given, echo otherwise.
-pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>) {
+/// `default` profile is the `openai` engine at `openai` when given, echo otherwise. With `tls`
+/// (a folder holding `cert.pem` and `key.pem`) they serve HTTPS through the runtime's own
+/// server loop, counting handshakes; otherwise plain HTTP, counting accepted connections.
+pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>, tls: Option<&Path>) {
     let counters = Arc::new(Counters::default());
+    let tls = tls.map(|dir| counting_tls(dir, Arc::clone(&counters.handshakes)));
     let work = Duration::from_micros(work_us);
     for index in 0..count {
         let id = RuntimeId::new(format!("rt{index}")).expect("a valid id");
@@ -97,6 +104,17 @@ pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>) {
             "listening {}",
             listener.local_addr().expect("bound")
         ));
+        if let Some(tls) = &tls {
+            let serving = ServeOptions {
+                tls: Some(Arc::clone(tls)),
+                ..ServeOptions::default()
+            };
+            let forever = std::future::pending();
+            tokio::spawn(async move {
+                worker_runtime::http::serve(listener, app, serving, forever).await
+            });
+            continue;
+        }
         let accepted = Arc::clone(&counters);
         let listener = listener.tap_io(move |_| {
             accepted.accepted.fetch_add(1, Ordering::Relaxed);
@@ -113,6 +131,7 @@ pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>) {
             async move {
                 axum::Json(Counts {
                     accepted: counters.accepted.load(Ordering::Relaxed),
+                    handshakes: counters.handshakes.load(Ordering::Relaxed),
                     requests: counters.requests.load(Ordering::Relaxed),
                     event_streams: counters.event_streams.load(Ordering::Relaxed),
                     open_event_streams: counters.open_streams().clone(),
@@ -123,6 +142,45 @@ pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>) {
     axum::serve(control, app)
         .await
         .expect("the control port serves");
+}
+
+/// The server configuration of `dir`'s `cert.pem` and `key.pem`, as `yoi runtime serve
+/// --tls-cert --tls-key` builds it, but without session resumption (no tickets, no session
+/// cache): every connection is a full handshake, and each is counted in `handshakes`.
+fn counting_tls(dir: &Path, handshakes: Arc<AtomicU64>) -> Arc<rustls::ServerConfig> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let files = TlsFiles {
+        cert: &cert,
+        key: &key,
+        client_ca: None,
+    };
+    let served = worker_runtime::http::server_config(files).expect("the bench's certificate");
+    let mut config = rustls::ServerConfig::clone(&served);
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    config.cert_resolver = Arc::new(CountingResolver {
+        inner: Arc::clone(&config.cert_resolver),
+        handshakes,
+    });
+    Arc::new(config)
+}
+
+/// Resolves the certificate as the configuration would, counting each time (once per full
+/// handshake).
+#[derive(Debug)]
+struct CountingResolver {
+    inner: Arc<dyn rustls::server::ResolvesServerCert>,
+    handshakes: Arc<AtomicU64>,
+}
+
+impl rustls::server::ResolvesServerCert for CountingResolver {
+    fn resolve(
+        &self,
+        client_hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        self.inner.resolve(client_hello)
+    }
 }
 
 /// A runtime's configuration: the defaults, or a `default` profile with the `openai` engine at

@@ -7,6 +7,7 @@ mod listing;
 mod proxy;
 mod sse_latency;
 mod streaming;
+mod tls_link;
 mod workspace_feed;
 
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
     }
     if args.runs(12) {
         console::run(bench).await;
+    }
+    if args.runs(13) {
+        tls_link::run(bench).await;
     }
 }
 
