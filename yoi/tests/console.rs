@@ -470,7 +470,7 @@ async fn shows_runtimes(browser: &Browser, ids: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_takes_a_removed_runtime_off_the_page_and_ends_its_console() {
-    let (dir, backend) = Backend::with_workspace(&embedded_runtimes(&["local", "spare"]));
+    let (dir, mut backend) = Backend::with_workspace(&embedded_runtimes(&["local", "spare"]));
     post(
         &backend,
         "/api/runtimes/spare/workers",
@@ -487,6 +487,10 @@ async fn a_reload_takes_a_removed_runtime_off_the_page_and_ends_its_console() {
                 "return document.querySelector('h1')?.textContent === 'w1@spare'",
             )
             .await;
+        // The console's event stream is open (its answer's head is logged once it is ready).
+        backend
+            .process
+            .wait_for_log("path=\"/api/runtimes/spare/workers/w1/events\" status=200");
         reload(dir.path(), &embedded_runtimes(&["local", "extra"]));
         browser
             .until(
