@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
@@ -46,6 +47,9 @@ struct EmbeddedHandle {
     /// Held by the blocking open, so that the store is opened once even when a first caller
     /// gives up (its open goes on and fills `runtime`) and another call comes meanwhile.
     opening: Arc<Mutex<()>>,
+    /// Set by `shutdown`: later calls are refused, so that nothing more reaches a store that a
+    /// successor (after a reload) may open.
+    closed: AtomicBool,
 }
 
 fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigError> {
@@ -82,6 +86,7 @@ fn build(input: AdapterInput) -> Result<Arc<dyn RuntimeHandle>, AdapterConfigErr
         store: settings.persist.then_some(input.data_dir),
         runtime: Arc::default(),
         opening: Arc::default(),
+        closed: AtomicBool::new(false),
     }))
 }
 
@@ -90,6 +95,11 @@ impl EmbeddedHandle {
     /// Worker's files). A store that cannot be opened fails the call with `runtime_unavailable`
     /// (the overview says why, without the path).
     async fn runtime(&self) -> Result<&Runtime, RegistryError> {
+        if self.closed.load(Ordering::SeqCst) {
+            let message = format!("runtime {} was shut down", self.descriptor.id);
+            return Err(RegistryError::new(ErrorCode::RuntimeUnavailable, message)
+                .for_runtime(&self.descriptor.id));
+        }
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime);
         }
@@ -253,6 +263,7 @@ impl RuntimeHandle for EmbeddedHandle {
     }
 
     async fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         if let Some(runtime) = self.runtime.get() {
             runtime.shutdown().await;
         }

@@ -315,7 +315,8 @@ pub trait RuntimeHandle: Send + Sync {
         Err(RegistryError::unsupported(&self.descriptor().id, "a feed"))
     }
 
-    /// Called once when the Backend shuts down: a runtime it hosts ends its active runs and
-    /// records them. Remote and read-only runtimes have nothing to do.
+    /// Called once when the Backend shuts down, or a reload retires the handle: a runtime it
+    /// hosts ends its active runs, records them, and refuses later calls. Remote and read-only
+    /// runtimes have nothing to do.
     async fn shutdown(&self) {}
 }

@@ -1,6 +1,7 @@
 //! The audit log: one JSON line per mutation attempt, allowed or refused, written before the
-//! mutation is performed, and one per reload of the configuration. A line records the decision (and why a request was refused); the
-//! request log, joined by request id, records what the runtime then answered.
+//! mutation is performed, and one per reload of the configuration, written before its runtimes
+//! are served. A line records the decision (and why a request was refused); the request log,
+//! joined by request id, records what the runtime then answered.
 //!
 //! One writer thread owns the file, so no audit write runs on an async worker thread; attempts
 //! that wait at the same moment are written with one `write` (a group commit), and each waits for

@@ -21,6 +21,11 @@ pub(crate) enum Retirement {
     Reconfigured,
 }
 
+/// What browsers are told of a runtime a reload removed.
+pub(crate) fn removed_message(runtime_id: &RuntimeId) -> String {
+    format!("runtime {runtime_id} is no longer in the workspace's configuration")
+}
+
 /// The lifetime of one runtime's handle; cheap to clone.
 #[derive(Clone, Default)]
 pub(crate) struct Lifetime {
@@ -69,9 +74,7 @@ impl Lifetime {
                 worker_id,
                 status: "removed",
                 code: ErrorCode::UnknownRuntime,
-                message: format!(
-                    "runtime {runtime_id} is no longer in the workspace's configuration"
-                ),
+                message: removed_message(runtime_id),
             },
             Retirement::Reconfigured => EndData {
                 runtime_id,

@@ -2,18 +2,59 @@
 //! among the factories this build registered, its secret resolved, and its handle built (or,
 //! on a reload, the running handle kept when its table did not change).
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
 use std::sync::Arc;
+
+use serde_json::Value;
 
 use yoi_adapters as adapters;
 use yoi_config::{ConfigError, ConfigErrors, RuntimeEntry, SecretRef, WorkspaceConfig};
 use yoi_registry_core::{AdapterInput, RuntimeHandle, RuntimeRegistry, Secret};
 
-/// What a runtime's handle was built from: its adapter and everything its factory got. Equal
-/// recipes build the same runtime.
+/// What a runtime's handle was built from: its adapter, everything its factory got, and what
+/// the files its settings name held. Equal recipes build the same runtime.
 #[derive(Clone, PartialEq)]
 pub(crate) struct Recipe {
     adapter: String,
     input: AdapterInput,
+    files: Vec<(String, Option<u64>)>,
+}
+
+impl Recipe {
+    fn new(adapter: &str, input: AdapterInput) -> Self {
+        let mut files = Vec::new();
+        for (key, value) in &input.settings {
+            digest_files(key, value, &input.workspace_root, &mut files);
+        }
+        Self {
+            adapter: adapter.to_owned(),
+            input,
+            files,
+        }
+    }
+}
+
+/// Appends a digest of each file named under `key` (a key ending in `_file`, at any depth; a
+/// relative path is the workspace root's, as the adapters read it), `None` when unreadable: a
+/// certificate, key or API key replaced at the same path changes the recipe.
+fn digest_files(key: &str, value: &Value, root: &Path, out: &mut Vec<(String, Option<u64>)>) {
+    match value {
+        Value::String(path) if key.ends_with("_file") => {
+            let digest = std::fs::read(root.join(path)).ok().map(|bytes| {
+                let mut hasher = DefaultHasher::new();
+                bytes.hash(&mut hasher);
+                hasher.finish()
+            });
+            out.push((path.clone(), digest));
+        }
+        Value::Object(entries) => {
+            for (inner, value) in entries {
+                digest_files(inner, value, root, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A runtime of the configuration: its handle and what built it.
@@ -56,10 +97,10 @@ pub(crate) fn build_runtimes(
             }
         };
         let secret = resolve_secret(config, entry, &mut errors);
-        let recipe = Recipe {
-            adapter: entry.adapter.clone(),
-            input: entry.adapter_input(config, secret.clone().flatten()),
-        };
+        let recipe = Recipe::new(
+            &entry.adapter,
+            entry.adapter_input(config, secret.clone().flatten()),
+        );
         if let Some(handle) = running(&recipe) {
             built.push(Built { handle, recipe });
             continue;

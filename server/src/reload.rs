@@ -1,11 +1,15 @@
 //! Reloading the configuration while serving. The new file is built whole first, each runtime
 //! whose recipe did not change keeping its running handle; an invalid file changes nothing. An
 //! applied reload retires the handles of removed and changed runtimes (their event streams end,
-//! saying so), then serves the new runtimes, and the workspace feed follows. Every reload,
-//! applied or refused, is one audit line, written before anything changes.
+//! saying so) and shuts them down, then serves the new runtimes, and the workspace feed follows.
+//! Every reload, applied or refused, is one audit line, written once the file is built (which
+//! touches nothing: handles open what they need on first use) and before anything is served.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
 
 use yoi_config::{ConfigErrors, WorkspaceConfig};
 use yoi_registry_core::{RuntimeHandle, RuntimeId};
@@ -79,25 +83,54 @@ impl AppState {
         let next = Arc::new(Served::of_built(built, Some(&current)));
         let report = compare(&current, &next);
         let retired = retire(&current, &next, &report);
+        // Before a new handle is served: a changed embedded runtime's new handle opens the
+        // store its old one must have flushed and let go.
+        join_all(retired.iter().map(|handle| shut_down(handle.as_ref()))).await;
         self.replace_served(Arc::clone(&next));
         let visible: Vec<Arc<dyn RuntimeHandle>> = next.registry.visible().cloned().collect();
         self.inner.feed.reconcile(&visible);
-        for handle in retired {
-            tokio::spawn(async move { handle.shutdown().await });
-        }
         Ok(report)
     }
 }
 
-/// What changed from `current` to `next`.
+/// How long a retired handle may take to shut down before the reload goes on without it.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Shuts `handle` down, at most for [`SHUTDOWN_LIMIT`] (it is no longer served either way).
+async fn shut_down(handle: &dyn RuntimeHandle) {
+    if tokio::time::timeout(SHUTDOWN_LIMIT, handle.shutdown())
+        .await
+        .is_err()
+    {
+        let runtime = &handle.descriptor().id;
+        tracing::warn!(%runtime, "reload: the runtime's old handle did not shut down in time");
+    }
+}
+
+/// What changed from `current` to `next`, as browsers see it: a runtime that became hidden is
+/// removed, one that became visible is added.
 fn compare(current: &Served, next: &Served) -> ReloadReport {
+    let visible_in = |served: &Served, id: &RuntimeId| {
+        served
+            .registry
+            .get(id)
+            .is_ok_and(|handle| handle.descriptor().policy.visible)
+    };
     let mut report = ReloadReport::default();
     for handle in next.registry.handles() {
         let id = &handle.descriptor().id;
-        match current.registry.get(id) {
-            Err(_) => report.added.push(id.clone()),
-            Ok(_) if current.serves(handle) => report.unchanged += 1,
-            Ok(_) => report.changed.push(id.clone()),
+        let (before, now) = (visible_in(current, id), visible_in(next, id));
+        if current.serves(handle) {
+            report.unchanged += 1;
+        } else if now && !before {
+            report.added.push(id.clone());
+        } else if before && !now {
+            report.removed.push(id.clone());
+        } else if current.registry.get(id).is_ok() {
+            report.changed.push(id.clone());
+        } else {
+            // A new runtime that is hidden: nobody sees it come.
+            report.added.push(id.clone());
         }
     }
     for handle in current.registry.handles() {
@@ -109,23 +142,24 @@ fn compare(current: &Served, next: &Served) -> ReloadReport {
     report
 }
 
-/// Ends the lifetimes of the handles `next` no longer serves (a runtime now hidden counts as
-/// removed); answers those handles, to be shut down.
+/// Ends the lifetimes of the handles of `current` that `next` no longer serves (a runtime
+/// removed, or now hidden: `Removed`; any other: `Reconfigured`); answers those handles, to be
+/// shut down.
 fn retire(current: &Served, next: &Served, report: &ReloadReport) -> Vec<Arc<dyn RuntimeHandle>> {
     let mut retired = Vec::new();
-    for id in report.removed.iter().chain(&report.changed) {
-        let hidden = next
-            .registry
-            .get(id)
-            .is_ok_and(|handle| !handle.descriptor().policy.visible);
-        let why = match report.removed.contains(id) || hidden {
+    for handle in current.registry.handles() {
+        if next.serves(handle) {
+            continue;
+        }
+        let id = &handle.descriptor().id;
+        let why = match report.removed.contains(id) {
             true => Retirement::Removed,
             false => Retirement::Reconfigured,
         };
         if let Some(lifetime) = current.lifetime(id) {
             lifetime.end(why);
         }
-        retired.extend(current.registry.get(id).ok().cloned());
+        retired.push(Arc::clone(handle));
     }
     retired
 }

@@ -160,12 +160,7 @@ impl AppState {
 
     /// The runtime `id` if it is visible; `unknown_runtime` otherwise.
     pub(crate) fn runtime(&self, id: &RuntimeId) -> Result<Arc<dyn RuntimeHandle>, ApiError> {
-        let served = self
-            .inner
-            .served
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        Ok(Arc::clone(served.registry.get_visible(id)?))
+        Ok(Arc::clone(self.served().registry.get_visible(id)?))
     }
 
     /// The visible runtime `id` with the lifetime of its handle, for an event stream.
@@ -175,7 +170,9 @@ impl AppState {
     ) -> Result<(Arc<dyn RuntimeHandle>, Lifetime), ApiError> {
         let served = self.served();
         let handle = Arc::clone(served.registry.get_visible(id)?);
-        let lifetime = served.lifetime(id).unwrap_or_default();
+        let lifetime = served
+            .lifetime(id)
+            .expect("every runtime served has a lifetime");
         Ok((handle, lifetime))
     }
 

@@ -50,12 +50,12 @@ pub fn var(name: &str) -> Result<Secret, SecretVarError> {
         return Ok(value.clone());
     }
     drop(kept);
+    // Reading the environment is sound with threads running; only changing it is not.
+    let value = std::env::var(name).map_err(|_| SecretVarError::Missing(name.to_owned()))?;
     if SEALED.load(Ordering::SeqCst) {
         return Err(SecretVarError::NotReadAtStart(name.to_owned()));
     }
-    std::env::var(name)
-        .map(Secret::new)
-        .map_err(|_| SecretVarError::Missing(name.to_owned()))
+    Ok(Secret::new(value))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `yoi`: the one binary of the workspace. `yoi serve` runs the Workspace Backend; `yoi runtime
 //! serve` runs a standalone runtime process; `yoi adapters` and `yoi config check` describe what
-//! this build can serve; `yoi config reload` makes a running Backend read its configuration again; `yoi runtimes`, `workers`, `create`, `send`, `transcript`, `watch`,
-//! `stop` and `cancel` are clients of a running Backend.
+//! this build can serve; `yoi config reload` makes a running Backend read its configuration
+//! again; `yoi runtimes`, `workers`, `create`, `send`, `transcript`, `watch`, `stop` and
+//! `cancel` are clients of a running Backend.
 
 mod client;
 mod pid_file;
@@ -68,9 +69,10 @@ enum ConfigCommand {
         /// The file to check.
         path: Option<PathBuf>,
     },
-    /// Check a workspace.toml as `check` does, then ask the Backend serving it (named by
-    /// `<data_dir>/serve.pid`) to read it again (SIGHUP). Runtimes whose table did not change
-    /// keep running untouched; the Backend's log says what changed, or why nothing did.
+    /// Check a workspace.toml's syntax and keys, then ask the Backend serving it (named by
+    /// `<data_dir>/serve.pid`) to read it again (SIGHUP); the Backend checks the rest (adapters,
+    /// secrets). Runtimes whose table did not change keep running untouched; the Backend's log
+    /// says what changed, or why nothing did.
     Reload {
         /// The file the Backend serves (default: ./workspace.toml).
         path: Option<PathBuf>,

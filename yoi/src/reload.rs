@@ -1,24 +1,34 @@
 //! `yoi serve` reads workspace.toml again on SIGHUP (which `yoi config reload` sends): the
 //! runtimes change as the file says, or, when it is invalid, nothing changes and every error is
-//! logged as `yoi config check` prints it. What `[server]` sets is read at start only.
+//! logged as `yoi config check` prints it. What `[server]` sets is read at start only, and the
+//! workspace's folders cannot move.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use yoi_config::{ConfigErrors, ServerConfig, WorkspaceConfig};
+use tokio_util::sync::CancellationToken;
+use yoi_config::{ConfigError, ConfigErrors, ServerConfig, WorkspaceConfig};
 use yoi_workspace_server::{AppState, ReloadError};
 
 /// Where the configuration comes from: the file named on the command line, or the one
 /// discovered in the working directory (the default configuration without one).
 #[derive(Debug, Clone)]
 pub(crate) enum ConfigSource {
-    /// `--config`.
+    /// `--config`, or the path given to a `config` command.
     File(PathBuf),
     /// `./workspace.toml`, if there is one.
     Discovered(PathBuf),
 }
 
 impl ConfigSource {
+    /// `path`, or the working directory's file.
+    pub(crate) fn new(path: Option<&Path>) -> std::io::Result<Self> {
+        Ok(match path {
+            Some(path) => Self::File(path.to_owned()),
+            None => Self::Discovered(std::env::current_dir()?),
+        })
+    }
+
     /// Reads the configuration now.
     pub(crate) fn load(&self) -> Result<WorkspaceConfig, ConfigErrors> {
         match self {
@@ -34,20 +44,24 @@ pub(crate) fn hangups() -> std::io::Result<Signal> {
     signal(SignalKind::hangup())
 }
 
-/// Reloads the configuration from `source` on every SIGHUP, for as long as the Backend serves.
-/// `server` is the `[server]` table read at start.
+/// Reloads the configuration from `source` on every SIGHUP until `shutdown` (a reload under
+/// way is finished first). `started` is the configuration read at start.
 pub(crate) async fn reload_on_hangup(
     mut hangups: Signal,
     state: AppState,
-    source: ConfigSource,
-    server: ServerConfig,
+    (source, started): (ConfigSource, WorkspaceConfig),
+    shutdown: CancellationToken,
 ) {
-    while hangups.recv().await.is_some() {
-        tracing::info!("SIGHUP: reading the configuration again");
-        let config = source.load();
-        if let Ok(config) = &config {
-            warn_server_changes(&server, &config.server);
+    loop {
+        tokio::select! {
+            hangup = hangups.recv() => if hangup.is_none() { return },
+            () = shutdown.cancelled() => return,
         }
+        tracing::info!("SIGHUP: reading the configuration again");
+        let config = source.load().and_then(|config| {
+            warn_server_changes(&started.server, &config.server);
+            same_folders(&started, config)
+        });
         match state.reload(config).await {
             Ok(report) => tracing::info!("configuration reloaded: {report}"),
             Err(ReloadError::Invalid(errors)) => {
@@ -61,6 +75,34 @@ pub(crate) async fn reload_on_hangup(
             }
             Err(error) => tracing::error!("the configuration was not reloaded: {error}"),
         }
+    }
+}
+
+/// `read`, unless it moves the workspace's root or data folder: the audit log, the pid file
+/// and the embedded stores stay where the Backend started, so such a file is refused.
+fn same_folders(
+    started: &WorkspaceConfig,
+    read: WorkspaceConfig,
+) -> Result<WorkspaceConfig, ConfigErrors> {
+    let moved = |key: &str| ConfigError {
+        file: read
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("(default configuration)")),
+        location: None,
+        key: Some(format!("workspace.{key}")),
+        message: "cannot change on reload: restart the Backend to move it".into(),
+    };
+    let mut errors = Vec::new();
+    if read.root != started.root {
+        errors.push(moved("root"));
+    }
+    if read.data_dir != started.data_dir {
+        errors.push(moved("data_dir"));
+    }
+    match errors.is_empty() {
+        true => Ok(read),
+        false => Err(ConfigErrors(errors)),
     }
 }
 

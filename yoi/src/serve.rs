@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use worker_runtime::http::{BearerToken, ServeOptions};
-use yoi_config::{ConfigErrors, SecretRef, ServerConfig, WorkspaceConfig};
+use yoi_config::{ConfigErrors, SecretRef, WorkspaceConfig};
 use yoi_workspace_server::{AppState, AuditError, ServerOptions, StartError, app};
 
 use crate::pid_file::{self, PidFile};
@@ -98,10 +98,7 @@ pub(crate) enum ServeError {
 /// Runs the Backend until SIGINT or SIGTERM; SIGHUP reloads the configuration.
 pub(crate) fn run(args: Args) -> Result<(), ServeError> {
     init_logging();
-    let source = match &args.config {
-        Some(path) => ConfigSource::File(path.clone()),
-        None => ConfigSource::Discovered(std::env::current_dir()?),
-    };
+    let source = ConfigSource::new(args.config.as_deref())?;
     let config = source.load()?;
     // Every secret the file names is read from here on (a reload too), never from the
     // environment, which programs started for Workers inherit.
@@ -140,8 +137,8 @@ pub(crate) fn run(args: Args) -> Result<(), ServeError> {
         options,
         serving,
         bind,
-        reload: (source, config.server.clone()),
         pid_file: pid_file::path_in(&config.data_dir),
+        reload: (source, config),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,8 +178,8 @@ struct Backend {
     options: ServerOptions,
     serving: ServeOptions,
     bind: SocketAddr,
-    /// Where a reload reads the configuration, and the `[server]` table read at start.
-    reload: (ConfigSource, ServerConfig),
+    /// Where a reload reads the configuration, and the configuration read at start.
+    reload: (ConfigSource, WorkspaceConfig),
     pid_file: PathBuf,
 }
 
@@ -196,12 +193,12 @@ impl Backend {
             tracing::info!(runtime = %descriptor.id, kind = ?descriptor.kind, "runtime registered");
         }
         let hangups = crate::reload::hangups()?;
-        let (source, server) = self.reload;
+        let shutdown = self.options.shutdown.clone();
         let reloads = tokio::spawn(crate::reload::reload_on_hangup(
             hangups,
             state.clone(),
-            source,
-            server,
+            self.reload,
+            shutdown.clone(),
         ));
         let pid_file = PidFile::write(self.pid_file).map_err(ServeError::PidFile)?;
         let scheme = match self.serving.tls {
@@ -212,10 +209,11 @@ impl Backend {
             "yoi: the workspace backend listens on {scheme}://{address}\n"
         ));
         tracing::info!("listening on {scheme}://{address}");
-        let shutdown = self.options.shutdown.clone();
         let router = app(state.clone());
         crate::shutdown::serve_until_signal(listener, router, self.serving, shutdown).await?;
-        reloads.abort();
+        // A reload under way finishes, so that what it retired is shut down and what it serves
+        // is shut down below.
+        let _ = reloads.await;
         for handle in state.registry().handles() {
             handle.shutdown().await;
         }

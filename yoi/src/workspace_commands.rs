@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use yoi_config::{ConfigErrors, FILE_NAME, WorkspaceConfig};
 
+use crate::reload::ConfigSource;
+
 /// The adapters compiled into this build, then those it leaves out with their cargo feature.
 pub(crate) fn adapters() -> Result<String, String> {
     let enabled = yoi_adapters::enabled_adapters().map_err(|error| error.to_string())?;
@@ -54,16 +56,15 @@ pub(crate) fn reload(path: Option<&Path>) -> Result<String, String> {
 
 /// The configuration at `path` (or discovered here), with where it came from.
 fn load(path: Option<&Path>) -> Result<(WorkspaceConfig, String), ConfigErrors> {
-    match path {
-        Some(path) => Ok((WorkspaceConfig::load(path)?, path.display().to_string())),
-        None => {
-            let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            let config = WorkspaceConfig::discover(&here)?;
-            let origin = match &config.file {
-                Some(file) => file.display().to_string(),
-                None => format!("no {FILE_NAME}: the default configuration"),
-            };
-            Ok((config, origin))
-        }
-    }
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let source = match path {
+        Some(path) => ConfigSource::File(path.to_owned()),
+        None => ConfigSource::Discovered(here),
+    };
+    let config = source.load()?;
+    let origin = match &config.file {
+        Some(file) => file.display().to_string(),
+        None => format!("no {FILE_NAME}: the default configuration"),
+    };
+    Ok((config, origin))
 }

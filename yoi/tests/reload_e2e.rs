@@ -131,7 +131,8 @@ fn sighup_reloads_the_runtimes_and_a_broken_file_changes_nothing() {
 
 /// A file that does not parse is refused by `yoi config reload` before anything is sent; one
 /// that parses but cannot be built (a variable the Backend did not read at start) is refused by
-/// the Backend, each error logged as `file:line:column: key: message`.
+/// the Backend, each error logged as `file:line:column: key: message`; so is one that moves the
+/// data folder.
 fn a_broken_file_is_refused(dir: &Path, file: &Path, backend: &mut Backend, address: &str) {
     std::fs::write(file, "[[runtime]]\nid = \"remote\"\nadapter = 7\n").unwrap();
     let refused = config_reload(dir, file);
@@ -157,4 +158,37 @@ fn a_broken_file_is_refused(dir: &Path, file: &Path, backend: &mut Backend, addr
     backend
         .process
         .wait_for_log("the configuration was not reloaded: 1 error(s); the running one stays");
+
+    let moved = format!(
+        "[workspace]\ndata_dir = \"elsewhere\"\n\n{}",
+        remote_table(address, 3000)
+    );
+    std::fs::write(file, moved).unwrap();
+    kill(pid, Signal::SIGHUP).unwrap();
+    backend
+        .process
+        .wait_for_log("workspace.data_dir: cannot change on reload");
+}
+
+#[test]
+fn a_variable_unset_at_start_is_named_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("workspace.toml");
+    let table = "[[runtime]]\nid = \"remote\"\nadapter = \"http-client\"\n\
+                 base_url = \"http://127.0.0.1:9\"\ntoken_env = \"YOI_E2E_NEVER_SET\"\n";
+    std::fs::write(&file, table).unwrap();
+    let output = yoi()
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .args(["--bind", "127.0.0.1:0"])
+        .env_remove("YOI_E2E_NEVER_SET")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        said.contains("runtime[0].token_env: environment variable YOI_E2E_NEVER_SET is not set"),
+        "{said}"
+    );
 }

@@ -262,6 +262,14 @@ impl Drop for FinishOnDrop {
         if channel.lock().finished {
             return;
         }
+        // Closed for a successor after its handle was retired: say so, not that it failed.
+        if channel.lifetime.is_ended() {
+            let last = channel
+                .lifetime
+                .end_frame(&channel.runtime_id, &channel.worker_id);
+            channel.finish(Some(last));
+            return;
+        }
         let error = RegistryError::new(ErrorCode::Internal, "the event stream failed")
             .for_runtime(&channel.runtime_id)
             .for_worker(&channel.worker_id);

@@ -90,11 +90,11 @@ impl FeedClient {
             let receiver = match &mut self.state {
                 State::Ended => return None,
                 State::Joining => {
-                    let (hub, watched) = (&self.watch.hub, &self.watch.watched);
+                    let (hub, watched) = (&self.watch.hub, &mut self.watch.watched);
                     hub.wait_known(watched).await;
                     let (picture, receiver) = hub.join(watched);
                     self.picture = picture;
-                    self.state = State::Live(receiver);
+                    self.state = receiver.map_or(State::Ended, State::Live);
                     continue;
                 }
                 State::Live(receiver) => receiver,

@@ -108,10 +108,10 @@ impl FeedHub {
     pub(crate) fn reconcile(&self, visible: &[Arc<dyn RuntimeHandle>]) {
         let shared = &self.shared;
         let mut slots = shared.lock();
-        for (place, removed) in slots.remove_absent(visible) {
+        for (place, frames) in slots.remove_absent(visible) {
             let _ = shared.sender.send(Change {
                 runtime: place,
-                frames: removed.picture.removed_frame(),
+                frames,
                 removed: true,
             });
         }
@@ -234,17 +234,30 @@ impl HubShared {
 
     /// The whole picture of what `watched` names (its chunks, shared, not copied) and
     /// `synced`, with a receiver of every later change, taken together so that no change is
-    /// missed or sent twice.
-    fn join(&self, watched: &Watched) -> (VecDeque<Bytes>, broadcast::Receiver<Change>) {
+    /// missed or sent twice. A runtime named that a reload removed meanwhile is told removed
+    /// and forgotten; the receiver is `None` when none is left to watch.
+    fn join(
+        &self,
+        watched: &mut Watched,
+    ) -> (VecDeque<Bytes>, Option<broadcast::Receiver<Change>>) {
         let mut slots = self.lock();
         let mut picture = VecDeque::new();
+        if let Watched::Only(places) = watched {
+            for place in places.clone() {
+                if let Some(frame) = slots.removed_frame(place) {
+                    picture.push_back(frame);
+                    watched.forget(place);
+                }
+            }
+        }
         for place in slots.places_of(watched) {
             if let Some(slot) = slots.get_mut(place) {
                 slot.picture.frames(&mut picture);
             }
         }
         picture.push_back(Bytes::from_static(SYNCED_FRAME));
-        (picture, self.sender.subscribe())
+        let nothing_left = matches!(watched, Watched::Only(places) if places.is_empty());
+        (picture, (!nothing_left).then(|| self.sender.subscribe()))
     }
 
     /// Changes the picture of `place` by `change`, and broadcasts what changed; called by the

@@ -16,6 +16,7 @@ use yoi_registry_core::{
 
 use crate::error::public_message;
 use crate::events::frame::render;
+use crate::lifetime::removed_message;
 
 /// The `event:` of a runtime's status.
 pub(crate) const RUNTIME_STATUS_EVENT: &str = "runtime_status";
@@ -216,10 +217,7 @@ impl RuntimePicture {
         let data = RemovedRuntimeData {
             runtime_id: &self.runtime_id,
             status: "removed",
-            message: format!(
-                "runtime {} is no longer in the workspace's configuration",
-                self.runtime_id
-            ),
+            message: removed_message(&self.runtime_id),
         };
         render(RUNTIME_STATUS_EVENT, &data)
     }

@@ -2,9 +2,11 @@
 //! upstream task), at a place that is never reused, so that a change or a watch that names a
 //! place always means one runtime, even across reloads.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use tokio::task::AbortHandle;
 use yoi_registry_core::{RuntimeHandle, RuntimeId};
 
@@ -76,6 +78,9 @@ impl Slot {
 pub(super) struct Slots {
     /// A removed runtime's place stays empty.
     places: Vec<Option<Slot>>,
+    /// The frame that told each removed runtime's browsers, by place, for a browser that asked
+    /// for it just before it went.
+    gone: BTreeMap<usize, Bytes>,
     /// Browsers watching everything.
     pub(super) everything: usize,
 }
@@ -113,12 +118,12 @@ impl Slots {
             .filter_map(|(place, slot)| Some((place, slot.as_ref()?)))
     }
 
-    /// Removes the runtimes not among `visible`, their upstream stopped; answers them with
-    /// their places.
+    /// Removes the runtimes not among `visible`, their upstream stopped; answers the frame that
+    /// tells each one's browsers, with its place.
     pub(super) fn remove_absent(
         &mut self,
         visible: &[Arc<dyn RuntimeHandle>],
-    ) -> Vec<(usize, Slot)> {
+    ) -> Vec<(usize, Bytes)> {
         let kept = |slot: &Slot| {
             let id = &slot.handle.descriptor().id;
             visible.iter().any(|handle| &handle.descriptor().id == id)
@@ -128,10 +133,17 @@ impl Slots {
             if entry.as_ref().is_some_and(|slot| !kept(slot)) {
                 let mut slot = entry.take().expect("checked to be live");
                 slot.stop_upstream();
-                removed.push((place, slot));
+                let frame = slot.picture.removed_frame();
+                self.gone.insert(place, frame.clone());
+                removed.push((place, frame));
             }
         }
         removed
+    }
+
+    /// The frame that told the browsers of the runtime at `place` it was removed, if it was.
+    pub(super) fn removed_frame(&self, place: usize) -> Option<Bytes> {
+        self.gone.get(&place).cloned()
     }
 
     /// The places `watched` names now.

@@ -29,10 +29,9 @@ const RUNTIME_PARAMETER: &str = "runtime";
 /// configuration removes a runtime (or hides it), its browsers are sent `event: runtime_status`
 /// with `{"runtime_id","status":"removed","message"}`, and a feed narrowed to removed runtimes
 /// only ends there; a runtime a reload adds joins every unnarrowed feed, its states following
-/// once it answers. Comments keep an idle stream
-/// open. However many browsers watch, the Backend follows each runtime once: a runtime process
-/// by its own feed (`GET /v1/feed`, the same states), the compatibility store by listing it every
-/// 5 s.
+/// once it answers. Comments keep an idle stream open. However many browsers watch, the Backend
+/// follows each runtime once: a runtime process by its own feed (`GET /v1/feed`, the same
+/// states), the compatibility store by listing it every 5 s.
 #[utoipa::path(
     get,
     path = "/api/events",

@@ -157,21 +157,7 @@ async fn a_reload_changes_only_what_the_file_changed() {
         "1 added (fresh), 1 removed (gone), 1 changed (edit), 1 unchanged"
     );
 
-    let ended = rest(&mut gone_stream).await;
-    let notice = data(ended.last().expect("a last frame"));
-    assert_eq!(ended.last().unwrap().event, "runtime_status", "{ended:?}");
-    assert_eq!(notice["status"], "removed", "{notice}");
-    assert_eq!(notice["code"], "unknown_runtime", "{notice}");
-    let told = runtime_until(&mut gone_feed, "gone", "removed").await;
-    assert_eq!(
-        told["message"],
-        "runtime gone is no longer in the workspace's configuration"
-    );
-    assert!(
-        rest(&mut gone_feed).await.is_empty(),
-        "a feed of removed runtimes only ends"
-    );
-    runtime_until(&mut feed, "gone", "removed").await;
+    assert_removed_told(&mut gone_stream, &mut gone_feed, &mut feed).await;
     runtime_until(&mut feed, "fresh", "available").await;
 
     let ended = rest(&mut edit_stream).await;
@@ -198,6 +184,27 @@ async fn a_reload_changes_only_what_the_file_changed() {
 
     a_broken_file_changes_nothing(&backend, dir.path(), &mut held, last).await;
     assert_reloads_audited(dir.path());
+}
+
+/// The removed runtime's worker stream ends with `runtime_status` `removed`; the feed
+/// narrowed to it says so too and ends; the whole feed says so and goes on.
+async fn assert_removed_told(stream: &mut Frames, narrowed: &mut Frames, feed: &mut Frames) {
+    let ended = rest(stream).await;
+    let last = ended.last().expect("a last frame");
+    let notice = data(last);
+    assert_eq!(last.event, "runtime_status", "{ended:?}");
+    assert_eq!(notice["status"], "removed", "{notice}");
+    assert_eq!(notice["code"], "unknown_runtime", "{notice}");
+    let told = runtime_until(narrowed, "gone", "removed").await;
+    assert_eq!(
+        told["message"],
+        "runtime gone is no longer in the workspace's configuration"
+    );
+    assert!(
+        rest(narrowed).await.is_empty(),
+        "a feed of removed runtimes only ends"
+    );
+    runtime_until(feed, "gone", "removed").await;
 }
 
 /// The changed runtime's Worker, kept in its store, is served by the new handle: its stream
@@ -279,4 +286,45 @@ fn assert_reloads_audited(dir: &Path) {
     for leak in ["base_url", "nope", "127.0.0.1", "runtime.token"] {
         assert!(!audit.contains(leak), "{leak} in the audit log");
     }
+}
+
+/// Builds the runtimes of the file at `dir` again, answering the report.
+async fn reload_now(backend: &ServedBackend, dir: &Path, toml: &str) -> ReloadReport {
+    let config = write_config(dir, toml);
+    backend.state.reload(Ok(config)).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_file_a_table_names_is_part_of_it_and_hiding_a_runtime_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.txt"), "first-key\n").unwrap();
+    let model = "[runtime.profiles.model]\nengine = \"openai\"\nmodel = \"m\"\n\
+                 base_url = \"http://127.0.0.1:9/v1\"\napi_key_file = \"key.txt\"\n\n";
+    let keyed =
+        format!("[[runtime]]\nid = \"keyed\"\nadapter = \"embedded\"\npersist = false\n{model}");
+    let plain = "[[runtime]]\nid = \"plain\"\nadapter = \"embedded\"\npersist = false\n\n";
+    let file = format!("{plain}{keyed}");
+    let backend = serve_workspace(&write_config(dir.path(), &file), options(dir.path())).await;
+    let same = reload_now(&backend, dir.path(), &file).await;
+    assert_eq!(same.unchanged, 2, "{same}");
+
+    std::fs::write(dir.path().join("key.txt"), "second-key\n").unwrap();
+    let rotated = reload_now(&backend, dir.path(), &file).await;
+    assert_eq!(
+        (rotated.changed, rotated.unchanged),
+        (vec![rid("keyed")], 1)
+    );
+
+    backend
+        .api
+        .post("/api/runtimes/plain/workers", json!({ "worker_id": "p1" }))
+        .await;
+    let mut stream = backend.api.events("plain", "p1", None).await;
+    until(&mut stream, "worker_created").await;
+    let hidden = format!("{}\nvisible = false\n\n{keyed}", plain.trim_end());
+    let report = reload_now(&backend, dir.path(), &hidden).await;
+    assert_eq!((report.removed, report.unchanged), (vec![rid("plain")], 1));
+    let last = rest(&mut stream).await.pop().expect("a last frame");
+    assert_eq!(data(&last)["status"], "removed", "{last:?}");
+    assert_eq!(listed(&backend).await, ["keyed"]);
 }

@@ -16,7 +16,7 @@ export function mountConsole(container, { runtime, worker }) {
   document.title = `${worker}@${runtime} · yoi workspace`;
   const page = layout(runtime, worker);
   replace(container, page.root);
-  const state = { runtime, worker, page, last: 0, running: false, stopped: false, lost: false, streaming: null, stream: null, older: [], closed: false, sending: null, acting: false };
+  const state = { runtime, worker, page, last: 0, running: false, stopped: false, lost: false, removed: false, streaming: null, stream: null, older: [], closed: false, sending: null, acting: false };
   loadUntilReachable(state);
   return () => {
     state.closed = true;
