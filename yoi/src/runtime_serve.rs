@@ -134,7 +134,7 @@ pub(crate) enum ServeError {
 
 /// Runs the runtime process until SIGINT or SIGTERM.
 pub(crate) fn run(args: Args) -> Result<(), ServeError> {
-    init_logging();
+    let _log = worker_runtime::http::init_logging();
     let config = match &args.config {
         Some(path) => load_runtime_file(path, args.id.clone())?,
         None => RuntimeConfig::new(args.id.clone()),
@@ -230,15 +230,4 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Ok(duration) => Ok(duration),
         Err(error) => Err(error.to_string()),
     }
-}
-
-/// Log lines go to stderr, filtered by `RUST_LOG` (default `info`).
-pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
 }

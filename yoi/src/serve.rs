@@ -12,7 +12,7 @@ use yoi_workspace_server::{AppState, AuditError, ServerOptions, StartError, app}
 
 use crate::pid_file::{self, PidFile};
 use crate::reload::ConfigSource;
-use crate::runtime_serve::{HttpArgs, init_logging};
+use crate::runtime_serve::HttpArgs;
 use crate::shutdown::BindError;
 
 /// Where the Backend listens unless told otherwise.
@@ -97,7 +97,7 @@ pub(crate) enum ServeError {
 
 /// Runs the Backend until SIGINT or SIGTERM; SIGHUP reloads the configuration.
 pub(crate) fn run(args: Args) -> Result<(), ServeError> {
-    init_logging();
+    let _log = worker_runtime::http::init_logging();
     let source = ConfigSource::new(args.config.as_deref())?;
     let config = source.load()?;
     // Every secret the file names is read from here on (a reload too), never from the

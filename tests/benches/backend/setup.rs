@@ -49,6 +49,12 @@ pub(crate) fn model_runtime(bench: &Bench, name: &str, openai: &str) -> Child {
 
 /// Starts a Backend over the `[[runtime]]` tables `runtimes`, in a folder `name` of its own.
 pub(crate) fn backend(bench: &Bench, name: &str, runtimes: &str) -> Child {
+    backend_logging(bench, name, runtimes, "info")
+}
+
+/// [`backend`], its log filtered by `log` (a `RUST_LOG` value: `warn` leaves the request log
+/// out).
+pub(crate) fn backend_logging(bench: &Bench, name: &str, runtimes: &str, log: &str) -> Child {
     let dir = bench.dir.path().join(name);
     std::fs::create_dir_all(&dir).expect("the Backend's folder can be made");
     let config = dir.join("workspace.toml");
@@ -58,7 +64,7 @@ pub(crate) fn backend(bench: &Bench, name: &str, runtimes: &str) -> Child {
     let config = config.to_str().expect("a UTF-8 path").to_owned();
     start_role(
         &["backend", config.as_str()],
-        &[(TOKEN_VAR, RUNTIME_TOKEN)],
+        &[(TOKEN_VAR, RUNTIME_TOKEN), ("RUST_LOG", log)],
         &dir.join("backend.log"),
     )
 }

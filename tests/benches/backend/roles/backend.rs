@@ -1,5 +1,6 @@
 //! The Workspace Backend as `yoi serve` runs it: the registry built from a workspace.toml, the
-//! request log at `info` on stderr, the audit log under the workspace's data dir.
+//! request log at `info` on stderr (through `yoi serve`'s writer thread), the audit log under the
+//! workspace's data dir.
 
 use std::path::Path;
 
@@ -11,14 +12,7 @@ use crate::child::announce;
 
 /// Serves the Backend over the workspace.toml at `config`.
 pub(super) async fn serve(config: &Path) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .with_writer(std::io::stderr)
-        .init();
+    let _log = worker_runtime::http::init_logging();
     let config = WorkspaceConfig::load(config).expect("the bench's workspace.toml is valid");
     let registry = build_registry(&config).expect("the bench's runtimes build");
     let options = ServerOptions::new(config.data_dir.join("audit.jsonl"));

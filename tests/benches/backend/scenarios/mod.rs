@@ -20,7 +20,7 @@ use crate::{Bench, procfs};
 
 /// Runs every scenario `args` selects.
 pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
-    if args.runs(1) || args.runs(2) || args.runs(9) {
+    if args.runs(1) || args.runs(2) || args.runs(9) || args.runs(14) {
         proxy::run(bench, args).await;
     }
     if args.runs(3) || args.runs(8) {

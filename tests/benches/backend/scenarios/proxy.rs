@@ -30,6 +30,9 @@ pub(super) async fn run(bench: &mut Bench, args: &Args) {
     if args.runs(9) {
         connection_reuse(bench).await;
     }
+    if args.runs(14) {
+        request_log(bench).await;
+    }
 }
 
 /// Starts a runtime (each request waiting `work_us`) with worker `w1`, and a Backend over it.
@@ -131,6 +134,38 @@ async fn slow_handler(bench: &mut Bench) {
             ratio >= 0.95,
         ));
     }
+}
+
+/// Scenario 14: what the request log costs: two Backends over one runtime, one logging each
+/// request (`info`, as `yoi serve` does), one not (`warn`), under the same load side by side.
+async fn request_log(bench: &mut Bench) {
+    let runtime = setup::runtimes(bench, "s14-runtime", 1, 0);
+    Calls::new()
+        .create_worker(&direct(runtime.address(), "/v1/workers"), "w1")
+        .await;
+    let table = remote_table("remote", runtime.address(), 5000);
+    let logging = setup::backend(bench, "s14-logging", &table);
+    let quiet = setup::backend_logging(bench, "s14-quiet", &table, "warn");
+    let sides = [
+        Side::costing(via(logging.address(), BACKEND_DETAIL), vec![logging.pid()]),
+        Side::costing(via(quiet.address(), BACKEND_DETAIL), vec![quiet.pid()]),
+    ];
+    let connections = 8;
+    let rounds = interleave(bench, &sides, connections).await;
+    let cpu = |side: usize| median_of(&rounds, |r| us(r[side].cpu_per_request.unwrap_or_default()));
+    let added = median_of(&rounds, |r| {
+        us(r[0].cpu_per_request.unwrap_or_default()) - us(r[1].cpu_per_request.unwrap_or_default())
+    });
+    let latency = median_of(&rounds, |r| us(r[0].p50) - us(r[1].p50));
+    bench.push(Row::context(
+        14,
+        &format!("the request log's cost per request, {connections} conn"),
+        format!(
+            "{added:.1} us of CPU ({:.1} us logging, {:.1} us not), {latency:+.0} us of p50 latency",
+            cpu(0),
+            cpu(1)
+        ),
+    ));
 }
 
 /// Scenario 9: a fresh Backend under the load of scenario 1, counted at the runtime.
