@@ -44,6 +44,13 @@ pub(crate) enum Role {
         /// resumption, so that every connection costs a full handshake, counted.
         #[arg(long, value_name = "DIR")]
         tls: Option<PathBuf>,
+        /// Keep each runtime's Workers under DIR (reopened from there), as `yoi runtime
+        /// serve --data-dir` does; in memory otherwise.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Characters per `output_delta` of the echo profile.
+        #[arg(long, default_value_t = 4)]
+        chunk_chars: usize,
     },
     /// The Workspace Backend over a workspace.toml, as `yoi serve` runs it.
     #[command(hide = true)]

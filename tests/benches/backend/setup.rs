@@ -21,6 +21,14 @@ pub(crate) fn runtimes(bench: &Bench, name: &str, count: usize, work_us: u64) ->
     start_role(&role, &[], &bench.dir.path().join(format!("{name}.log")))
 }
 
+/// Starts one runtime process with the role's `args` (e.g. `--data-dir DIR`).
+pub(crate) fn runtime_with(bench: &Bench, name: &str, args: &[&str]) -> Child {
+    let role: Vec<&str> = std::iter::once("runtime")
+        .chain(args.iter().copied())
+        .collect();
+    start_role(&role, &[], &bench.dir.path().join(format!("{name}.log")))
+}
+
 /// Starts one runtime serving HTTPS with `cert.pem` and `key.pem` of `certs` (every connection
 /// a full handshake, counted).
 pub(crate) fn tls_runtime(bench: &Bench, name: &str, certs: &Path) -> Child {

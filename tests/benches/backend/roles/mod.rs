@@ -27,7 +27,17 @@ pub(crate) fn run(role: Role) {
                 work_us,
                 openai,
                 tls,
-            } => runtime::serve(count, work_us, openai.as_deref(), tls.as_deref()).await,
+                data_dir,
+                chunk_chars,
+            } => {
+                let served = runtime::Served {
+                    openai: openai.as_deref(),
+                    tls: tls.as_deref(),
+                    data_dir: data_dir.as_deref(),
+                    chunk_chars,
+                };
+                runtime::serve(count, work_us, served).await;
+            }
             Role::Backend { config } => backend::serve(&config).await,
             Role::Bare { body } => bare::serve(&body).await,
         }

@@ -16,7 +16,7 @@ use axum::serve::ListenerExt;
 use futures::StreamExt;
 use worker_runtime::http::{BearerToken, HttpOptions, ServeOptions, TlsFiles, router};
 use worker_runtime::{
-    DEFAULT_PROFILE, EngineSettings, ModelSettings, Runtime, RuntimeConfig, RuntimeId,
+    DEFAULT_PROFILE, EchoSettings, EngineSettings, ModelSettings, Runtime, RuntimeConfig, RuntimeId,
 };
 
 use super::{RUNTIME_TOKEN, bind};
@@ -80,17 +80,36 @@ impl Drop for OpenStream {
     }
 }
 
-/// Serves `count` fresh runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`; their
-/// `default` profile is the `openai` engine at `openai` when given, echo otherwise. With `tls`
-/// (a folder holding `cert.pem` and `key.pem`) they serve HTTPS through the runtime's own
-/// server loop, counting handshakes; otherwise plain HTTP, counting accepted connections.
-pub(super) async fn serve(count: usize, work_us: u64, openai: Option<&str>, tls: Option<&Path>) {
+/// How the runtimes of a runtime process are served.
+pub(crate) struct Served<'a> {
+    /// Their `default` profile is the `openai` engine at this base URL (echo otherwise).
+    pub(crate) openai: Option<&'a str>,
+    /// HTTPS with `cert.pem` and `key.pem` of this folder, counting handshakes.
+    pub(crate) tls: Option<&'a Path>,
+    /// Each runtime is stored under this folder (memory only otherwise).
+    pub(crate) data_dir: Option<&'a Path>,
+    /// Characters per delta of the echo profile.
+    pub(crate) chunk_chars: usize,
+}
+
+/// Serves `count` runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`, as `served`
+/// says. Over HTTPS they are served by the runtime's own server loop, counting handshakes;
+/// over plain HTTP, counting accepted connections. Each announces its address once it is open
+/// (a stored one after reading its store).
+pub(super) async fn serve(count: usize, work_us: u64, served: Served<'_>) {
     let counters = Arc::new(Counters::default());
-    let tls = tls.map(|dir| counting_tls(dir, Arc::clone(&counters.handshakes)));
+    let tls = served
+        .tls
+        .map(|dir| counting_tls(dir, Arc::clone(&counters.handshakes)));
     let work = Duration::from_micros(work_us);
     for index in 0..count {
         let id = RuntimeId::new(format!("rt{index}")).expect("a valid id");
-        let runtime = Runtime::new(config(id, openai)).expect("the bench's runtime starts");
+        let config = config(id.clone(), &served);
+        let runtime = match served.data_dir {
+            Some(dir) => Runtime::open(config, dir),
+            None => Runtime::new(config).map_err(Into::into),
+        }
+        .expect("the bench's runtime starts");
         let options = HttpOptions {
             token: Some(BearerToken::new(RUNTIME_TOKEN).expect("a valid token")),
             ..HttpOptions::default()
@@ -183,12 +202,19 @@ impl rustls::server::ResolvesServerCert for CountingResolver {
     }
 }
 
-/// A runtime's configuration: the defaults, or a `default` profile with the `openai` engine at
-/// `openai` that sends only the new input with each run (so that runs stay alike as the
-/// transcript grows).
-fn config(id: RuntimeId, openai: Option<&str>) -> RuntimeConfig {
+/// A runtime's configuration: a `default` echo profile of `served.chunk_chars`, or one with the
+/// `openai` engine at `served.openai` that sends only the new input with each run (so that runs
+/// stay alike as the transcript grows).
+fn config(id: RuntimeId, served: &Served<'_>) -> RuntimeConfig {
     let mut config = RuntimeConfig::new(id);
-    if let Some(base_url) = openai {
+    let echo = EchoSettings {
+        chunk_chars: served.chunk_chars,
+        delay_ms: 0,
+    };
+    config
+        .profiles
+        .insert(DEFAULT_PROFILE.to_owned(), EngineSettings::Echo(echo));
+    if let Some(base_url) = served.openai {
         let mut model = ModelSettings::new("bench-model");
         model.base_url = Some(base_url.to_owned());
         model.context_entries = 1;

@@ -4,6 +4,7 @@ mod console;
 mod embedded;
 mod fanout;
 mod listing;
+mod persistence;
 mod proxy;
 mod sse_latency;
 mod streaming;
@@ -46,6 +47,9 @@ pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
     }
     if args.runs(13) {
         tls_link::run(bench).await;
+    }
+    if args.runs(15) || args.runs(16) {
+        persistence::run(bench, args.runs(15), args.runs(16)).await;
     }
 }
 
