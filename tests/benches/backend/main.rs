@@ -3,6 +3,10 @@
 //! scenario briefly (CI). Every figure is a ratio of things measured side by side in one run
 //! (interleaved rounds, median of the per-round ratios) or CPU time read from `/proc`.
 
+/// The allocator `yoi` serves with, so that the roles cost what `yoi serve` costs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod child;
 mod cli;
 mod load;
