@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use yoi_adapters as adapters;
 use yoi_config::{ConfigError, ConfigErrors, RuntimeEntry, SecretRef, WorkspaceConfig};
-use yoi_registry_core::{AdapterInput, RuntimeHandle, RuntimeRegistry, Secret};
+use yoi_registry_core::{AdapterInput, RuntimeHandle, RuntimeId, RuntimeRegistry, Secret};
 
 /// What a runtime's handle was built from: its adapter, everything its factory got, and what
 /// the files its settings name held. Equal recipes build the same runtime.
@@ -22,6 +22,11 @@ pub(crate) struct Recipe {
 }
 
 impl Recipe {
+    /// The id of the runtime it builds.
+    pub(crate) fn runtime_id(&self) -> &RuntimeId {
+        &self.input.id
+    }
+
     fn new(adapter: &str, input: AdapterInput) -> Self {
         let mut files = Vec::new();
         for (key, value) in &input.settings {

@@ -68,10 +68,10 @@ impl Served {
 
     /// The handle serving the runtime `recipe` builds, if it is the one served.
     pub(crate) fn running(&self, recipe: &Recipe) -> Option<Arc<dyn RuntimeHandle>> {
-        let (id, _) = self
-            .runtimes
-            .iter()
-            .find(|(_, runtime)| runtime.recipe.as_ref() == Some(recipe))?;
+        let id = recipe.runtime_id();
+        if self.runtimes.get(id)?.recipe.as_ref() != Some(recipe) {
+            return None;
+        }
         self.registry.get(id).ok().cloned()
     }
 

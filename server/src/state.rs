@@ -2,7 +2,7 @@
 //! hub, the workspace feed, the audit log and the options.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -133,8 +133,16 @@ impl AppState {
 
     /// The runtimes served now.
     pub(crate) fn served(&self) -> Arc<Served> {
-        let served = self.inner.served.read();
-        Arc::clone(&served.unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.read_served())
+    }
+
+    /// The runtimes served now, for a look that needs no snapshot of its own (a request's
+    /// handle): no reference count is taken.
+    fn read_served(&self) -> RwLockReadGuard<'_, Arc<Served>> {
+        self.inner
+            .served
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Serves `served` from now on.
@@ -160,7 +168,7 @@ impl AppState {
 
     /// The runtime `id` if it is visible; `unknown_runtime` otherwise.
     pub(crate) fn runtime(&self, id: &RuntimeId) -> Result<Arc<dyn RuntimeHandle>, ApiError> {
-        Ok(Arc::clone(self.served().registry.get_visible(id)?))
+        Ok(Arc::clone(self.read_served().registry.get_visible(id)?))
     }
 
     /// The visible runtime `id` with the lifetime of its handle, for an event stream.
@@ -168,7 +176,7 @@ impl AppState {
         &self,
         id: &RuntimeId,
     ) -> Result<(Arc<dyn RuntimeHandle>, Lifetime), ApiError> {
-        let served = self.served();
+        let served = self.read_served();
         let handle = Arc::clone(served.registry.get_visible(id)?);
         let lifetime = served
             .lifetime(id)
