@@ -1,11 +1,24 @@
 //! One request to the runtime process and the mapping of every way it can fail. Messages name
-//! the runtime by id and never carry its URL (`reqwest::Error` would print it).
+//! the runtime by id and never carry its URL.
+//!
+//! Requests go out on hyper's pooled client directly: the runtime's scheme, authority, path
+//! prefix and `Authorization` header are prepared when the runtime is built, so a call copies
+//! them and writes its path; there is no URL parse, redirect or retry layer per call (hyper's
+//! pool only resends a request that a closing idle connection never took).
 
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use url::Url;
 use worker_runtime::protocol::{self, ErrorBody};
@@ -13,10 +26,21 @@ use yoi_registry_core::{AdapterConfigError, ErrorCode, RegistryError, RuntimeId,
 
 use super::tls::{TLS_FAILED, TlsKeys, handshake_failure};
 
+/// A request to the runtime, its body whole.
+pub(crate) type Call = Request<Full<Bytes>>;
+
+/// Where the runtime is, prepared once: each call's URI is these plus its path.
+struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    /// The base URL's path without its final `/` (empty for a runtime at the root).
+    prefix: String,
+}
+
 /// Sends requests to one runtime over one pooled client.
 pub(crate) struct Caller {
-    client: reqwest::Client,
-    base: Url,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    target: Target,
     authorization: Option<HeaderValue>,
     timeout: Duration,
     runtime: RuntimeId,
@@ -36,17 +60,35 @@ impl Caller {
             key: None,
             message: message.to_owned(),
         };
-        let builder = reqwest::Client::builder()
-            .connect_timeout(timeout)
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(timeout));
+        tcp.set_nodelay(true);
+        tcp.set_keepalive(Some(Duration::from_secs(30)));
+        let connector = tls.connector(tcp, &base, root)?;
+        let client = Client::builder(TokioExecutor::new())
             // Below a runtime's default header timeout (10 s), which closes idle connections:
             // a pooled connection is let go before the runtime closes it under a request.
             .pool_idle_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .tcp_keepalive(Duration::from_secs(30));
-        let (builder, base) = tls.apply(builder, base, root)?;
-        let client = builder
-            .build()
-            .map_err(|_| unusable("the HTTP client cannot be built"))?;
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let authority = base
+            .host_str()
+            .map(|host| match base.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            })
+            .and_then(|text| Authority::try_from(text).ok())
+            .ok_or_else(|| AdapterConfigError::at("base_url", "has no usable host"))?;
+        let target = Target {
+            scheme: if base.scheme() == "https" {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            },
+            authority,
+            prefix: base.path().trim_end_matches('/').to_owned(),
+        };
         let authorization = secret
             .map(|secret| {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
@@ -57,79 +99,124 @@ impl Caller {
             .transpose()?;
         Ok(Self {
             client,
-            base,
+            target,
             authorization,
             timeout,
             runtime: runtime.clone(),
         })
     }
 
-    /// A request to `path` (a protocol path, e.g. `/v1/workers`, taken below the base URL's own
-    /// path) with the token set.
-    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let relative = path.trim_start_matches('/');
-        let url = self
-            .base
-            .join(relative)
-            .unwrap_or_else(|_| self.base.clone());
-        let request = self.client.request(method, url);
-        match &self.authorization {
-            Some(value) => request.header(AUTHORIZATION, value.clone()),
-            None => request,
-        }
-    }
-
-    /// Sends `request` and decodes the JSON answer, all within the runtime's timeout.
-    pub(crate) async fn send<T: DeserializeOwned>(
+    /// A `GET` of `path` (a protocol path, e.g. `/v1/workers`, taken below the base URL's own
+    /// path), with `query` (URL-encoded) when given.
+    pub(crate) fn get(
         &self,
-        request: RequestBuilder,
-    ) -> Result<T, RegistryError> {
-        let response = request
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        self.decode(response).await
+        path: &str,
+        query: Option<&impl serde::Serialize>,
+    ) -> Result<Call, RegistryError> {
+        let mut path_and_query = format!("{}{path}", self.target.prefix);
+        if let Some(query) = query {
+            let encoded = serde_urlencoded::to_string(query)
+                .map_err(|_| self.protocol("cannot be sent this query".into()))?;
+            if !encoded.is_empty() {
+                path_and_query.push('?');
+                path_and_query.push_str(&encoded);
+            }
+        }
+        self.call(Method::GET, path_and_query, None)
     }
 
-    /// A `POST` to `path` with `body` as JSON.
-    pub(crate) fn post_json(&self, path: &str, body: &impl serde::Serialize) -> RequestBuilder {
-        let json = serde_json::to_vec(body).expect("request types serialize to JSON");
-        self.request(Method::POST, path)
-            .header(CONTENT_TYPE, "application/json")
-            .body(json)
+    /// A `POST` to `path`, with `body` as JSON when given.
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<Call, RegistryError> {
+        let json = body.map(|body| serde_json::to_vec(body).expect("request types serialize"));
+        self.call(
+            Method::POST,
+            format!("{}{path}", self.target.prefix),
+            json.map(Bytes::from),
+        )
+    }
+
+    /// The request: the prepared target with `path_and_query`, the token, a JSON body.
+    fn call(
+        &self,
+        method: Method,
+        path_and_query: String,
+        json: Option<Bytes>,
+    ) -> Result<Call, RegistryError> {
+        let path_and_query = PathAndQuery::from_maybe_shared(path_and_query)
+            .map_err(|_| self.protocol("cannot be sent a request to this path".into()))?;
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.target.scheme.clone());
+        parts.authority = Some(self.target.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        let uri = Uri::from_parts(parts)
+            .map_err(|_| self.protocol("cannot be sent a request to this path".into()))?;
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        if let Some(value) = &self.authorization {
+            headers.insert(AUTHORIZATION, value.clone());
+        }
+        if let Some(json) = json {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *request.body_mut() = Full::new(json);
+        }
+        Ok(request)
+    }
+
+    /// Sends `call` and decodes the JSON answer, all within the runtime's timeout.
+    pub(crate) async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<T, RegistryError> {
+        let exchange = async {
+            let response = self.open(call).await?;
+            let status = response.status();
+            let is_json = has_content_type(&response, "application/json");
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| self.transport_error(&error))?;
+            Ok::<_, RegistryError>((status, is_json, body.to_bytes()))
+        };
+        let (status, is_json, bytes) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| self.timeout_error())??;
+        self.decode(status, is_json, &bytes)
+    }
+
+    /// Sends `call` and answers the response once its head is in (not bounded in time here).
+    pub(crate) async fn open(&self, call: Call) -> Result<Response<Incoming>, RegistryError> {
+        self.client
+            .request(call)
+            .await
+            .map_err(|error| self.transport_error(&error))
     }
 
     /// Checks `GET /v1/health`.
     pub(crate) async fn health(&self) -> Result<(), RegistryError> {
-        let request = self.request(Method::GET, protocol::HEALTH);
-        self.send::<serde::de::IgnoredAny>(request).await.map(drop)
+        let call = self.get(protocol::HEALTH, None::<&()>)?;
+        self.send::<serde::de::IgnoredAny>(call).await.map(drop)
     }
 
     /// Decodes an answer: the expected JSON on success, the runtime's typed error otherwise.
-    pub(crate) async fn decode<T: DeserializeOwned>(
+    fn decode<T: DeserializeOwned>(
         &self,
-        response: Response,
+        status: StatusCode,
+        is_json: bool,
+        bytes: &[u8],
     ) -> Result<T, RegistryError> {
-        let status = response.status();
         self.refuse_auth(status)?;
-        let is_json = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/json"));
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
         if !is_json {
             return Err(self.protocol(format!("answered status {} without JSON", status.as_u16())));
         }
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
+            return serde_json::from_slice(bytes)
                 .map_err(|_| self.protocol("answered JSON of an unexpected shape".to_owned()));
         }
-        Err(self.remote_error(status, &bytes))
+        Err(self.remote_error(status, bytes))
     }
 
     /// A 401 or 403 means the runtime rejected the Backend's credential.
@@ -168,13 +255,16 @@ impl Caller {
     }
 
     /// Maps a failure to reach the runtime or to read its answer.
-    pub(crate) fn transport_error(&self, error: &reqwest::Error) -> RegistryError {
+    pub(crate) fn transport_error(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+    ) -> RegistryError {
         if let Some(what) = handshake_failure(error) {
             self.error(ErrorCode::RuntimeUnavailable, what.into())
                 .with_diagnostic(TLS_FAILED)
-        } else if error.is_timeout() {
+        } else if carries_io(error, std::io::ErrorKind::TimedOut) {
             self.timeout_error()
-        } else if error.is_connect() {
+        } else if is_connect(error) {
             self.error(
                 ErrorCode::RuntimeUnavailable,
                 "cannot be reached (connection refused or unreachable)".into(),
@@ -196,4 +286,35 @@ impl Caller {
         RegistryError::new(code, format!("runtime {} {what}", self.runtime))
             .for_runtime(&self.runtime)
     }
+}
+
+/// Whether `response` says its body is of `content_type`.
+pub(crate) fn has_content_type<B>(response: &Response<B>, content_type: &str) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with(content_type))
+}
+
+/// Whether `error` is the client's failure to connect.
+fn is_connect(error: &(dyn std::error::Error + 'static)) -> bool {
+    error
+        .downcast_ref::<hyper_util::client::legacy::Error>()
+        .is_some_and(hyper_util::client::legacy::Error::is_connect)
+}
+
+/// Whether `error`, or an error it carries, is an I/O error of `kind`.
+fn carries_io(error: &(dyn std::error::Error + 'static), kind: std::io::ErrorKind) -> bool {
+    let mut source = Some(error);
+    while let Some(current) = source {
+        if current
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
 }

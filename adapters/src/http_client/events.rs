@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use reqwest::Method;
 use worker_runtime::protocol::{RESET_EVENT, WorkerRoute};
 use yoi_registry_core::{RegistryError, StreamEvent, StreamItem, WorkerEvents, WorkerId};
 
@@ -107,7 +106,7 @@ impl Subscription {
                 let error = self
                     .remote
                     .caller
-                    .remote_error(reqwest::StatusCode::GONE, data.as_bytes());
+                    .remote_error(http::StatusCode::GONE, data.as_bytes());
                 return Some((Err(error.for_worker(&self.worker)), self));
             }
             let Ok(event) = StreamEvent::from_json(data) else {
@@ -149,12 +148,15 @@ impl Subscription {
 
 /// Whether the Worker is stopped with nothing after `cursor`: its stream is complete.
 async fn worker_has_ended(remote: &Remote, worker: &WorkerId, cursor: Option<u64>) -> bool {
-    let request = remote
+    let Ok(call) = remote
         .caller
-        .request(Method::GET, &WorkerRoute::Detail.path(worker));
+        .get(&WorkerRoute::Detail.path(worker), None::<&()>)
+    else {
+        return false;
+    };
     let detail = remote
         .caller
-        .send::<worker_runtime::WorkerDetail>(request)
+        .send::<worker_runtime::WorkerDetail>(call)
         .await;
     detail.is_ok_and(|detail| {
         detail.status == worker_runtime::WorkerStatus::Stopped

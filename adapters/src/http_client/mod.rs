@@ -1,6 +1,6 @@
 //! The `http-client` adapter: a remote `yoi runtime serve` process reached over HTTP(S) and SSE.
 //!
-//! One pooled client per runtime (keep-alive), every call bounded by the runtime's `timeout_ms`,
+//! One pooled hyper client per runtime (keep-alive), every call bounded by the runtime's `timeout_ms`,
 //! the bearer token from the table's secret reference. Failures map to the DESIGN codes and never
 //! carry the runtime's URL. Status is cached from the last call and refreshed by a background
 //! probe of `/v1/health` at a fixed interval, so a listing of a runtime known to be down answers
@@ -28,7 +28,7 @@ use yoi_registry_core::{
     RuntimeStatus, TranscriptPage, WorkerEvents, WorkerId, WorkerView, WorkerViewPage,
 };
 
-use call::Caller;
+use call::{Call, Caller};
 use status::StatusCache;
 
 /// The table's own keys.
@@ -136,19 +136,16 @@ fn parse_base_url(text: &str) -> Result<Url, AdapterConfigError> {
 
 impl HttpHandle {
     /// One call, recorded in the status cache.
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, RegistryError> {
+    async fn call<T: serde::de::DeserializeOwned>(&self, call: Call) -> Result<T, RegistryError> {
         status::ensure_probe(&self.remote);
-        let result = self.remote.caller.send(request).await;
+        let result = self.remote.caller.send(call).await;
         self.remote.status.record(result.as_ref().map(|_| ()));
         result
     }
 
     /// A `GET` of `path`.
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.remote.caller.request(reqwest::Method::GET, path)
+    fn get(&self, path: &str) -> Result<Call, RegistryError> {
+        self.remote.caller.get(path, None::<&()>)
     }
 
     /// A `POST` of one Worker's route with no body, answered with the Worker.
@@ -157,11 +154,8 @@ impl HttpHandle {
         route: WorkerRoute,
         worker: &WorkerId,
     ) -> Result<WorkerView, RegistryError> {
-        let request = self
-            .remote
-            .caller
-            .request(reqwest::Method::POST, &route.path(worker));
-        let detail: worker_runtime::WorkerDetail = self.call(request).await?;
+        let call = self.remote.caller.post(&route.path(worker), None::<&()>)?;
+        let detail: worker_runtime::WorkerDetail = self.call(call).await?;
         Ok(detail.into())
     }
 }
@@ -177,7 +171,11 @@ impl RuntimeHandle for HttpHandle {
         if let Some(known_down) = self.remote.status.known_down() {
             return known_down;
         }
-        match self.call::<RuntimeInfo>(self.get(protocol::RUNTIME)).await {
+        let info = match self.get(protocol::RUNTIME) {
+            Ok(call) => self.call::<RuntimeInfo>(call).await,
+            Err(error) => Err(error),
+        };
+        match info {
             Ok(info) => RuntimeOverview {
                 status: RuntimeStatus::from_diagnostics(&info.diagnostics),
                 capabilities: info.summary.capabilities,
@@ -190,26 +188,27 @@ impl RuntimeHandle for HttpHandle {
     }
 
     async fn list_workers(&self, page: &PageRequest) -> Result<WorkerViewPage, RegistryError> {
-        let request = self.get(protocol::WORKERS).query(page);
-        let page: worker_runtime::WorkerPage = self.call(request).await?;
+        let call = self.remote.caller.get(protocol::WORKERS, Some(page))?;
+        let page: worker_runtime::WorkerPage = self.call(call).await?;
         Ok(page.into())
     }
 
     async fn get_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
-        let request = self.get(&WorkerRoute::Detail.path(worker));
-        let detail: worker_runtime::WorkerDetail = self.call(request).await?;
+        let call = self.get(&WorkerRoute::Detail.path(worker))?;
+        let detail: worker_runtime::WorkerDetail = self.call(call).await?;
         Ok(detail.into())
     }
 
     async fn create_worker(&self, request: CreateWorker) -> Result<WorkerView, RegistryError> {
-        let request = self.remote.caller.post_json(protocol::WORKERS, &request);
-        let detail: worker_runtime::WorkerDetail = self.call(request).await?;
+        let call = self.remote.caller.post(protocol::WORKERS, Some(&request))?;
+        let detail: worker_runtime::WorkerDetail = self.call(call).await?;
         Ok(detail.into())
     }
 
     async fn send_input(&self, worker: &WorkerId, input: Input) -> Result<InputAck, RegistryError> {
         let path = WorkerRoute::Input.path(worker);
-        self.call(self.remote.caller.post_json(&path, &input)).await
+        self.call(self.remote.caller.post(&path, Some(&input))?)
+            .await
     }
 
     async fn stop_worker(&self, worker: &WorkerId) -> Result<WorkerView, RegistryError> {
@@ -227,10 +226,9 @@ impl RuntimeHandle for HttpHandle {
         limit: Option<usize>,
     ) -> Result<TranscriptPage, RegistryError> {
         let query = TranscriptQuery { start, limit };
-        let request = self
-            .get(&WorkerRoute::Transcript.path(worker))
-            .query(&query);
-        self.call(request).await
+        let path = WorkerRoute::Transcript.path(worker);
+        self.call(self.remote.caller.get(&path, Some(&query))?)
+            .await
     }
 
     async fn subscribe(

@@ -10,14 +10,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, HeaderName, HeaderValue};
+use http_body_util::{BodyDataStream, BodyExt};
 use sse_stream::{Sse, SseByteStream};
 use worker_runtime::IdleTimer;
 use worker_runtime::protocol::LAST_EVENT_ID;
 use yoi_registry_core::{ErrorCode, RegistryError, WorkerId};
 
 use super::Remote;
+use super::call::has_content_type;
 
 /// The first pause before reconnecting, doubled after each failed attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -30,7 +31,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// default is 15 s).
 const STREAM_IDLE_LIMIT: Duration = Duration::from_secs(60);
 
-/// SSE frames; a transport error carries nothing (reqwest's would name the URL).
+/// SSE frames; a transport error carries nothing (the client's could name the URL).
 pub(super) type Frames = BoxStream<'static, Result<Sse, ()>>;
 
 /// Opens the event stream at `path`, resuming after `cursor` when given. A refusal by the
@@ -42,24 +43,27 @@ pub(super) async fn open(
     worker: Option<&WorkerId>,
 ) -> Result<Frames, RegistryError> {
     let caller = &remote.caller;
-    let mut request = caller
-        .request(Method::GET, path)
-        .header(ACCEPT, "text/event-stream");
+    let mut call = caller.get(path, None::<&()>)?;
+    let headers = call.headers_mut();
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     if let Some(cursor) = cursor {
-        request = request.header(LAST_EVENT_ID, cursor.to_string());
+        headers.insert(
+            HeaderName::from_static(LAST_EVENT_ID),
+            HeaderValue::from(cursor),
+        );
     }
     let timeout = remote.descriptor.timeout;
-    let response = tokio::time::timeout(timeout, request.send())
+    let response = tokio::time::timeout(timeout, caller.open(call))
         .await
-        .map_err(|_| caller.timeout_error())?
-        .map_err(|error| caller.transport_error(&error))?;
+        .map_err(|_| caller.timeout_error())??;
     let status = response.status();
     if !status.is_success() {
         caller.refuse_auth(status)?;
-        let body = tokio::time::timeout(timeout, response.bytes())
+        let body = tokio::time::timeout(timeout, response.into_body().collect())
             .await
             .ok()
             .and_then(Result::ok)
+            .map(|body| body.to_bytes())
             .unwrap_or_default();
         let error = caller.remote_error(status, &body);
         return Err(match worker {
@@ -67,16 +71,11 @@ pub(super) async fn open(
             None => error,
         });
     }
-    let is_sse = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"));
-    if !is_sse {
+    if !has_content_type(&response, "text/event-stream") {
         return Err(caller.protocol("answered an event request without an event stream".into()));
     }
     let bytes = Watched {
-        chunks: response.bytes_stream().boxed(),
+        chunks: BodyDataStream::new(response.into_body()).boxed(),
         idle: IdleTimer::new(STREAM_IDLE_LIMIT),
     };
     Ok(SseByteStream::new(bytes).map_err(drop).boxed())
@@ -84,9 +83,9 @@ pub(super) async fn open(
 
 /// A response's chunks, ending with an error when the connection breaks or stays silent for
 /// [`STREAM_IDLE_LIMIT`] (a runtime sends keep-alives, so silence means it is dead). The error
-/// carries nothing: reqwest's would name the URL.
+/// carries nothing of the connection's.
 struct Watched {
-    chunks: BoxStream<'static, reqwest::Result<Bytes>>,
+    chunks: BoxStream<'static, Result<Bytes, hyper::Error>>,
     idle: IdleTimer,
 }
 

@@ -5,11 +5,14 @@
 //! runtime is built; errors name the key, never the path. A failed handshake is told by what
 //! went wrong, as a person understands it, with the diagnostic code `tls_failed`.
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use reqwest::ClientBuilder;
-use rustls::{AlertDescription, CertificateError};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore};
 use url::Url;
 use yoi_registry_core::AdapterConfigError;
 
@@ -26,78 +29,141 @@ pub(crate) struct TlsKeys {
 }
 
 impl TlsKeys {
-    /// Applies the keys to `builder` for the runtime at `base`; answers the URL to call, which
-    /// names `tls_server_name` (resolved to `base`'s address) when one is set.
-    pub(crate) fn apply(
+    /// The connector to the runtime at `base` over `tcp`: TLS as the keys say for an `https`
+    /// base (its files relative to `root`), plain TCP for an `http` one.
+    pub(crate) fn connector(
         &self,
-        mut builder: ClientBuilder,
-        base: Url,
+        tcp: HttpConnector,
+        base: &Url,
         root: &Path,
-    ) -> Result<(ClientBuilder, Url), AdapterConfigError> {
+    ) -> Result<HttpsConnector<HttpConnector>, AdapterConfigError> {
+        let https = base.scheme() == "https";
         let any = self.ca_file.is_some()
             || self.client_cert_file.is_some()
             || self.client_key_file.is_some()
             || self.tls_server_name.is_some();
-        if any && base.scheme() != "https" {
+        if any && !https {
             return Err(AdapterConfigError::at(
                 "base_url",
                 "the TLS keys need an https:// base_url",
             ));
         }
-        if let Some(path) = &self.ca_file {
-            let pem = read(root, path, "ca_file")?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|certs| !certs.is_empty())
-                .ok_or_else(|| AdapterConfigError::at("ca_file", "holds no PEM certificate"))?;
-            builder = builder.tls_certs_only(certs);
-        }
+        let config = if https {
+            self.client_config(root)?
+        } else {
+            // Never used: the connector makes no TLS connection to an http:// base.
+            builder()?
+                .with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth()
+        };
+        let schemes = HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http();
+        let schemes = match &self.tls_server_name {
+            None => schemes,
+            Some(name) => schemes.with_server_name_resolver(server_name(name, base)?),
+        };
+        Ok(schemes.enable_http1().wrap_connector(tcp))
+    }
+
+    /// The client configuration: the roots to trust (`ca_file`'s, or the system's through
+    /// the platform verifier, as reqwest's) and the client certificate, if any.
+    fn client_config(&self, root: &Path) -> Result<ClientConfig, AdapterConfigError> {
+        let unusable = |what: &str| AdapterConfigError {
+            key: None,
+            message: format!("the TLS client cannot be set up ({what})"),
+        };
+        let verified = match &self.ca_file {
+            Some(path) => {
+                let mut roots = RootCertStore::empty();
+                for cert in certificates(&read(root, path, "ca_file")?) {
+                    roots.add(cert).map_err(|_| {
+                        AdapterConfigError::at("ca_file", "holds a certificate that cannot be a CA")
+                    })?;
+                }
+                if roots.is_empty() {
+                    return Err(AdapterConfigError::at(
+                        "ca_file",
+                        "holds no PEM certificate",
+                    ));
+                }
+                builder()?.with_root_certificates(roots)
+            }
+            None => {
+                let verifier = rustls_platform_verifier::Verifier::new(provider())
+                    .map_err(|_| unusable("the system's roots"))?;
+                builder()?
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+            }
+        };
         match (&self.client_cert_file, &self.client_key_file) {
             (Some(cert), Some(key)) => {
-                let mut pem = read(root, cert, "client_cert_file")?;
-                pem.push(b'\n');
-                pem.extend(read(root, key, "client_key_file")?);
-                let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+                let not_a_pair = || {
                     AdapterConfigError::at(
                         "client_cert_file",
                         "with client_key_file, is not a PEM certificate and private key",
                     )
-                })?;
-                builder = builder.identity(identity);
+                };
+                let chain = certificates(&read(root, cert, "client_cert_file")?);
+                let key = PrivateKeyDer::from_pem_slice(&read(root, key, "client_key_file")?)
+                    .map_err(|_| not_a_pair())?;
+                if chain.is_empty() {
+                    return Err(not_a_pair());
+                }
+                verified
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|_| not_a_pair())
             }
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(AdapterConfigError::at(
-                    "client_key_file",
-                    "is needed with client_cert_file",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(AdapterConfigError::at(
-                    "client_cert_file",
-                    "is needed with client_key_file",
-                ));
-            }
+            (None, None) => Ok(verified.with_no_client_auth()),
+            (Some(_), None) => Err(AdapterConfigError::at(
+                "client_key_file",
+                "is needed with client_cert_file",
+            )),
+            (None, Some(_)) => Err(AdapterConfigError::at(
+                "client_cert_file",
+                "is needed with client_key_file",
+            )),
         }
-        let Some(name) = &self.tls_server_name else {
-            return Ok((builder, base));
-        };
-        let ip: IpAddr = base
-            .host_str()
-            .and_then(|host| host.trim_matches(['[', ']']).parse().ok())
-            .ok_or_else(|| {
-                AdapterConfigError::at(
-                    "tls_server_name",
-                    "needs base_url to name the runtime by IP address (otherwise put the name in base_url)",
-                )
-            })?;
-        let port = base.port_or_known_default().unwrap_or(443);
-        let mut named = base;
-        named
-            .set_host(Some(name))
-            .map_err(|_| AdapterConfigError::at("tls_server_name", "is not a valid host name"))?;
-        Ok((builder.resolve(name, SocketAddr::new(ip, port)), named))
     }
+}
+
+/// The crypto provider of every TLS link: aws-lc-rs, as the servers'.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A client configuration builder with the safe default protocol versions.
+fn builder()
+-> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, AdapterConfigError> {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|_| AdapterConfigError {
+            key: None,
+            message: "the TLS client cannot be set up (its protocol versions)".into(),
+        })
+}
+
+/// The certificates of a PEM file (those that parse).
+fn certificates(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// The name the certificate is verified against, `tls_server_name`, for a `base` that names the
+/// runtime by IP address (which is where the connection goes).
+fn server_name(name: &str, base: &Url) -> Result<FixedServerNameResolver, AdapterConfigError> {
+    let by_address = matches!(base.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
+    if !by_address {
+        return Err(AdapterConfigError::at(
+            "tls_server_name",
+            "needs base_url to name the runtime by IP address (otherwise put the name in base_url)",
+        ));
+    }
+    let name = ServerName::try_from(name.to_owned())
+        .map_err(|_| AdapterConfigError::at("tls_server_name", "is not a valid host name"))?;
+    Ok(FixedServerNameResolver::new(name))
 }
 
 /// The file at `path` (relative to `root`), which `key` names.
