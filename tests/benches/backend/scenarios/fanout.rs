@@ -1,8 +1,15 @@
 //! Scenarios 5 and 6: N browser subscribers on one remote worker through the Backend. The
 //! Backend's resident memory with N idle subscribers; then the latency to the last subscriber of
 //! paced inputs, and the delivery rate and Backend CPU per delivery of back-to-back inputs.
+//!
+//! The latency is measured twice. End to end: from an input's send to the last subscriber's
+//! reader reaching the event. The Backend's side: from the kernel's receipt of the event at a
+//! subscriber of the runtime itself (the runtime writes it to that subscriber and to the
+//! Backend's upstream stream together) to the kernel's receipt of it at the last of the
+//! Backend's subscribers, which does not wait for the harness's readers to get the cores.
 
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::report::Row;
 use crate::setup::{self, Calls, direct, remote_table, via};
@@ -22,6 +29,10 @@ struct FanOut {
     deliveries_per_second: f64,
     last_p50: Duration,
     last_p99: Duration,
+    /// The Backend's side of the latency to the last subscriber (p50, p99).
+    backend_side: (Duration, Duration),
+    /// The Backend's CPU time per paced input, delivered to every subscriber.
+    cpu_per_paced_input: Duration,
     /// Event streams open at the runtime while the subscribers are served.
     upstream_streams: u64,
 }
@@ -63,55 +74,92 @@ pub(super) async fn run(bench: &mut Bench) {
                 per_idle <= 16.0 * 1024.0,
             ));
         }
-        let (last_p50, last_p99) = latency_to_last(bench, &calls, &runtime, &worker, &open).await;
+        let at_runtime = Subscriber::open(&direct(
+            runtime.address(),
+            &format!("/v1/workers/{worker}/events"),
+        ))
+        .await;
+        let sides = (open.as_slice(), &at_runtime);
+        let latency = latency_to_last(bench, &calls, (&runtime, &backend), &worker, sides).await;
+        let Latency {
+            last_p50,
+            last_p99,
+            backend_side,
+            cpu_per_paced_input,
+        } = latency;
         let (cpu_per_delivery, deliveries_per_second) =
             throughput(bench, &calls, &runtime, &backend, &worker, &open).await;
+        // Less the harness's own subscriber at the runtime, still open.
         let upstream_streams = setup::counts(&runtime)
             .await
             .open_event_streams
             .get(&format!("/v1/workers/{worker}/events"))
             .copied()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .saturating_sub(1);
         results.push(FanOut {
             subscribers,
             cpu_per_delivery,
             deliveries_per_second,
             last_p50,
             last_p99,
+            backend_side,
+            cpu_per_paced_input,
             upstream_streams,
         });
     }
     report(bench, &results);
 }
 
-/// Paced inputs, one at a time: the p50 and p99 of each event's latency to the last of `open`.
+/// The latencies of paced inputs to the last subscriber.
+struct Latency {
+    last_p50: Duration,
+    last_p99: Duration,
+    /// From the receipt at the runtime's own subscriber to the last receipt (p50, p99).
+    backend_side: (Duration, Duration),
+    /// The Backend's CPU time per input.
+    cpu_per_paced_input: Duration,
+}
+
+/// Paced inputs, one at a time: each event's latency to the last of `open`, end to end and on
+/// the Backend's side (against `at_runtime`, a subscriber of the runtime itself).
 async fn latency_to_last(
     bench: &Bench,
     calls: &Calls,
-    runtime: &crate::child::Child,
+    (runtime, backend): (&crate::child::Child, &crate::child::Child),
     worker: &str,
-    open: &[Subscriber],
-) -> (Duration, Duration) {
+    (open, at_runtime): (&[Subscriber], &Subscriber),
+) -> Latency {
     let input = direct(runtime.address(), &format!("/v1/workers/{worker}/input"));
     let (first, _) = calls.send_input(&input, "x").await;
     let detail = direct(runtime.address(), &format!("/v1/workers/{worker}"));
     let per_input = calls.wait_idle(&detail).await - first + 1;
     wait_all(open, first + per_input - 1).await;
-    for subscriber in open {
+    wait_all(std::slice::from_ref(at_runtime), first + per_input - 1).await;
+    for subscriber in open.iter().chain([at_runtime]) {
         subscriber.record(true);
     }
     let mut sent_at = Vec::new();
-    for _ in 0..if bench.quick { 10 } else { 100 } {
+    let inputs = if bench.quick { 10 } else { 100 };
+    let cpu_before = procfs::cpu_time(backend.pid());
+    for _ in 0..inputs {
         let (sequence, sent) = calls.send_input(&input, "x").await;
         sent_at.push((sequence, sent));
         wait_all(open, sequence + per_input - 1).await;
     }
-    let mut last_arrival = std::collections::HashMap::<u64, Instant>::new();
+    let cpu_per_paced_input = (procfs::cpu_time(backend.pid()) - cpu_before) / inputs;
+    at_runtime.record(false);
+    let mut last_arrival = HashMap::<u64, Instant>::new();
+    let mut last_receipt = HashMap::<u64, SystemTime>::new();
     for subscriber in open {
         subscriber.record(false);
         for (id, arrival) in subscriber.take_arrivals() {
             let latest = last_arrival.entry(id).or_insert(arrival);
             *latest = (*latest).max(arrival);
+        }
+        for (id, receipt) in subscriber.take_receipts() {
+            let latest = last_receipt.entry(id).or_insert(receipt);
+            *latest = (*latest).max(receipt);
         }
     }
     let mut latencies: Vec<Duration> = sent_at
@@ -119,10 +167,21 @@ async fn latency_to_last(
         .flat_map(|&(sequence, sent)| (sequence..sequence + per_input).map(move |id| (id, sent)))
         .filter_map(|(id, sent)| Some(*last_arrival.get(&id)? - sent))
         .collect();
-    (
-        quantile(&mut latencies, 0.5),
-        quantile(&mut latencies, 0.99),
-    )
+    let mut backend_side: Vec<Duration> = at_runtime
+        .take_receipts()
+        .into_iter()
+        .filter_map(|(id, upstream)| last_receipt.get(&id)?.duration_since(upstream).ok())
+        .collect();
+    assert!(!backend_side.is_empty(), "no event was seen on both sides");
+    Latency {
+        last_p50: quantile(&mut latencies, 0.5),
+        last_p99: quantile(&mut latencies, 0.99),
+        backend_side: (
+            quantile(&mut backend_side, 0.5),
+            quantile(&mut backend_side, 0.99),
+        ),
+        cpu_per_paced_input,
+    }
 }
 
 /// Back-to-back long inputs for the round time: Backend CPU per delivery (us) and deliveries
@@ -204,6 +263,28 @@ fn report(bench: &mut Bench, results: &[FanOut]) {
                 &format!("latency to the last subscriber, N = {n}"),
                 latency,
             )
+        });
+        let (side_p50, side_p99) = result.backend_side;
+        let side = format!(
+            "p99 {:.2} ms (p50 {:.2} ms)",
+            us(side_p99) / 1000.0,
+            us(side_p50) / 1000.0
+        );
+        bench.push(Row::context(
+            5,
+            &format!("Backend CPU per paced input (all its events to every subscriber), N = {n}"),
+            format!(
+                "{:.2} ms, {:.1} us per subscriber",
+                us(result.cpu_per_paced_input) / 1000.0,
+                us(result.cpu_per_paced_input) / n as f64
+            ),
+        ));
+        let side_figure =
+            format!("Backend side: runtime's write to the last subscriber's socket, N = {n}");
+        bench.push(if largest {
+            Row::judged(5, &side_figure, side, "p99 <= 2 ms", us(side_p99) <= 2000.0)
+        } else {
+            Row::context(5, &side_figure, side)
         });
         bench.push(Row::judged(
             5,
