@@ -80,15 +80,16 @@ impl Subscriber {
         let task = tokio::spawn(async move {
             let mut chunked = Chunked::default();
             let mut pending = Vec::new();
-            chunked.decode(&mut body.into(), &mut pending);
+            let mut body = body;
+            chunked.decode(&mut body, &mut pending);
             let now = (Instant::now(), SystemTime::now());
             noted.take_frames(&mut pending, now, key);
-            while let Ok((bytes, receipt)) = reader.receive().await {
+            while let Ok((mut bytes, receipt)) = reader.receive().await {
                 if bytes.is_empty() {
                     return;
                 }
                 let arrival = Instant::now();
-                let ended = chunked.decode(&mut bytes.into(), &mut pending);
+                let ended = chunked.decode(&mut bytes, &mut pending);
                 noted.take_frames(&mut pending, (arrival, receipt), key);
                 if ended {
                     return;
