@@ -37,6 +37,28 @@ struct Target {
     prefix: String,
 }
 
+impl Target {
+    /// The target of the runtime at `base` (an http or https URL ending in `/`).
+    fn of(base: &Url) -> Result<Self, AdapterConfigError> {
+        let authority = base
+            .host_str()
+            .map(|host| match base.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            })
+            .and_then(|text| Authority::try_from(text).ok())
+            .ok_or_else(|| AdapterConfigError::at("base_url", "has no usable host"))?;
+        Ok(Self {
+            scheme: match base.scheme() {
+                "https" => Scheme::HTTPS,
+                _ => Scheme::HTTP,
+            },
+            authority,
+            prefix: base.path().trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
 /// Sends requests to one runtime over one pooled client.
 pub(crate) struct Caller {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -72,23 +94,7 @@ impl Caller {
             .pool_idle_timeout(Duration::from_secs(5))
             .pool_timer(TokioTimer::new())
             .build(connector);
-        let authority = base
-            .host_str()
-            .map(|host| match base.port() {
-                Some(port) => format!("{host}:{port}"),
-                None => host.to_owned(),
-            })
-            .and_then(|text| Authority::try_from(text).ok())
-            .ok_or_else(|| AdapterConfigError::at("base_url", "has no usable host"))?;
-        let target = Target {
-            scheme: if base.scheme() == "https" {
-                Scheme::HTTPS
-            } else {
-                Scheme::HTTP
-            },
-            authority,
-            prefix: base.path().trim_end_matches('/').to_owned(),
-        };
+        let target = Target::of(&base)?;
         let authorization = secret
             .map(|secret| {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))

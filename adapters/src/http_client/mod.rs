@@ -171,11 +171,8 @@ impl RuntimeHandle for HttpHandle {
         if let Some(known_down) = self.remote.status.known_down() {
             return known_down;
         }
-        let info = match self.get(protocol::RUNTIME) {
-            Ok(call) => self.call::<RuntimeInfo>(call).await,
-            Err(error) => Err(error),
-        };
-        match info {
+        let info = async { self.call::<RuntimeInfo>(self.get(protocol::RUNTIME)?).await };
+        match info.await {
             Ok(info) => RuntimeOverview {
                 status: RuntimeStatus::from_diagnostics(&info.diagnostics),
                 capabilities: info.summary.capabilities,

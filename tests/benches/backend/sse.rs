@@ -80,16 +80,15 @@ impl Subscriber {
         let task = tokio::spawn(async move {
             let mut chunked = Chunked::default();
             let mut pending = Vec::new();
-            let mut body = body;
-            chunked.decode(&mut body, &mut pending);
+            chunked.decode(&body, &mut pending);
             let now = (Instant::now(), SystemTime::now());
             noted.take_frames(&mut pending, now, key);
-            while let Ok((mut bytes, receipt)) = reader.receive().await {
+            while let Ok((bytes, receipt)) = reader.receive().await {
                 if bytes.is_empty() {
                     return;
                 }
                 let arrival = Instant::now();
-                let ended = chunked.decode(&mut bytes, &mut pending);
+                let ended = chunked.decode(bytes, &mut pending);
                 noted.take_frames(&mut pending, (arrival, receipt), key);
                 if ended {
                     return;
@@ -215,7 +214,7 @@ impl Reader {
                 .await
                 .unwrap_or_else(|error| panic!("GET {path}: {error}"));
             assert!(!bytes.is_empty(), "GET {path}: closed before its head");
-            read.extend_from_slice(&bytes);
+            read.extend_from_slice(bytes);
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut response = httparse::Response::new(&mut headers);
             let parsed = response
@@ -235,7 +234,7 @@ impl Reader {
     }
 
     /// The next bytes (empty at the end of the stream) and when the kernel received them.
-    async fn receive(&mut self) -> io::Result<(Vec<u8>, SystemTime)> {
+    async fn receive(&mut self) -> io::Result<(&[u8], SystemTime)> {
         loop {
             self.stream.readable().await?;
             let fd = self.stream.as_raw_fd();
@@ -256,7 +255,7 @@ impl Reader {
                         SystemTime::UNIX_EPOCH
                             + Duration::new(stamp.tv_sec() as u64, stamp.tv_nsec() as u32)
                     });
-                    return Ok((self.buffer[..length].to_vec(), receipt));
+                    return Ok((&self.buffer[..length], receipt));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 Err(error) => return Err(error),
@@ -279,11 +278,8 @@ struct Chunked {
 impl Chunked {
     /// Decodes what `read` completes into `out`; answers whether the body ended (its last
     /// chunk, or the connection's end).
-    fn decode(&mut self, read: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
-        if read.is_empty() && self.raw.is_empty() {
-            return false;
-        }
-        self.raw.append(read);
+    fn decode(&mut self, read: &[u8], out: &mut Vec<u8>) -> bool {
+        self.raw.extend_from_slice(read);
         loop {
             if self.remaining > 0 {
                 let take = self.raw.len().min(self.remaining as usize);
