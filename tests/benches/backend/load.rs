@@ -1,6 +1,7 @@
 //! Load on an HTTP server: `wrk` (Debian's package) holding a number of keep-alive
-//! connections, each sending the next `GET` as soon as the previous answer is read, for a fixed
-//! time; and single requests over a connection of the harness's own.
+//! connections, each sending the next request (a `GET`, or an empty `POST`) as soon as the
+//! previous answer is read, for a fixed time; and single requests over a connection of the
+//! harness's own.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -33,6 +34,19 @@ pub(crate) struct Target {
     pub(crate) path: String,
     /// A bearer token to send, if the server wants one.
     pub(crate) token: Option<&'static str>,
+    /// Whether wrk's load is an empty `POST` (a `GET` otherwise).
+    pub(crate) post: bool,
+}
+
+impl Target {
+    /// The same server and token, an empty `POST` to `path`.
+    pub(crate) fn post(&self, path: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            post: true,
+            ..self.clone()
+        }
+    }
 }
 
 /// What a load measured.
@@ -61,7 +75,12 @@ pub(crate) fn installed() -> bool {
 /// panics on any error or answer but 2xx.
 pub(crate) async fn run(target: &Target, connections: usize, duration: Duration) -> Load {
     let script = std::env::temp_dir().join(format!("yoi-bench-wrk-{}.lua", std::process::id()));
-    std::fs::write(&script, REPORT_SCRIPT).expect("the wrk script can be written");
+    let method = match target.post {
+        true => "wrk.method = \"POST\"\n",
+        false => "",
+    };
+    std::fs::write(&script, format!("{method}{REPORT_SCRIPT}"))
+        .expect("the wrk script can be written");
     let mut command = Command::new(WRK);
     command
         .args(["--threads", "1", "--connections", &connections.to_string()])

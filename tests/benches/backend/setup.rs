@@ -114,6 +114,7 @@ pub(crate) fn direct(runtime: SocketAddr, path: &str) -> Target {
         address: runtime,
         path: path.to_owned(),
         token: Some(RUNTIME_TOKEN),
+        post: false,
     }
 }
 
@@ -123,6 +124,7 @@ pub(crate) fn via(backend: SocketAddr, path: &str) -> Target {
         address: backend,
         path: path.to_owned(),
         token: None,
+        post: false,
     }
 }
 

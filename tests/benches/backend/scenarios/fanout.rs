@@ -71,8 +71,8 @@ pub(super) async fn run(bench: &mut Bench) {
                 6,
                 &format!("Backend RSS per idle subscriber, N = {subscribers}"),
                 format!("{:.1} KiB", per_idle / 1024.0),
-                "<= 16 KiB",
-                per_idle <= 16.0 * 1024.0,
+                "<= 12 KiB",
+                per_idle <= 12.0 * 1024.0,
             ));
         }
         let at_runtime = Subscriber::open(&direct(

@@ -1,5 +1,6 @@
 //! The scenarios of the issue, and the interleaved comparison they share.
 
+mod audit;
 mod console;
 mod embedded;
 mod fanout;
@@ -50,6 +51,9 @@ pub(crate) async fn run_all(bench: &mut Bench, args: &Args) {
     }
     if args.runs(15) || args.runs(16) {
         persistence::run(bench, args.runs(15), args.runs(16)).await;
+    }
+    if args.runs(17) {
+        audit::run(bench).await;
     }
 }
 

@@ -1,0 +1,64 @@
+//! Scenario 17: what auditing a mutation costs. Every mutation the Backend performs writes its
+//! audit line first (DESIGN.md's security rules), so no Backend runs without one; the nearest
+//! comparison is the same Backend's read of the same Worker. Cancelling an idle Worker changes
+//! nothing and answers its detail, as the read does, so the two differ by the audit line (and the
+//! mutation's own path); the runtime alone, without any audit, shows what its side of the
+//! difference is.
+
+use crate::Bench;
+use crate::report::Row;
+use crate::setup::{self, Calls, direct, remote_table, via};
+
+use super::{Side, interleave, median_of, thousands, us};
+
+/// The keep-alive connections of the load: enough that audit lines wait together.
+const CONNECTIONS: usize = 8;
+
+pub(super) async fn run(bench: &mut Bench) {
+    let runtime = setup::runtimes(bench, "s17-runtime", 1, 0);
+    Calls::new()
+        .create_worker(&direct(runtime.address(), "/v1/workers"), "w1")
+        .await;
+    let table = remote_table("remote", runtime.address(), 5000);
+    let backend = setup::backend(bench, "s17-backend", &table);
+    let read = via(backend.address(), "/api/runtimes/remote/workers/w1");
+    let direct_read = direct(runtime.address(), "/v1/workers/w1");
+    let sides = [
+        Side::costing(read.clone(), vec![backend.pid()]),
+        Side::costing(
+            read.post("/api/runtimes/remote/workers/w1/cancel"),
+            vec![backend.pid()],
+        ),
+        Side::new(direct_read.clone()),
+        Side::new(direct_read.post("/v1/workers/w1/cancel")),
+    ];
+    let rounds = interleave(bench, &sides, CONNECTIONS).await;
+    let ratio = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
+    bench.push(Row::judged(
+        17,
+        &format!(
+            "mutations/s with the audit log / the same Backend's reads, {CONNECTIONS} conn \
+             (cancel of an idle Worker vs its detail)"
+        ),
+        format!(
+            "{ratio:.2} ({} vs {} req/s)",
+            thousands(median_of(&rounds, |r| r[1].throughput)),
+            thousands(median_of(&rounds, |r| r[0].throughput)),
+        ),
+        ">= 0.8",
+        ratio >= 0.8,
+    ));
+    let at_runtime = median_of(&rounds, |r| r[3].throughput / r[2].throughput);
+    let cpu = |side: usize| median_of(&rounds, |r| us(r[side].cpu_per_request.unwrap_or_default()));
+    bench.push(Row::context(
+        17,
+        "the same without any audit: cancel / detail at the runtime alone; Backend CPU per call",
+        format!(
+            "{at_runtime:.2} ({} vs {} req/s); Backend {:.1} us per cancel, {:.1} us per detail",
+            thousands(median_of(&rounds, |r| r[3].throughput)),
+            thousands(median_of(&rounds, |r| r[2].throughput)),
+            cpu(1),
+            cpu(0),
+        ),
+    ));
+}
