@@ -8,15 +8,23 @@ const TICKS_PER_SECOND: u64 = 100;
 
 /// User plus system CPU time of every thread of `pid` so far.
 pub(crate) fn cpu_time(pid: u32) -> Duration {
+    let (user, system) = cpu_times(pid);
+    user + system
+}
+
+/// User and system CPU time of every thread of `pid` so far, apart.
+pub(crate) fn cpu_times(pid: u32) -> (Duration, Duration) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .unwrap_or_else(|error| panic!("reading /proc/{pid}/stat: {error}"));
     // The command name may hold spaces and parentheses; the fields after the last ')' do not.
     let after_name = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
     let fields: Vec<&str> = after_name.split(' ').collect();
     // Counted from `state` (field 3 of proc(5)): utime is field 14, stime field 15.
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
+    let ticks = |index: usize, name: &str| {
+        let ticks: u64 = fields[index].parse().unwrap_or_else(|_| panic!("{name}"));
+        Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
+    };
+    (ticks(11, "utime"), ticks(12, "stime"))
 }
 
 /// Resident memory of `pid`, in bytes (`VmRSS`).

@@ -80,9 +80,16 @@ impl Side {
         }
     }
 
-    fn cpu_time(&self) -> Option<Duration> {
-        (!self.cpu_of.is_empty())
-            .then(|| self.cpu_of.iter().map(|&pid| procfs::cpu_time(pid)).sum())
+    /// The user and system CPU time of the side's processes so far.
+    fn cpu_times(&self) -> Option<(Duration, Duration)> {
+        (!self.cpu_of.is_empty()).then(|| {
+            self.cpu_of
+                .iter()
+                .map(|&pid| procfs::cpu_times(pid))
+                .fold(Default::default(), |(user, system), (u, s)| {
+                    (user + u, system + s)
+                })
+        })
     }
 }
 
@@ -95,6 +102,8 @@ pub(crate) struct Measured {
     pub(crate) throughput: f64,
     /// CPU time of the side's process per answer, when measured.
     pub(crate) cpu_per_request: Option<Duration>,
+    /// The user part of `cpu_per_request` (the rest is the kernel's).
+    pub(crate) user_per_request: Option<Duration>,
 }
 
 /// Runs `sides` one after the other for the round time, `bench.rounds()` times, after a
@@ -113,15 +122,20 @@ pub(crate) async fn interleave(
     for _ in 0..bench.rounds() {
         let mut round = Vec::new();
         for side in sides {
-            let cpu_before = side.cpu_time();
+            let before = side.cpu_times();
             let measured = load::run(&side.target, connections, bench.round_time()).await;
-            let cpu_per_request = side.cpu_time().zip(cpu_before).map(|(after, before)| {
-                (after - before) / u32::try_from(measured.requests.max(1)).unwrap_or(u32::MAX)
+            let requests = u32::try_from(measured.requests.max(1)).unwrap_or(u32::MAX);
+            let spent = side.cpu_times().zip(before).map(|(after, before)| {
+                (
+                    (after.0 - before.0) / requests,
+                    (after.1 - before.1) / requests,
+                )
             });
             round.push(Measured {
                 p50: measured.p50,
                 throughput: measured.throughput(),
-                cpu_per_request,
+                cpu_per_request: spent.map(|(user, system)| user + system),
+                user_per_request: spent.map(|(user, _)| user),
             });
         }
         rounds.push(round);

@@ -107,11 +107,15 @@ fn cpu_against_nginx(rounds: &[Vec<super::Measured>], connections: usize) -> Row
     let ratio = median_of(rounds, |r| {
         us(r[1].cpu_per_request.unwrap_or_default()) / us(r[2].cpu_per_request.unwrap_or_default())
     });
+    let user =
+        |side: usize| median_of(rounds, |r| us(r[side].user_per_request.unwrap_or_default()));
     let figure = format!("Backend CPU per request / nginx's, {connections} conn");
     let value = format!(
-        "{ratio:.2} ({:.1} us vs {:.1} us; the runtime itself {:.1} us)",
+        "{ratio:.2} ({:.1} us, {:.1} of it user, vs {:.1} us, {:.1} user; the runtime itself {:.1} us)",
         cpu(1),
+        user(1),
         cpu(2),
+        user(2),
         cpu(0)
     );
     match connections {
