@@ -160,6 +160,11 @@ impl AppState {
         &self.inner.audit
     }
 
+    /// Whether the Backend has a browser token (which every `/api` request must then carry).
+    pub(crate) fn requires_token(&self) -> bool {
+        self.inner.options.token.is_some()
+    }
+
     /// Whether `headers` carry the browser token (always, when none is set).
     pub(crate) fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
         let token = self.inner.options.token.as_ref();

@@ -1,6 +1,6 @@
-//! Scenarios 1, 2 and 9: a remote worker's detail through the Backend, straight from the
-//! runtime, and through nginx; the same with a slow runtime handler; and how rarely the
-//! Backend opens a connection to the runtime.
+//! Scenarios 1, 2, 9 and 14: a remote worker's detail through the Backend, straight from the
+//! runtime, and through nginx; the same with a slow runtime handler; how rarely the Backend
+//! opens a connection to the runtime; and what its request log costs.
 
 use crate::cli::Args;
 use crate::load::{self, Target};
@@ -50,6 +50,16 @@ async fn remote_worker(
     (runtime, backend)
 }
 
+/// The worker's detail through `nginx`.
+fn through_nginx(nginx: &nginx::Nginx) -> Target {
+    Target {
+        address: nginx.address,
+        path: DETAIL.to_owned(),
+        token: Some(RUNTIME_TOKEN),
+        post: false,
+    }
+}
+
 /// Scenario 1.
 async fn against_nginx(bench: &mut Bench) {
     let (runtime, backend) = remote_worker(bench, "s1", 0).await;
@@ -57,15 +67,7 @@ async fn against_nginx(bench: &mut Bench) {
     let sides = [
         Side::costing(direct(runtime.address(), DETAIL), vec![runtime.pid()]),
         Side::costing(via(backend.address(), BACKEND_DETAIL), vec![backend.pid()]),
-        Side::costing(
-            Target {
-                address: nginx.address,
-                path: DETAIL.to_owned(),
-                token: Some(RUNTIME_TOKEN),
-                post: false,
-            },
-            nginx.pids(),
-        ),
+        Side::costing(through_nginx(&nginx), nginx.pids()),
     ];
     for connections in CONNECTIONS {
         let rounds = interleave(bench, &sides, connections).await;
@@ -136,18 +138,21 @@ fn slow_handler_goal(connections: usize) -> f64 {
 /// Scenario 2.
 async fn slow_handler(bench: &mut Bench) {
     let (runtime, backend) = remote_worker(bench, "s2", SLOW_HANDLER_US).await;
+    let nginx = nginx::start(bench.dir.path(), runtime.address());
     let sides = [
         Side::new(direct(runtime.address(), DETAIL)),
         Side::new(via(backend.address(), BACKEND_DETAIL)),
+        Side::new(through_nginx(&nginx)),
     ];
     for connections in CONNECTIONS {
         let rounds = interleave(bench, &sides, connections).await;
         let ratio = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
+        let nginx_ratio = median_of(&rounds, |r| r[2].throughput / r[0].throughput);
         bench.push(Row::judged(
             2,
             &format!("throughput, Backend / direct, 1 ms handler, {connections} conn"),
             format!(
-                "{ratio:.3} ({} vs {} req/s)",
+                "{ratio:.3} ({} vs {} req/s; nginx / direct {nginx_ratio:.3})",
                 thousands(median_of(&rounds, |r| r[1].throughput)),
                 thousands(median_of(&rounds, |r| r[0].throughput)),
             ),
