@@ -37,6 +37,8 @@ struct Seen {
     arrivals: Mutex<Vec<(u64, Instant)>>,
     /// `(key, receipt)` of each event while recording: when the kernel received its bytes.
     receipts: Mutex<Vec<(u64, SystemTime)>>,
+    /// Why the reader stopped, once it has.
+    ended: Mutex<Option<String>>,
 }
 
 impl Drop for Subscriber {
@@ -83,17 +85,22 @@ impl Subscriber {
             chunked.decode(&body, &mut pending);
             let now = (Instant::now(), SystemTime::now());
             noted.take_frames(&mut pending, now, key);
-            while let Ok((bytes, receipt)) = reader.receive().await {
+            let why = loop {
+                let (bytes, receipt) = match reader.receive().await {
+                    Ok(read) => read,
+                    Err(error) => break format!("a read failed: {error}"),
+                };
                 if bytes.is_empty() {
-                    return;
+                    break "the connection closed".to_owned();
                 }
                 let arrival = Instant::now();
                 let ended = chunked.decode(bytes, &mut pending);
                 noted.take_frames(&mut pending, (arrival, receipt), key);
                 if ended {
-                    return;
+                    break "the body ended".to_owned();
                 }
-            }
+            };
+            *noted.ended.lock().expect("not poisoned") = Some(why);
         });
         Self { seen, task }
     }
@@ -106,6 +113,11 @@ impl Subscriber {
     /// The key of the newest event received (0 before any).
     pub(crate) fn last_id(&self) -> u64 {
         self.seen.last_id.load(Ordering::Acquire)
+    }
+
+    /// Why the stream's reader stopped, if it has.
+    pub(crate) fn ended(&self) -> Option<String> {
+        self.seen.ended.lock().expect("not poisoned").clone()
     }
 
     /// Notes each event's arrival from now on (or stops noting).
@@ -165,12 +177,18 @@ pub(crate) async fn wait_all(subscribers: &[Subscriber], id: u64) {
         .iter()
         .any(|subscriber| subscriber.last_id() < id)
     {
-        let behind = subscribers.iter().filter(|s| s.last_id() < id).count();
-        assert!(
-            started.elapsed() < DELIVERY_LIMIT,
-            "{behind} of {} subscribers never got event {id}",
-            subscribers.len()
-        );
+        if started.elapsed() >= DELIVERY_LIMIT {
+            let behind: Vec<(u64, u64, Option<String>)> = subscribers
+                .iter()
+                .filter(|s| s.last_id() < id)
+                .map(|s| (s.last_id(), s.events(), s.ended()))
+                .collect();
+            panic!(
+                "{} of {} subscribers never got event {id} (last id, events, end of each: {behind:?})",
+                behind.len(),
+                subscribers.len()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -277,38 +295,44 @@ struct Chunked {
 
 impl Chunked {
     /// Decodes what `read` completes into `out`; answers whether the body ended (its last
-    /// chunk, or the connection's end).
+    /// chunk, or the connection's end). The bytes decoded leave `raw` in one move at the end,
+    /// so that a read of many small chunks costs what its length does.
     fn decode(&mut self, read: &[u8], out: &mut Vec<u8>) -> bool {
         self.raw.extend_from_slice(read);
-        loop {
+        let mut at = 0;
+        let ended = loop {
+            let rest = &self.raw[at..];
             if self.remaining > 0 {
-                let take = self.raw.len().min(self.remaining as usize);
-                out.extend(self.raw.drain(..take));
+                let take = rest.len().min(self.remaining as usize);
+                out.extend_from_slice(&rest[..take]);
+                at += take;
                 self.remaining -= take as u64;
                 if self.remaining > 0 {
-                    return false;
+                    break false;
                 }
             } else if self.closing {
-                if self.raw.len() < 2 {
-                    return false;
+                if rest.len() < 2 {
+                    break false;
                 }
-                self.raw.drain(..2);
+                at += 2;
                 self.closing = false;
             } else {
-                match httparse::parse_chunk_size(&self.raw) {
+                match httparse::parse_chunk_size(rest) {
                     Ok(httparse::Status::Complete((length, 0))) => {
-                        self.raw.drain(..length);
-                        return true;
+                        at += length;
+                        break true;
                     }
                     Ok(httparse::Status::Complete((length, size))) => {
-                        self.raw.drain(..length);
+                        at += length;
                         self.remaining = size;
                         self.closing = true;
                     }
-                    Ok(httparse::Status::Partial) => return false,
+                    Ok(httparse::Status::Partial) => break false,
                     Err(_) => panic!("the stream's chunked body is malformed"),
                 }
             }
-        }
+        };
+        self.raw.drain(..at);
+        ended
     }
 }

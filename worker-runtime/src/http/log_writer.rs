@@ -100,13 +100,15 @@ struct Output {
 }
 
 impl Shared {
-    /// Appends one formatted line; writes the buffer out here when it is full.
+    /// Appends one formatted line; writes the buffer out here when it is full (or the writer
+    /// thread has stopped).
     fn push(&self, line: &[u8]) -> io::Result<()> {
         let (wake, full) = {
             let mut waiting = lock(&self.waiting);
             waiting.lines.extend_from_slice(line);
             let wake = std::mem::take(&mut waiting.writer_asleep);
-            (wake, waiting.lines.len() >= LIMIT)
+            // Once the guard is dropped the writer thread is gone: the line is written here.
+            (wake, waiting.closed || waiting.lines.len() >= LIMIT)
         };
         if wake {
             self.wake.notify_one();
@@ -253,6 +255,15 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(lock(&kept.0).0, b"alone\n");
+    }
+
+    #[test]
+    fn a_line_after_the_guards_drop_is_written_at_once() {
+        let kept = Kept::default();
+        let (writer, guard) = start(Box::new(kept.clone()));
+        drop(guard);
+        writer.make_writer().write_all(b"late\n").expect("taken");
+        assert_eq!(lock(&kept.0).0, b"late\n");
     }
 
     #[test]
