@@ -51,6 +51,9 @@ pub(crate) enum Role {
         /// Characters per `output_delta` of the echo profile.
         #[arg(long, default_value_t = 4)]
         chunk_chars: usize,
+        /// Events each Worker retains for replay (the runtime's default otherwise).
+        #[arg(long, value_name = "N")]
+        retained_events: Option<usize>,
     },
     /// The Workspace Backend over a workspace.toml, as `yoi serve` runs it.
     #[command(hide = true)]

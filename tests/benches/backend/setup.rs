@@ -49,9 +49,17 @@ pub(crate) fn write_certificate(dir: &Path) {
 }
 
 /// Starts one runtime whose `default` profile streams from the OpenAI-compatible provider at
-/// `openai` (its base URL, e.g. `http://127.0.0.1:PORT/v1`).
-pub(crate) fn model_runtime(bench: &Bench, name: &str, openai: &str) -> Child {
-    let role = ["runtime", "--openai", openai];
+/// `openai` (its base URL, e.g. `http://127.0.0.1:PORT/v1`), each Worker retaining `retained`
+/// events.
+pub(crate) fn model_runtime(bench: &Bench, name: &str, openai: &str, retained: usize) -> Child {
+    let retained = retained.to_string();
+    let role = [
+        "runtime",
+        "--openai",
+        openai,
+        "--retained-events",
+        &retained,
+    ];
     start_role(&role, &[], &bench.dir.path().join(format!("{name}.log")))
 }
 

@@ -29,12 +29,14 @@ pub(crate) fn run(role: Role) {
                 tls,
                 data_dir,
                 chunk_chars,
+                retained_events,
             } => {
                 let served = runtime::Served {
                     openai: openai.as_deref(),
                     tls: tls.as_deref(),
                     data_dir: data_dir.as_deref(),
                     chunk_chars,
+                    retained_events,
                 };
                 runtime::serve(count, work_us, served).await;
             }

@@ -90,6 +90,8 @@ pub(crate) struct Served<'a> {
     pub(crate) data_dir: Option<&'a Path>,
     /// Characters per delta of the echo profile.
     pub(crate) chunk_chars: usize,
+    /// Events each Worker retains, when not the runtime's default.
+    pub(crate) retained_events: Option<usize>,
 }
 
 /// Serves `count` runtimes `rt0`, `rt1`, ..., each request first waiting `work_us`, as `served`
@@ -207,6 +209,9 @@ impl rustls::server::ResolvesServerCert for CountingResolver {
 /// stay alike as the transcript grows).
 fn config(id: RuntimeId, served: &Served<'_>) -> RuntimeConfig {
     let mut config = RuntimeConfig::new(id);
+    if let Some(retained) = served.retained_events {
+        config.limits.retained_events = retained;
+    }
     let echo = EchoSettings {
         chunk_chars: served.chunk_chars,
         delay_ms: 0,

@@ -35,6 +35,11 @@ fn deltas(bench: &Bench) -> u64 {
     if bench.quick { 1_000 } else { 10_000 }
 }
 
+/// The events of one run.
+fn events_per_run(bench: &Bench) -> u64 {
+    deltas(bench) + EVENTS_BEFORE_DELTAS + EVENTS_AFTER_DELTAS
+}
+
 /// One side: the worker's input, its subscribers, and the processes whose CPU time it costs.
 struct Side {
     input: Target,
@@ -70,8 +75,11 @@ pub(super) async fn run(bench: &mut Bench) {
     let provider = ScriptedProvider::start().await;
     let pieces = (0..deltas(bench)).map(|index| format!("t{} ", index % 10));
     provider.push(Reply::stream(pieces));
-    let runtime =
-        setup::model_runtime(bench, "s10-runtime", &format!("{}/v1", provider.base_url()));
+    // A run's deltas come faster than the runtime's streams send them: its subscribers fall
+    // behind by up to a run's events, which its Workers retain so that none is reset.
+    let retained = usize::try_from(2 * events_per_run(bench)).expect("fits");
+    let openai = format!("{}/v1", provider.base_url());
+    let runtime = setup::model_runtime(bench, "s10-runtime", &openai, retained);
     let table = remote_table("remote", runtime.address(), 5000);
     let backend = setup::backend(bench, "s10-backend", &table);
     let calls = Calls::new();
@@ -128,7 +136,7 @@ async fn warm_up(bench: &Bench, calls: &Calls, side: &mut Side) {
     side.per_input = last - first + 1;
     assert_eq!(
         side.per_input,
-        deltas(bench) + EVENTS_BEFORE_DELTAS + EVENTS_AFTER_DELTAS,
+        events_per_run(bench),
         "a run records its deltas and four other events (the provider answered something else?)"
     );
     wait_all(&side.subscribers, last).await;
