@@ -10,7 +10,7 @@ use axum::response::Response;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Lets a request through only with the right bearer token (or when no token is configured).
+/// Lets a request through only with the right bearer token (a layer only when one is set).
 pub(crate) async fn require_token(
     State(state): State<AppState>,
     request: Request,

@@ -38,6 +38,7 @@ pub(crate) async fn serve_until_signal(
         tokio::spawn(async {
             signal().await;
             tracing::warn!("second signal: exiting without waiting");
+            worker_runtime::http::flush_log();
             std::process::exit(130);
         });
         shutdown.cancel();

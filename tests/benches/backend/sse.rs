@@ -117,7 +117,12 @@ impl Subscriber {
 
     /// Why the stream's reader stopped, if it has.
     pub(crate) fn ended(&self) -> Option<String> {
-        self.seen.ended.lock().expect("not poisoned").clone()
+        let said = self.seen.ended.lock().expect("not poisoned").clone();
+        said.or_else(|| {
+            self.task
+                .is_finished()
+                .then(|| "the reader panicked".to_owned())
+        })
     }
 
     /// Notes each event's arrival from now on (or stops noting).
@@ -178,13 +183,16 @@ pub(crate) async fn wait_all(subscribers: &[Subscriber], id: u64) {
         .any(|subscriber| subscriber.last_id() < id)
     {
         if started.elapsed() >= DELIVERY_LIMIT {
-            let behind: Vec<(u64, u64, Option<String>)> = subscribers
+            let behind: Vec<&Subscriber> =
+                subscribers.iter().filter(|s| s.last_id() < id).collect();
+            let first: Vec<(u64, u64, Option<String>)> = behind
                 .iter()
-                .filter(|s| s.last_id() < id)
+                .take(10)
                 .map(|s| (s.last_id(), s.events(), s.ended()))
                 .collect();
             panic!(
-                "{} of {} subscribers never got event {id} (last id, events, end of each: {behind:?})",
+                "{} of {} subscribers never got event {id} (last id, events and end of the first \
+                 ten: {first:?})",
                 behind.len(),
                 subscribers.len()
             );

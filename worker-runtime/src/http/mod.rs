@@ -29,7 +29,7 @@ use crate::protocol::{DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 
 pub use auth::{BearerToken, TokenError};
 pub use json_body::parse_json_object;
-pub use log_writer::{LogGuard, init_logging};
+pub use log_writer::{LogGuard, flush_log, init_logging};
 pub use serve::{DEFAULT_HEADER_TIMEOUT, ServeOptions, default_max_connections, serve};
 pub use sse::{ready_batches, sse_response, write_frame};
 pub use tls::{TlsError, TlsFiles, server_config};

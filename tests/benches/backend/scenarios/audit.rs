@@ -7,7 +7,7 @@
 
 use crate::Bench;
 use crate::report::Row;
-use crate::setup::{self, Calls, direct, remote_table, via};
+use crate::setup::{direct, via};
 
 use super::{Side, interleave, median_of, thousands, us};
 
@@ -15,12 +15,7 @@ use super::{Side, interleave, median_of, thousands, us};
 const CONNECTIONS: usize = 8;
 
 pub(super) async fn run(bench: &mut Bench) {
-    let runtime = setup::runtimes(bench, "s17-runtime", 1, 0);
-    Calls::new()
-        .create_worker(&direct(runtime.address(), "/v1/workers"), "w1")
-        .await;
-    let table = remote_table("remote", runtime.address(), 5000);
-    let backend = setup::backend(bench, "s17-backend", &table);
+    let (runtime, backend) = super::proxy::remote_worker(bench, "s17", 0).await;
     let read = via(backend.address(), "/api/runtimes/remote/workers/w1");
     let direct_read = direct(runtime.address(), "/v1/workers/w1");
     let sides = [

@@ -36,7 +36,7 @@ pub(super) async fn run(bench: &mut Bench, args: &Args) {
 }
 
 /// Starts a runtime (each request waiting `work_us`) with worker `w1`, and a Backend over it.
-async fn remote_worker(
+pub(super) async fn remote_worker(
     bench: &Bench,
     name: &str,
     work_us: u64,
@@ -106,8 +106,14 @@ async fn against_nginx(bench: &mut Bench) {
 /// proxies are busy (8 and 32 connections); at one connection both mostly wait.
 fn cpu_against_nginx(rounds: &[Vec<super::Measured>], connections: usize) -> Row {
     let cpu = |side: usize| median_of(rounds, |r| us(r[side].cpu_per_request.unwrap_or_default()));
+    // A round in which nginx's CPU time stayed within one tick gives no ratio (NaN, which the
+    // median leaves out).
     let ratio = median_of(rounds, |r| {
-        us(r[1].cpu_per_request.unwrap_or_default()) / us(r[2].cpu_per_request.unwrap_or_default())
+        let nginx = us(r[2].cpu_per_request.unwrap_or_default());
+        match nginx > 0.0 {
+            true => us(r[1].cpu_per_request.unwrap_or_default()) / nginx,
+            false => f64::NAN,
+        }
     });
     let user =
         |side: usize| median_of(rounds, |r| us(r[side].user_per_request.unwrap_or_default()));
