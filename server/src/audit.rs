@@ -178,7 +178,7 @@ impl AuditLog {
         {
             std::fs::create_dir_all(folder).map_err(failed)?;
         }
-        let file = append_to(&path).map_err(failed)?;
+        let file = OpenFile::at(&path).map_err(failed)?;
         let (lines, queue) = mpsc::channel();
         let writer = Writer {
             path: path.clone(),
@@ -211,7 +211,26 @@ impl AuditLog {
 /// The writer thread's state: the path and the file it has open there.
 struct Writer {
     path: PathBuf,
-    file: Option<File>,
+    file: Option<OpenFile>,
+}
+
+/// The audit file open for appending, and which file it is (device and inode, taken when it was
+/// opened), so that one `stat` of the path tells whether the path still names it.
+struct OpenFile {
+    file: File,
+    identity: (u64, u64),
+}
+
+impl OpenFile {
+    /// Opens (or creates) the file at `path` for appending.
+    fn at(path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let metadata = file.metadata()?;
+        Ok(Self {
+            file,
+            identity: (metadata.dev(), metadata.ino()),
+        })
+    }
 }
 
 impl Writer {
@@ -236,11 +255,11 @@ impl Writer {
         if !self.still_at_path() {
             self.file = None;
         }
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => self.file.insert(append_to(&self.path)?),
+        let open = match &mut self.file {
+            Some(open) => open,
+            None => self.file.insert(OpenFile::at(&self.path)?),
         };
-        let result = file.write_all(bytes);
+        let result = open.file.write_all(bytes);
         if result.is_err() {
             self.file = None;
         }
@@ -249,16 +268,10 @@ impl Writer {
 
     /// Whether the open file is still the one at the path.
     fn still_at_path(&self) -> bool {
-        let Some(file) = &self.file else {
+        let Some(open) = &self.file else {
             return false;
         };
-        match (file.metadata(), std::fs::metadata(&self.path)) {
-            (Ok(open), Ok(at_path)) => open.dev() == at_path.dev() && open.ino() == at_path.ino(),
-            _ => false,
-        }
+        std::fs::metadata(&self.path)
+            .is_ok_and(|at_path| open.identity == (at_path.dev(), at_path.ino()))
     }
-}
-
-fn append_to(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
 }

@@ -153,3 +153,28 @@ async fn without_an_audit_line_nothing_is_mutated_and_reads_still_work() {
     backend.create("alpha", "w2", "default").await;
     assert_eq!(backend.audit_lines().len(), 1);
 }
+
+#[tokio::test]
+async fn a_log_moved_away_keeps_its_lines_and_the_next_line_goes_to_a_new_file_at_the_path() {
+    let backend = backend().await;
+    backend.create("alpha", "w1", "default").await;
+    let rotated = backend.audit.with_extension("jsonl.1");
+    std::fs::rename(&backend.audit, &rotated).unwrap();
+
+    backend.create("alpha", "w2", "default").await;
+
+    let old: Vec<Value> = std::fs::read_to_string(&rotated)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        old.len(),
+        1,
+        "the moved file keeps its line and gets no more"
+    );
+    assert_eq!(old[0]["worker_id"], "w1");
+    let new = backend.audit_lines();
+    assert_eq!(new.len(), 1, "the next line is in a new file at the path");
+    assert_eq!(new[0]["worker_id"], "w2");
+}
