@@ -17,10 +17,10 @@ use crate::{auth, console, error, openapi, request_log};
 use mutations::mutation;
 
 /// The Backend's router over `state`: every `/api` route (behind the browser token when one is
-/// set), the console's page and files (without it), `GET /healthz`, request ids and logging, the body limit, and errors in the project's
-/// format for unknown routes and methods. Reads are behind the token layer (when a token is
-/// set); each mutation route
-/// states its [`Operation`] and checks the token in its extractor, so that it is audited.
+/// set), the console's page and files (without it), `GET /healthz`, request ids and logging, the
+/// body limit, and errors in the project's format for unknown routes and methods. Reads are
+/// behind the token layer when a token is set; each mutation route states its [`Operation`] and
+/// checks the token in its extractor, so that it is audited.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.inner.options.body_limit;
     let workers = "/api/runtimes/{runtime_id}/workers";

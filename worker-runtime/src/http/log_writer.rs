@@ -226,6 +226,20 @@ mod tests {
         format!("thread {thread} line {index}\n")
     }
 
+    /// How many lines each logging thread of a test writes.
+    const LINES_EACH: usize = 20_000;
+
+    /// Thread `thread`'s lines, each its own event, through `writer`.
+    fn log_lines(writer: &LogWriter, thread: usize) {
+        for index in 0..LINES_EACH {
+            let line = line(thread, index);
+            writer
+                .make_writer()
+                .write_all(line.as_bytes())
+                .expect("a line is taken");
+        }
+    }
+
     #[test]
     fn every_line_of_every_thread_arrives_in_its_order_by_the_guards_drop() {
         let kept = Kept::default();
@@ -233,14 +247,7 @@ mod tests {
         std::thread::scope(|scope| {
             for thread in 0..4 {
                 let writer = &writer;
-                scope.spawn(move || {
-                    for index in 0..20_000 {
-                        writer
-                            .make_writer()
-                            .write_all(line(thread, index).as_bytes())
-                            .expect("a line is taken");
-                    }
-                });
+                scope.spawn(move || log_lines(writer, thread));
             }
         });
         drop(guard);
@@ -251,7 +258,7 @@ mod tests {
                 .lines()
                 .filter(|l| l.starts_with(&format!("thread {thread} ")))
                 .collect();
-            let expected: Vec<String> = (0..20_000).map(|i| line(thread, i)).collect();
+            let expected: Vec<String> = (0..LINES_EACH).map(|i| line(thread, i)).collect();
             assert_eq!(mine.len(), expected.len(), "thread {thread} lost lines");
             assert!(mine.iter().zip(&expected).all(|(a, b)| *a == b.trim_end()));
         }
@@ -285,21 +292,17 @@ mod tests {
         std::thread::scope(|scope| {
             for thread in 0..2 {
                 let writer = &writer;
-                scope.spawn(move || {
-                    for index in 0..20_000 {
-                        let line = line(thread, index);
-                        writer
-                            .make_writer()
-                            .write_all(line.as_bytes())
-                            .expect("taken");
-                    }
-                });
+                scope.spawn(move || log_lines(writer, thread));
             }
             std::thread::sleep(Duration::from_millis(2));
             drop(guard);
         });
         let text = String::from_utf8(lock(&kept.0).0.clone()).expect("whole lines");
-        assert_eq!(text.lines().count(), 40_000, "no line is lost to the drop");
+        assert_eq!(
+            text.lines().count(),
+            2 * LINES_EACH,
+            "no line is lost to the drop"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::Bench;
 use crate::report::Row;
 use crate::setup::{direct, via};
 
-use super::{Side, interleave, median_of, thousands, us};
+use super::{Side, interleave, median_of, throughput_ratio, us};
 
 /// The keep-alive connections of the load: enough that audit lines wait together.
 const CONNECTIONS: usize = 8;
@@ -28,30 +28,24 @@ pub(super) async fn run(bench: &mut Bench) {
         Side::new(direct_read.post("/v1/workers/w1/cancel")),
     ];
     let rounds = interleave(bench, &sides, CONNECTIONS).await;
-    let ratio = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
+    let (ratio, rates) = throughput_ratio(&rounds, 1, 0);
     bench.push(Row::judged(
         17,
         &format!(
             "mutations/s with the audit log / the same Backend's reads, {CONNECTIONS} conn \
              (cancel of an idle Worker vs its detail)"
         ),
-        format!(
-            "{ratio:.2} ({} vs {} req/s)",
-            thousands(median_of(&rounds, |r| r[1].throughput)),
-            thousands(median_of(&rounds, |r| r[0].throughput)),
-        ),
+        format!("{ratio:.2} ({rates})"),
         ">= 0.8",
         ratio >= 0.8,
     ));
-    let at_runtime = median_of(&rounds, |r| r[3].throughput / r[2].throughput);
+    let (at_runtime, runtime_rates) = throughput_ratio(&rounds, 3, 2);
     let cpu = |side: usize| median_of(&rounds, |r| us(r[side].cpu_per_request.unwrap_or_default()));
     bench.push(Row::context(
         17,
         "the same without any audit: cancel / detail at the runtime alone; Backend CPU per call",
         format!(
-            "{at_runtime:.2} ({} vs {} req/s); Backend {:.1} us per cancel, {:.1} us per detail",
-            thousands(median_of(&rounds, |r| r[3].throughput)),
-            thousands(median_of(&rounds, |r| r[2].throughput)),
+            "{at_runtime:.2} ({runtime_rates}); Backend {:.1} us per cancel, {:.1} us per detail",
             cpu(1),
             cpu(0),
         ),

@@ -12,7 +12,7 @@ use crate::report::Row;
 use crate::setup::{self, Calls, SETUP_LIMIT, embedded_table, via};
 use crate::{Bench, procfs};
 
-use super::{Side, interleave, median_of, thousands, us};
+use super::{Side, interleave, median_of, thousands, throughput_ratio, us};
 
 /// The connection counts of scenario 3.
 const CONNECTIONS: [usize; 2] = [1, 8];
@@ -66,15 +66,11 @@ async fn against_bare_handler(bench: &mut Bench, backend: &crate::child::Child, 
     ];
     for connections in CONNECTIONS {
         let rounds = interleave(bench, &sides, connections).await;
-        let ratio = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
+        let (ratio, rates) = throughput_ratio(&rounds, 1, 0);
         bench.push(Row::judged(
             3,
             &format!("throughput, Backend / bare handler, {connections} conn"),
-            format!(
-                "{ratio:.2} ({} vs {} req/s)",
-                thousands(median_of(&rounds, |r| r[1].throughput)),
-                thousands(median_of(&rounds, |r| r[0].throughput)),
-            ),
+            format!("{ratio:.2} ({rates})"),
             &format!(">= {}", bare_goal(connections)),
             ratio >= bare_goal(connections),
         ));

@@ -148,6 +148,22 @@ pub(crate) fn median_of(rounds: &[Vec<Measured>], figure: impl Fn(&[Measured]) -
     median(&rounds.iter().map(|round| figure(round)).collect::<Vec<_>>())
 }
 
+/// Side `side`'s throughput against side `base`'s: the median over rounds of the per-round
+/// ratio, and each side's median as `12,345 vs 23,456 req/s`.
+pub(crate) fn throughput_ratio(
+    rounds: &[Vec<Measured>],
+    side: usize,
+    base: usize,
+) -> (f64, String) {
+    let ratio = median_of(rounds, |r| r[side].throughput / r[base].throughput);
+    let rates = format!(
+        "{} vs {} req/s",
+        thousands(median_of(rounds, |r| r[side].throughput)),
+        thousands(median_of(rounds, |r| r[base].throughput)),
+    );
+    (ratio, rates)
+}
+
 /// A number with thousands separators, e.g. `12,345`.
 pub(crate) fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));

@@ -9,7 +9,7 @@ use crate::roles::RUNTIME_TOKEN;
 use crate::setup::{self, Calls, direct, remote_table, via};
 use crate::{Bench, nginx};
 
-use super::{Side, interleave, median_of, thousands, us};
+use super::{Side, interleave, median_of, thousands, throughput_ratio, us};
 
 /// The keep-alive connection counts of scenarios 1 and 2.
 const CONNECTIONS: [usize; 3] = [1, 8, 32];
@@ -86,15 +86,11 @@ async fn against_nginx(bench: &mut Bench) {
             "<= 1.0",
             ratio <= 1.0,
         ));
-        let throughput = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
+        let (throughput, rates) = throughput_ratio(&rounds, 1, 0);
         bench.push(Row::judged(
             1,
             &format!("throughput, Backend / direct, {connections} conn"),
-            format!(
-                "{throughput:.2} ({} vs {} req/s)",
-                thousands(median_of(&rounds, |r| r[1].throughput)),
-                thousands(median_of(&rounds, |r| r[0].throughput)),
-            ),
+            format!("{throughput:.2} ({rates})"),
             ">= 0.5",
             throughput >= 0.5,
         ));
@@ -152,16 +148,12 @@ async fn slow_handler(bench: &mut Bench) {
     ];
     for connections in CONNECTIONS {
         let rounds = interleave(bench, &sides, connections).await;
-        let ratio = median_of(&rounds, |r| r[1].throughput / r[0].throughput);
-        let nginx_ratio = median_of(&rounds, |r| r[2].throughput / r[0].throughput);
+        let (ratio, rates) = throughput_ratio(&rounds, 1, 0);
+        let (nginx_ratio, _) = throughput_ratio(&rounds, 2, 0);
         bench.push(Row::judged(
             2,
             &format!("throughput, Backend / direct, 1 ms handler, {connections} conn"),
-            format!(
-                "{ratio:.3} ({} vs {} req/s; nginx / direct {nginx_ratio:.3})",
-                thousands(median_of(&rounds, |r| r[1].throughput)),
-                thousands(median_of(&rounds, |r| r[0].throughput)),
-            ),
+            format!("{ratio:.3} ({rates}; nginx / direct {nginx_ratio:.3})"),
             &format!(">= {}", slow_handler_goal(connections)),
             ratio >= slow_handler_goal(connections),
         ));
